@@ -1,0 +1,32 @@
+"""augment_tf: GANs and VAEs for MNIST-style data augmentation, in plain Keras 3 on TensorFlow."""
+
+import os
+
+
+def _import_tensorflow_quietly():
+    """TensorFlow's C++ start-up notes go straight to stderr and no setting hides them; mute them only here."""
+    saved, devnull = os.dup(2), os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, 2)
+        import tensorflow  # noqa: F401
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)
+
+
+_import_tensorflow_quietly()
+
+from augment_tf.data import load_arrays, load_dataset, make_dataset  # noqa: E402
+from augment_tf.errors import AugmentError, DataError  # noqa: E402
+from augment_tf.models import GAN, ConditionalGAN  # noqa: E402
+
+__all__ = [
+    "GAN",
+    "ConditionalGAN",
+    "load_dataset",
+    "load_arrays",
+    "make_dataset",
+    "AugmentError",
+    "DataError",
+]

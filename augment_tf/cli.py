@@ -1,0 +1,22 @@
+"""Shared command-line plumbing: user errors become one line on stderr and exit status 2."""
+
+import os
+import sys
+
+from augment_tf.errors import AugmentError
+
+
+def run(main, argv=None):
+    """Calls `main(argv)`, turning `AugmentError` and missing files into one clear line."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    try:
+        return main(argv)
+    except AugmentError as e:
+        print(f"error: {e}", file=sys.stderr)
+        sys.exit(2)
+    except FileNotFoundError as e:
+        print(f"error: file not found: {e.filename or e}; check the path", file=sys.stderr)
+        sys.exit(2)
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        sys.exit(130)

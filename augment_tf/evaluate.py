@@ -1,0 +1,250 @@
+"""Sample quality on a reference classifier's features: FID, improved precision/recall, label fidelity, CAS.
+
+    python -m augment_tf.evaluate samples.npz [--dataset mnist] [--data-dir DIR] [--cas] [--max-samples 10000] [--seed 0]
+
+Prints one JSON object. The reference classifier is trained once per dataset and cached under
+`$AUGMENT_TF_CACHE` (default `~/.cache/augment_tf`).
+"""
+
+import argparse
+import hashlib
+import json
+import os
+import re
+import sys
+import zipfile
+
+import keras
+import numpy as np
+import scipy.linalg
+
+from augment_tf import cli, data, files
+from augment_tf.errors import AugmentError, DataError
+
+CACHE_ENV = "AUGMENT_TF_CACHE"
+ARCH_VERSION = 1  # Bump when the classifier or its recipe changes: invalidates cached classifiers.
+EPOCHS = 5
+BATCH_SIZE = 128
+K_NEIGHBOURS = 3
+_CHUNK = 1024  # rows per distance block: 1024 x 10k float64 = 80 MB.
+
+
+def cache_dir():
+    """Where reference classifiers are cached: `$AUGMENT_TF_CACHE` or `~/.cache/augment_tf`."""
+    return os.path.expanduser(os.environ.get(CACHE_ENV) or os.path.join("~", ".cache", "augment_tf"))
+
+
+def build_classifier(image_shape, num_classes):
+    """Small CNN on raw 0..255 images; its penultimate Dense layer "features" feeds the metrics."""
+    inputs = keras.Input(tuple(image_shape), name="images")
+    x = keras.layers.Rescaling(1.0 / 255.0)(inputs)
+    for filters in (32, 64):
+        x = keras.layers.Conv2D(filters, 3, padding="same", activation="relu")(x)
+        x = keras.layers.MaxPooling2D()(x)
+    x = keras.layers.Flatten()(x)
+    x = keras.layers.Dropout(0.25)(x)
+    x = keras.layers.Dense(128, activation="relu", name="features")(x)
+    x = keras.layers.Dropout(0.5)(x)
+    outputs = keras.layers.Dense(num_classes, activation="softmax", name="probabilities")(x)
+    return keras.Model(inputs, outputs, name="classifier")
+
+
+def train_classifier(x, y, num_classes, *, seed=0, epochs=EPOCHS, verbose=0):
+    """Trains `build_classifier` on uint8 images; the same recipe serves the reference and CAS."""
+    keras.utils.set_random_seed(seed)
+    x = _nhwc(x)
+    model = build_classifier(x.shape[1:], num_classes)
+    model.compile(optimizer=keras.optimizers.Adam(1e-3), loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    model.fit(x, np.asarray(y, np.int64), batch_size=BATCH_SIZE, epochs=epochs, shuffle=True, verbose=verbose)
+    return model
+
+
+def reference_classifier(dataset="mnist", data_dir=None, *, verbose=True):
+    """The classifier trained on the real train split, trained once and then loaded from the cache."""
+    x, y = data.load_arrays(dataset, "train", data_dir)
+    name = re.sub(r"[^\w.-]+", "_", dataset)
+    path = os.path.join(cache_dir(), f"classifier-{name}-v{ARCH_VERSION}-{_digest(x, y)}.keras")
+    if os.path.exists(path):
+        try:
+            return keras.saving.load_model(path)
+        except Exception as e:  # A damaged cache entry is rebuilt, not fatal.
+            _note(f"cached classifier {path} is unreadable ({type(e).__name__}); retraining", verbose)
+    _note(f"training the reference classifier once (cached at {path}) ...", verbose)
+    model = train_classifier(x, y, data.num_classes(y))
+    files.save_model(model, path)
+    return model
+
+
+def classifier_features(model, x, batch_size=1000):
+    """Activations of the "features" layer for uint8 images, as float64 (N, D)."""
+    return _features_and_labels(model, x, batch_size)[0]
+
+
+def frechet_distance(f1, f2):
+    """Fréchet distance between Gaussians fitted to two feature sets (the FID formula)."""
+    f1, f2 = _features(f1, 2), _features(f2, 2)
+    mu1, mu2 = f1.mean(axis=0), f2.mean(axis=0)
+    c1, c2 = np.cov(f1, rowvar=False), np.cov(f2, rowvar=False)
+    covmean = scipy.linalg.sqrtm(c1 @ c2)
+    if not np.isfinite(covmean).all():  # Singular product: regularise, as the reference code does.
+        offset = np.eye(len(c1)) * 1e-6
+        covmean = scipy.linalg.sqrtm((c1 + offset) @ (c2 + offset))
+    covmean = np.real(covmean)  # Drops the tiny imaginary parts that round-off leaves.
+    distance = np.sum((mu1 - mu2) ** 2) + np.trace(c1) + np.trace(c2) - 2.0 * np.trace(covmean)
+    return max(float(distance), 0.0)
+
+
+def precision_recall(real_f, fake_f, k=K_NEIGHBOURS):
+    """Improved precision and recall (Kynkäänniemi et al. 2019) on k-NN balls of each feature set."""
+    real_f, fake_f = _features(real_f, k + 1), _features(fake_f, k + 1)
+    precision = _inside_any_ball(fake_f, real_f, _knn_radii(real_f, k))
+    recall = _inside_any_ball(real_f, fake_f, _knn_radii(fake_f, k))
+    return precision, recall
+
+
+def evaluate_samples(x, y=None, *, dataset="mnist", data_dir=None, cas=False, max_samples=10000, seed=0,
+                     verbose=True):
+    """All metrics for uint8 samples `x` (and labels `y`) against the real test split, as a dict."""
+    if cas and y is None:
+        raise AugmentError("CAS needs labelled samples: save the samples with labels y, or drop --cas")
+    if max_samples <= K_NEIGHBOURS:
+        raise AugmentError(f"max_samples must be at least {K_NEIGHBOURS + 1}, got {max_samples}")
+    x_train, y_train = data.load_arrays(dataset, "train", data_dir)
+    x, y = _check_samples(x, y, x_train.shape[1:], data.num_classes(y_train))
+    n = min(len(x), max_samples)
+    x, y = x[:n], (None if y is None else y[:n])
+    if n <= K_NEIGHBOURS:
+        raise DataError(f"need at least {K_NEIGHBOURS + 1} samples to evaluate, got {n}")
+    x_test, y_test = data.load_arrays(dataset, "test", data_dir)
+    model = reference_classifier(dataset, data_dir, verbose=verbose)
+    real_f, test_pred = _features_and_labels(model, x_test)
+    real_f = real_f[:max_samples]
+    fake_f, fake_pred = _features_and_labels(model, x)
+    precision, recall = precision_recall(real_f, fake_f)
+    result = {"dataset": dataset, "n_samples": n, "fid": frechet_distance(real_f, fake_f),
+              "precision": precision, "recall": recall,
+              "classifier_test_accuracy": float(np.mean(test_pred == y_test))}
+    if y is not None:
+        result["label_fidelity"] = float(np.mean(fake_pred == y))
+    if cas:
+        _note(f"training the CAS classifier on {n} samples ...", verbose)
+        cas_model = train_classifier(x, y, data.num_classes(y_train), seed=seed)
+        result["cas"] = float(np.mean(_features_and_labels(cas_model, x_test)[1] == y_test))
+    return result
+
+
+def load_samples(path):
+    """`x` and optional `y` of a samples `.npz` file, or a DataError saying what is wrong with it."""
+    if not os.path.isfile(path):
+        raise DataError(f"{path}: no such file")
+    try:
+        with np.load(path, allow_pickle=False) as npz:
+            names = npz.files
+            x, y = (npz[k] if k in names else None for k in ("x", "y"))
+    except (OSError, ValueError, EOFError, AttributeError, zipfile.BadZipFile) as e:
+        # AttributeError: a plain .npy array has no `.files`.
+        raise DataError(f"{path}: not a readable .npz file ({type(e).__name__}); save with np.savez") from None
+    if x is None:
+        raise DataError(f"{path}: no array 'x' (has {names}); save with np.savez(path, x=images, y=labels)")
+    return x, y
+
+
+def main(argv=None):
+    """CLI: scores a samples .npz and prints the metrics as one JSON object on stdout."""
+    parser = argparse.ArgumentParser(prog="python -m augment_tf.evaluate", description=__doc__.split("\n")[0])
+    parser.add_argument("samples", help=".npz with x (uint8, N x H x W [x C]) and optional y (integer labels)")
+    parser.add_argument("--dataset", default="mnist", help="real dataset to compare with (default mnist)")
+    parser.add_argument("--data-dir", help=f"local real data (IDX folder or .npz); default ${data.DATA_DIR_ENV} or TFDS")
+    parser.add_argument("--cas", action="store_true", help="also train on the samples and test on real data (needs y)")
+    parser.add_argument("--max-samples", type=int, default=10000, help="samples and real test images used (default 10000)")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the CAS classifier")
+    args = parser.parse_args(argv)
+    x, y = load_samples(args.samples)
+    result = evaluate_samples(x, y, dataset=args.dataset, data_dir=args.data_dir, cas=args.cas,
+                              max_samples=args.max_samples, seed=args.seed)
+    print(json.dumps({k: round(v, 4) if isinstance(v, float) else v for k, v in result.items()}))
+
+
+def _check_samples(x, y, image_shape, num_classes):
+    """Validates samples against the real data: x uint8 (N, H, W, C), y int64 labels in range."""
+    x = np.asarray(x)
+    if x.ndim not in (3, 4):
+        raise DataError(f"samples x must be (N, H, W) or (N, H, W, C), got shape {x.shape}")
+    x = _nhwc(x)
+    if x.shape[1:] != tuple(image_shape):
+        raise DataError(f"samples have image shape {x.shape[1:]} but the real images are {tuple(image_shape)}")
+    if x.dtype != np.uint8:
+        if x.dtype.kind not in "iu" or (x.size and (x.min() < 0 or x.max() > 255)):
+            raise DataError(f"samples x must be uint8 0..255, got {x.dtype}; for floats in [0, 1] "
+                            "save (x * 255).round().astype('uint8')")
+        x = x.astype(np.uint8)
+    if y is None:
+        return x, None
+    y = np.asarray(y)
+    if y.ndim != 1 or y.dtype.kind not in "iu":
+        raise DataError(f"labels y must be 1-D integers, got {y.dtype} {y.shape}")
+    if len(y) != len(x):
+        raise DataError(f"{len(x)} samples but {len(y)} labels")
+    if y.size and (y.min() < 0 or y.max() >= num_classes):
+        raise DataError(f"labels must be in 0..{num_classes - 1}, found {y.min()}..{y.max()}")
+    return x, y.astype(np.int64)
+
+
+def _nhwc(x):
+    """(N, H, W) grayscale -> (N, H, W, 1); (N, H, W, C) unchanged."""
+    x = np.asarray(x)
+    return x[..., None] if x.ndim == 3 else x
+
+
+def _features_and_labels(model, x, batch_size=1000):
+    """One pass through `model`: "features" activations (float64) and predicted classes."""
+    heads = keras.Model(model.inputs, [model.get_layer("features").output, model.outputs[0]])
+    features, probabilities = heads.predict(_nhwc(x), batch_size=batch_size, verbose=0)
+    return features.astype(np.float64), np.argmax(probabilities, axis=-1)
+
+
+def _features(f, min_rows):
+    """A float64 (N, D) feature matrix with at least `min_rows` rows."""
+    f = np.asarray(f, np.float64)
+    if f.ndim != 2 or len(f) < min_rows:
+        raise DataError(f"features must be (N, D) with N >= {min_rows}, got shape {f.shape}")
+    return f
+
+
+def _sq_distances(a, b):
+    """Squared Euclidean distances between the rows of `a` and `b`, clipped at 0 against round-off."""
+    d = np.sum(a**2, axis=1)[:, None] + np.sum(b**2, axis=1)[None, :] - 2.0 * (a @ b.T)
+    return np.maximum(d, 0.0)
+
+
+def _knn_radii(f, k):
+    """Squared distance of each row to its k-th nearest neighbour in `f`, itself excluded."""
+    # Column k of the sorted distances: column 0 is the row itself (distance 0).
+    return np.concatenate([np.partition(_sq_distances(f[i : i + _CHUNK], f), k, axis=1)[:, k]
+                           for i in range(0, len(f), _CHUNK)])
+
+
+def _inside_any_ball(queries, centres, sq_radii):
+    """Share of `queries` within at least one ball (centre, radius) of the other set."""
+    hits = [np.any(_sq_distances(queries[i : i + _CHUNK], centres) <= sq_radii[None, :], axis=1)
+            for i in range(0, len(queries), _CHUNK)]
+    return float(np.mean(np.concatenate(hits)))
+
+
+def _digest(x, y):
+    """Short content hash of the training arrays: a changed dataset gets a new cached classifier."""
+    h = hashlib.sha256()
+    for a in (x, y):
+        a = np.ascontiguousarray(a)
+        h.update(f"{a.dtype}{a.shape}".encode())
+        h.update(memoryview(a).cast("B"))
+    return h.hexdigest()[:16]
+
+
+def _note(message, verbose):
+    if verbose:
+        print(message, file=sys.stderr, flush=True)
+
+
+if __name__ == "__main__":
+    cli.run(main)

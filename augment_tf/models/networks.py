@@ -1,0 +1,63 @@
+"""Layer stacks shared by the GAN and VAE: DCGAN-style up- and down-sampling convolutions.
+
+Images are (H, W, C) with H and W divisible by 4 (28x28 MNIST, 32x32 CIFAR). Class conditioning
+is optional everywhere: pass `num_classes` and the network takes a second input, integer labels.
+"""
+
+import keras
+from keras import layers
+
+
+def _check_image_shape(image_shape):
+    height, width, _ = image_shape
+    if height % 4 or width % 4:
+        raise ValueError(f"image height and width must be divisible by 4, got {tuple(image_shape)}")
+
+
+def _inputs_with_label(first_input, num_classes, embed_dim):
+    """Returns (model inputs, tensor): the first input, concatenated with a label embedding if conditional."""
+    if not num_classes:
+        return [first_input], first_input
+    label = keras.Input(shape=(), dtype="int32", name="label")
+    embedding = layers.Embedding(num_classes, embed_dim, name="label_embedding")(label)
+    return [first_input, label], layers.Concatenate()([first_input, embedding])
+
+
+def upsampler(image_shape, input_dim, num_classes=None, width=64, activation="tanh", name="generator"):
+    """Vector (plus label) -> image: dense to (H/4, W/4), two stride-2 transposed convs, BatchNorm + ReLU."""
+    _check_image_shape(image_shape)
+    height, width_px, channels = image_shape
+    vector = keras.Input(shape=(input_dim,), name="z")
+    inputs, x = _inputs_with_label(vector, num_classes, embed_dim=input_dim)
+    x = layers.Dense((height // 4) * (width_px // 4) * width * 2, use_bias=False)(x)
+    x = layers.BatchNormalization()(x)
+    x = layers.ReLU()(x)
+    x = layers.Reshape((height // 4, width_px // 4, width * 2))(x)
+    x = layers.Conv2DTranspose(width, 4, strides=2, padding="same", use_bias=False)(x)
+    x = layers.BatchNormalization()(x)
+    x = layers.ReLU()(x)
+    outputs = layers.Conv2DTranspose(channels, 4, strides=2, padding="same", activation=activation)(x)
+    return keras.Model(inputs, outputs, name=name)
+
+
+def downsampler(image_shape, num_classes=None, width=64, name="discriminator"):
+    """Image -> flat features through two stride-2 convs with LeakyReLU; returns (inputs, features)."""
+    _check_image_shape(image_shape)
+    image = keras.Input(shape=tuple(image_shape), name="image")
+    x = layers.Conv2D(width, 4, strides=2, padding="same")(image)
+    x = layers.LeakyReLU(0.2)(x)
+    x = layers.Conv2D(width * 2, 4, strides=2, padding="same")(x)
+    x = layers.LeakyReLU(0.2)(x)
+    return image, layers.Flatten()(x)
+
+
+def discriminator(image_shape, num_classes=None, width=64, name="discriminator"):
+    """Image (plus label) -> one real/fake logit; conditional via a projection term (Miyato & Koyama 2018)."""
+    image, features = downsampler(image_shape, width=width)
+    logit = layers.Dense(1, name="logit")(features)
+    if not num_classes:
+        return keras.Model(image, logit, name=name)
+    label = keras.Input(shape=(), dtype="int32", name="label")
+    embedding = layers.Embedding(num_classes, features.shape[-1], name="projection")(label)
+    projection = layers.Dot(axes=1)([features, embedding])
+    return keras.Model([image, label], layers.Add()([logit, projection]), name=name)

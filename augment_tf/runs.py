@@ -1,0 +1,76 @@
+"""The run directory: where a training run keeps its config, checkpoint, samples, logs and exported models.
+
+    RUN_DIR/config.json        settings of the run (what `generate` needs to sample from it)
+    RUN_DIR/state.json         epochs completed, written after each checkpoint
+    RUN_DIR/checkpoint.keras   full model with optimizer state, the point `--resume` continues from
+    RUN_DIR/samples/epoch_NNN.png, RUN_DIR/logs/ (TensorBoard)
+    RUN_DIR/<sampler>.keras    standalone generator / decoder, written when training ends
+"""
+
+import json
+import os
+
+import keras
+
+from augment_tf import files
+from augment_tf.errors import AugmentError
+
+CONFIG = "config.json"
+STATE = "state.json"
+CHECKPOINT = "checkpoint.keras"
+
+
+def path(run_dir, name):
+    return os.path.join(run_dir, name)
+
+
+def read_json(run_dir, name):
+    """Reads RUN_DIR/name; a missing or unreadable file is a clear AugmentError."""
+    file = path(run_dir, name)
+    if not os.path.isdir(run_dir):
+        raise AugmentError(f"{run_dir}: no such run directory; pass the --out folder of a training run")
+    try:
+        with open(file) as f:
+            return json.load(f)
+    except FileNotFoundError:
+        raise AugmentError(f"{file}: missing; {run_dir} is not a training run directory") from None
+    except (OSError, ValueError) as e:
+        raise AugmentError(f"{file}: unreadable ({e}); the run directory is damaged") from None
+
+
+def write_config(run_dir, config):
+    files.write_json(path(run_dir, CONFIG), config)
+
+
+def completed_epochs(run_dir):
+    """Epochs saved in the checkpoint, or 0 when the run has none yet."""
+    if not os.path.exists(path(run_dir, CHECKPOINT)) or not os.path.exists(path(run_dir, STATE)):
+        return 0
+    return int(read_json(run_dir, STATE)["epoch"])
+
+
+def load_model(file):
+    """`keras.saving.load_model` with an actionable error for damaged or incompatible files."""
+    import augment_tf.models  # noqa: F401  (registers the custom classes)
+
+    if not os.path.exists(file):
+        raise AugmentError(f"{file}: no such model file")
+    try:
+        return keras.saving.load_model(file)
+    except Exception as e:  # Keras raises many types for bad archives; all mean the same to the user.
+        first_line = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise AugmentError(
+            f"{file}: cannot load this model ({first_line[:200]}); it is damaged or from an incompatible "
+            "version: retrain the run"
+        ) from None
+
+
+def load_sampler(run_dir):
+    """(standalone sampler model, run config): the exported generator/decoder, else the last checkpoint's."""
+    config = read_json(run_dir, CONFIG)
+    exported = path(run_dir, config["sampler"])
+    if os.path.exists(exported):
+        return load_model(exported), config
+    if os.path.exists(path(run_dir, CHECKPOINT)):
+        return load_model(path(run_dir, CHECKPOINT)).export_models()[config["sampler"]], config
+    raise AugmentError(f"{run_dir}: no {config['sampler']} nor checkpoint yet; let training finish an epoch")

@@ -1,0 +1,220 @@
+"""Training inside a run directory, shared by train_gan.py and train_vae.py.
+
+One `fit` call with callbacks for the side effects: per-epoch sample grids, TensorBoard logs,
+checkpoints that `--resume` continues from (same data order, same noise), and a stop on NaN that
+leaves the last good checkpoint untouched.
+"""
+
+import argparse
+import datetime
+import math
+import os
+import sys
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from augment_tf import data, files, images, runs
+from augment_tf.errors import AugmentError
+
+
+def add_arguments(parser, default_epochs, default_batch_size=128, default_latent_dim=64):
+    """The flags both training scripts share."""
+    parser.add_argument("--conditional", action="store_true", help="train the class-conditional model")
+    parser.add_argument("--dataset", default="mnist", help="TensorFlow Datasets name (default: mnist)")
+    parser.add_argument(
+        "--data-dir",
+        help=f"local data instead of tfds: a folder of MNIST IDX files or an .npz with x, y "
+        f"(default: ${data.DATA_DIR_ENV} if set)",
+    )
+    length = parser.add_mutually_exclusive_group()
+    length.add_argument("--epochs", type=int, help=f"passes over the data (default {default_epochs})")
+    length.add_argument("--steps", type=int, help="optimizer steps instead of epochs, whatever the data size")
+    parser.add_argument("--batch-size", type=int, default=default_batch_size)
+    parser.add_argument("--latent-dim", type=int, default=default_latent_dim)
+    parser.add_argument("--seed", type=int, default=0, help="same seed, same data order and samples")
+    parser.add_argument("--out", help="run directory (default: runs/<model>-<time>)")
+    parser.add_argument("--jit-compile", choices=["auto", "on", "off"], default="auto", help="XLA (auto: GPU only)")
+    parser.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
+
+
+def check_arguments(args):
+    for name in ("epochs", "steps", "batch_size", "latent_dim"):
+        value = getattr(args, name)
+        if value is not None and value < 1:
+            raise AugmentError(f"--{name.replace('_', '-')} must be a positive integer, got {value}")
+    if args.resume and not args.out:
+        raise AugmentError("--resume needs --out RUN_DIR, the run to continue")
+
+
+def schedule(n_examples, batch_size, epochs=None, steps=None):
+    """(epochs, steps_per_epoch): whole passes over the data, or at least `steps` steps split into epochs."""
+    steps_per_epoch = max(1, n_examples // batch_size)
+    if steps is None:
+        return epochs, steps_per_epoch
+    epochs = math.ceil(steps / steps_per_epoch)
+    return epochs, math.ceil(steps / epochs)
+
+
+def _finite(logs):
+    return all(np.isfinite(float(v)) for v in (logs or {}).values())
+
+
+class StopOnNaN(keras.callbacks.Callback):
+    """Stops training at the first non-finite loss and remembers where, so the run can say so."""
+
+    def __init__(self):
+        super().__init__()
+        self.diverged_at = None
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.epoch = epoch
+
+    def on_train_batch_end(self, batch, logs=None):
+        if self.diverged_at is None and not _finite(logs):
+            self.diverged_at = f"epoch {self.epoch + 1}, step {batch + 1} ({logs})"
+            self.model.stop_training = True
+
+
+class SampleGrid(keras.callbacks.Callback):
+    """Writes samples/epoch_NNN.png (fixed latent vectors; one row per class) and logs it to TensorBoard."""
+
+    def __init__(self, run_dir, seed, columns=10):
+        super().__init__()
+        self.run_dir, self.seed, self.columns = run_dir, seed, columns
+        self.writer = tf.summary.create_file_writer(os.path.join(run_dir, "logs", "samples"))
+
+    def on_epoch_end(self, epoch, logs=None):
+        if not _finite(logs):
+            return
+        grid = sample_grid(self.model, self.seed, self.columns)
+        files.write_png(os.path.join(self.run_dir, "samples", f"epoch_{epoch + 1:03d}.png"), grid)
+        with self.writer.as_default():
+            tf.summary.image("samples", grid[None], step=epoch + 1)
+        self.writer.flush()
+
+
+def sample_grid(model, seed, columns=10):
+    """uint8 grid from fixed latent vectors: rows are classes for a conditional model (same noise down a column)."""
+    rows = model.num_classes or columns
+    z = np.random.default_rng(seed).standard_normal((columns, model.latent_dim)).astype("float32")
+    z = np.tile(z, (rows, 1)) if model.num_classes else np.random.default_rng(seed).standard_normal(
+        (rows * columns, model.latent_dim)
+    ).astype("float32")
+    labels = np.repeat(np.arange(rows), columns) if model.num_classes else None
+    return images.grid(images.from_model_range(model.generate(z, labels), model.value_range), rows)
+
+
+class Checkpoint(keras.callbacks.Callback):
+    """Saves the full model (optimizer state included) after each finite epoch, then records the epoch."""
+
+    def __init__(self, run_dir):
+        super().__init__()
+        self.run_dir = run_dir
+
+    def on_epoch_end(self, epoch, logs=None):
+        if not _finite(logs):
+            return
+        files.save_model(self.model, runs.path(self.run_dir, runs.CHECKPOINT))
+        files.write_json(runs.path(self.run_dir, runs.STATE), {"epoch": epoch + 1})
+
+
+def start(args, model_name, sampler, build_model, default_epochs):
+    """Returns (model, config, initial_epoch) for a new run or one resumed from its checkpoint.
+
+    A resumed run keeps its saved settings; only a new --epochs or --steps changes its length.
+    """
+    check_arguments(args)
+    prefix = ("c" if args.conditional else "") + model_name
+    run_dir = args.out or os.path.join("runs", f"{prefix}-{datetime.datetime.now():%Y%m%d-%H%M%S}")
+    if args.resume:
+        config = runs.read_json(run_dir, runs.CONFIG)
+        done = runs.completed_epochs(run_dir)
+        if done == 0:
+            raise AugmentError(f"{run_dir}: no checkpoint to resume from; start it again without --resume")
+        if args.epochs or args.steps:
+            config.update(epochs_requested=args.epochs, steps_requested=args.steps)
+        return runs.load_model(runs.path(run_dir, runs.CHECKPOINT)), config, done
+    if runs.completed_epochs(run_dir) or os.path.exists(runs.path(run_dir, runs.CONFIG)):
+        raise AugmentError(f"{run_dir} already holds a run: pass --resume to continue it, or another --out")
+    x, y = data.load_arrays(args.dataset, "train", args.data_dir)
+    config = {
+        "sampler": sampler,
+        "run_dir": run_dir,
+        "conditional": args.conditional,
+        "dataset": args.dataset,
+        "data_dir": args.data_dir or os.environ.get(data.DATA_DIR_ENV) or None,
+        "epochs_requested": args.epochs or (None if args.steps else default_epochs),
+        "steps_requested": args.steps,
+        "batch_size": min(args.batch_size, len(x)),
+        "latent_dim": args.latent_dim,
+        "seed": args.seed,
+        "jit_compile": args.jit_compile,
+        "image_shape": list(x.shape[1:]),
+        "num_classes": data.num_classes(y) if args.conditional else None,
+        "n_train": len(x),
+    }
+    keras.utils.set_random_seed(args.seed)
+    model = build_model(config)
+    config.update(model=type(model).__name__, value_range=list(model.value_range))
+    os.makedirs(run_dir, exist_ok=True)
+    runs.write_config(run_dir, config)
+    return model, config, 0
+
+
+def fit(model, config, initial_epoch=0, extra_callbacks=(), verbose=None):
+    """Trains to the configured length from `initial_epoch`, exports the standalone models; returns history."""
+    run_dir = config["run_dir"]
+    x, y = data.load_arrays(config["dataset"], "train", config["data_dir"])
+    epochs, steps_per_epoch = schedule(
+        len(x), config["batch_size"], config["epochs_requested"], config["steps_requested"]
+    )
+    config.update(epochs=epochs, steps_per_epoch=steps_per_epoch)
+    runs.write_config(run_dir, config)
+    dataset = data.make_dataset(
+        x, y, config["batch_size"], seed=config["seed"], repeat=True, value_range=tuple(model.value_range)
+    ).skip(initial_epoch * steps_per_epoch)
+    stop_on_nan = StopOnNaN()
+    callbacks = [
+        stop_on_nan,
+        keras.callbacks.TensorBoard(os.path.join(run_dir, "logs")),
+        SampleGrid(run_dir, config["seed"]),
+        Checkpoint(run_dir),
+        *extra_callbacks,
+    ]
+    if verbose is None:
+        verbose = 1 if sys.stdout.isatty() else 2
+    history = model.fit(
+        dataset,
+        epochs=epochs,
+        steps_per_epoch=steps_per_epoch,
+        initial_epoch=initial_epoch,
+        callbacks=callbacks,
+        verbose=verbose,
+        shuffle=False,  # the pipeline shuffles with the run's seed
+    )
+    if stop_on_nan.diverged_at:
+        raise AugmentError(
+            f"training diverged (non-finite loss at {stop_on_nan.diverged_at}); the last good checkpoint "
+            f"(epoch {runs.completed_epochs(run_dir)}) is kept in {run_dir}: lower the learning rate or "
+            "change --seed"
+        )
+    for name, exported in model.export_models().items():
+        files.save_model(exported, runs.path(run_dir, name))
+    return history
+
+
+def main_for(model_name, sampler, build_model, default_epochs, description, argv=None):
+    """The whole training CLI: parse, start or resume, fit, report."""
+    parser = argparse.ArgumentParser(description=description)
+    add_arguments(parser, default_epochs)
+    args = parser.parse_args(argv)
+    model, config, initial_epoch = start(args, model_name, sampler, build_model, default_epochs)
+    if initial_epoch:
+        print(f"resuming {config['run_dir']} after epoch {initial_epoch}", file=sys.stderr)
+    else:
+        print(f"run directory: {config['run_dir']}", file=sys.stderr)
+    fit(model, config, initial_epoch)
+    print(f"done: {runs.path(config['run_dir'], sampler)}")
+    return 0

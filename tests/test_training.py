@@ -1,0 +1,135 @@
+"""train_gan.py, run directories, resume, NaN stop and generate: short real runs on tiny data."""
+
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+import keras
+
+import train_gan
+from augment_tf import generate, runs, training
+from augment_tf.errors import AugmentError
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+TINY = ["--steps", "3", "--batch-size", "16", "--latent-dim", "8"]
+
+
+@pytest.fixture(scope="module")
+def npz_data(tmp_path_factory):
+    """64 random 'digits' with labels 0..9: enough to train a few steps fast."""
+    rng = np.random.default_rng(0)
+    path = tmp_path_factory.mktemp("data") / "train.npz"
+    np.savez(path, x=rng.integers(0, 256, (64, 28, 28), dtype=np.uint8), y=np.arange(64) % 10)
+    return str(path)
+
+
+def train(data_dir, out, *extra):
+    return train_gan.main(["--conditional", "--data-dir", data_dir, "--out", str(out), *TINY, *extra])
+
+
+def cli(*args, env=None):
+    """Runs a command line as a user would; returns the finished process."""
+    return subprocess.run([sys.executable, *args], cwd=ROOT, capture_output=True, text=True, env=env, timeout=300)
+
+
+def test_run_directory_layout(npz_data, tmp_path):
+    run = tmp_path / "run"
+    train(npz_data, run)
+    config = json.loads((run / "config.json").read_text())
+    assert config["model"] == "ConditionalGAN" and config["num_classes"] == 10 and config["image_shape"] == [28, 28, 1]
+    assert json.loads((run / "state.json").read_text()) == {"epoch": config["epochs"]}
+    assert (run / "samples" / "epoch_001.png").exists()
+    assert any(name.startswith("events") for name in os.listdir(run / "logs" / "train"))
+    generator = keras.saving.load_model(run / "generator.keras")
+    assert generator.output_shape == (None, 28, 28, 1)
+    assert not [f for f in os.listdir(run) if ".tmp" in f]
+
+
+def test_schedule_steps_regardless_of_data_size():
+    assert training.schedule(60000, 128, epochs=3) == (3, 468)
+    assert training.schedule(100, 128, steps=50) == (50, 1)
+    epochs, per_epoch = training.schedule(1000, 100, steps=25)
+    assert epochs * per_epoch >= 25 and per_epoch <= 10
+
+
+def test_resume_continues_exactly_like_an_uninterrupted_run(npz_data, tmp_path):
+    straight, interrupted = tmp_path / "straight", tmp_path / "interrupted"
+    common = ["--conditional", "--data-dir", npz_data, "--batch-size", "16", "--latent-dim", "8"]
+    train_gan.main([*common, "--epochs", "2", "--out", str(straight)])
+    train_gan.main([*common, "--epochs", "1", "--out", str(interrupted)])
+    train_gan.main(["--out", str(interrupted), "--resume", "--epochs", "2"])
+    assert runs.completed_epochs(interrupted) == 2
+    assert (interrupted / "samples" / "epoch_002.png").exists()
+    a = keras.saving.load_model(straight / "generator.keras").get_weights()
+    b = keras.saving.load_model(interrupted / "generator.keras").get_weights()
+    for x, y in zip(a, b):
+        np.testing.assert_allclose(x, y, rtol=1e-5, atol=1e-5)
+
+
+def test_existing_run_needs_resume_and_resume_needs_a_checkpoint(npz_data, tmp_path):
+    train(npz_data, tmp_path / "run")
+    with pytest.raises(AugmentError, match="--resume"):
+        train(npz_data, tmp_path / "run")
+    with pytest.raises(AugmentError, match="no such run directory"):
+        train_gan.main(["--out", str(tmp_path / "missing"), "--resume"])
+
+
+def test_nan_stops_training_and_keeps_the_last_good_checkpoint(npz_data, tmp_path, monkeypatch):
+    run = tmp_path / "run"
+    train(npz_data, run)
+    checkpoint = (run / "checkpoint.keras").read_bytes()
+    make_dataset = training.data.make_dataset
+    poisoned = lambda *a, **k: make_dataset(*a, **k).map(lambda x, y: (x * np.nan, y))
+    monkeypatch.setattr(training.data, "make_dataset", poisoned)
+    with pytest.raises(AugmentError, match="diverged.*last good checkpoint"):
+        train_gan.main(["--out", str(run), "--resume", "--steps", "12"])
+    assert (run / "checkpoint.keras").read_bytes() == checkpoint
+    assert runs.completed_epochs(run) == 1
+
+
+def test_generate_is_reproducible_and_balanced(npz_data, tmp_path):
+    run = tmp_path / "run"
+    train(npz_data, run)
+    out = [tmp_path / f"{i}.npz" for i in range(3)]
+    for path, seed in zip(out, [0, 0, 1]):
+        generate.main([str(run), "--n", "25", "--out", str(path), "--seed", str(seed), "--labels", "3,5,8"])
+    a, b, c = (np.load(p) for p in out)
+    assert a["x"].shape == (25, 28, 28) and a["x"].dtype == np.uint8 and a["y"].dtype == np.int64
+    assert np.bincount(a["y"], minlength=10)[[3, 5, 8]].tolist() == [9, 8, 8]
+    np.testing.assert_array_equal(a["x"], b["x"])
+    assert not np.array_equal(a["x"], c["x"])
+
+
+def test_unconditional_run_generates_x_only(npz_data, tmp_path):
+    run = tmp_path / "run"
+    train_gan.main(["--data-dir", npz_data, "--out", str(run), *TINY])
+    generate.main([str(run), "--n", "5", "--out", str(tmp_path / "s.npz"), "--grid", str(tmp_path / "s.png")])
+    assert set(np.load(tmp_path / "s.npz")) == {"x"} and (tmp_path / "s.png").exists()
+    with pytest.raises(AugmentError, match="conditional"):
+        generate.main([str(run), "--n", "5", "--out", str(tmp_path / "t.npz"), "--labels", "1"])
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["train_gan.py", "--data-dir", "/no/such/dir", "--out", "{tmp}/r"], "no such file or folder"),
+        (["train_gan.py", "--epochs", "0", "--out", "{tmp}/r"], "--epochs must be a positive integer"),
+        (["train_gan.py", "--resume"], "--resume needs --out"),
+        (["-m", "augment_tf.generate", "{tmp}", "--n", "5", "--out", "{tmp}/s.npz"], "config.json: missing"),
+        (["-m", "augment_tf.generate", "{tmp}/bad", "--n", "5", "--out", "{tmp}/s.npz"], "cannot load this model"),
+    ],
+)
+def test_cli_errors_are_one_line(args, message, tmp_path):
+    bad = tmp_path / "bad"
+    bad.mkdir()
+    (bad / "config.json").write_text(json.dumps({"sampler": "generator.keras"}))
+    (bad / "generator.keras").write_bytes(b"not a zip")
+    result = cli(*[a.replace("{tmp}", str(tmp_path)) for a in args])
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.count("\n") == 1 and result.stderr.startswith("error:") and message in result.stderr
+    assert not (tmp_path / "s.npz").exists()
