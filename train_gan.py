@@ -7,12 +7,14 @@
 from augment_tf import cli, training
 from augment_tf.models import GAN, ConditionalGAN
 
-DEFAULT_EPOCHS = 10
+DEFAULT_EPOCHS = 20
 
 
 def build_model(config):
     """A compiled GAN or ConditionalGAN for a run's config."""
-    common = dict(image_shape=config["image_shape"], latent_dim=config["latent_dim"], seed=config["seed"])
+    common = dict(
+        image_shape=config["image_shape"], latent_dim=config["latent_dim"], width=config["width"], seed=config["seed"]
+    )
     model = ConditionalGAN(num_classes=config["num_classes"], **common) if config["conditional"] else GAN(**common)
     model.compile(jit_compile={"on": True, "off": False}.get(config["jit_compile"], "auto"))
     return model

@@ -8,7 +8,7 @@ from augment_tf.errors import AugmentError
 
 def run(main, argv=None):
     """Calls `main(argv)`, turning `AugmentError` and missing files into one clear line."""
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # CLIs report errors themselves, in one line
     try:
         return main(argv)
     except AugmentError as e:

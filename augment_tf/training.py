@@ -19,7 +19,7 @@ from augment_tf import data, files, images, runs
 from augment_tf.errors import AugmentError
 
 
-def add_arguments(parser, default_epochs, default_batch_size=128, default_latent_dim=64):
+def add_arguments(parser, default_epochs, default_batch_size=128, default_latent_dim=64, default_width=32):
     """The flags both training scripts share."""
     parser.add_argument("--conditional", action="store_true", help="train the class-conditional model")
     parser.add_argument("--dataset", default="mnist", help="TensorFlow Datasets name (default: mnist)")
@@ -33,6 +33,7 @@ def add_arguments(parser, default_epochs, default_batch_size=128, default_latent
     length.add_argument("--steps", type=int, help="optimizer steps instead of epochs, whatever the data size")
     parser.add_argument("--batch-size", type=int, default=default_batch_size)
     parser.add_argument("--latent-dim", type=int, default=default_latent_dim)
+    parser.add_argument("--width", type=int, default=default_width, help="channels of the first conv layer")
     parser.add_argument("--seed", type=int, default=0, help="same seed, same data order and samples")
     parser.add_argument("--out", help="run directory (default: runs/<model>-<time>)")
     parser.add_argument("--jit-compile", choices=["auto", "on", "off"], default="auto", help="XLA (auto: GPU only)")
@@ -40,7 +41,7 @@ def add_arguments(parser, default_epochs, default_batch_size=128, default_latent
 
 
 def check_arguments(args):
-    for name in ("epochs", "steps", "batch_size", "latent_dim"):
+    for name in ("epochs", "steps", "batch_size", "latent_dim", "width"):
         value = getattr(args, name)
         if value is not None and value < 1:
             raise AugmentError(f"--{name.replace('_', '-')} must be a positive integer, got {value}")
@@ -78,21 +79,30 @@ class StopOnNaN(keras.callbacks.Callback):
 
 
 class SampleGrid(keras.callbacks.Callback):
-    """Writes samples/epoch_NNN.png (fixed latent vectors; one row per class) and logs it to TensorBoard."""
+    """Writes samples/epoch_NNN.png (fixed latent vectors; one row per class) and logs it to TensorBoard.
 
-    def __init__(self, run_dir, seed, columns=10):
+    Given `real` (uint8 images, labels) and a model that can `reconstruct`, also writes
+    samples/recon_epoch_NNN.png: the real images above their reconstructions.
+    """
+
+    def __init__(self, run_dir, seed, columns=10, real=None):
         super().__init__()
-        self.run_dir, self.seed, self.columns = run_dir, seed, columns
+        self.run_dir, self.seed, self.columns, self.real = run_dir, seed, columns, real
         self.writer = tf.summary.create_file_writer(os.path.join(run_dir, "logs", "samples"))
 
     def on_epoch_end(self, epoch, logs=None):
         if not _finite(logs):
             return
-        grid = sample_grid(self.model, self.seed, self.columns)
-        files.write_png(os.path.join(self.run_dir, "samples", f"epoch_{epoch + 1:03d}.png"), grid)
-        with self.writer.as_default():
-            tf.summary.image("samples", grid[None], step=epoch + 1)
+        self._write("samples", f"epoch_{epoch + 1:03d}.png", sample_grid(self.model, self.seed, self.columns), epoch)
+        if self.real is not None and hasattr(self.model, "reconstruct"):
+            grid = reconstruction_grid(self.model, *self.real)
+            self._write("reconstructions", f"recon_epoch_{epoch + 1:03d}.png", grid, epoch)
         self.writer.flush()
+
+    def _write(self, tag, name, grid, epoch):
+        files.write_png(os.path.join(self.run_dir, "samples", name), grid)
+        with self.writer.as_default():
+            tf.summary.image(tag, grid[None], step=epoch + 1)
 
 
 def sample_grid(model, seed, columns=10):
@@ -104,6 +114,13 @@ def sample_grid(model, seed, columns=10):
     ).astype("float32")
     labels = np.repeat(np.arange(rows), columns) if model.num_classes else None
     return images.grid(images.from_model_range(model.generate(z, labels), model.value_range), rows)
+
+
+def reconstruction_grid(model, x, y=None):
+    """uint8 grid: real uint8 images in the top row, the model's reconstructions of them below."""
+    labels = y if model.num_classes else None
+    reconstructed = model.reconstruct(images.to_model_range(x, model.value_range), labels)
+    return images.grid(np.concatenate([x, images.from_model_range(reconstructed, model.value_range)]), rows=2)
 
 
 class Checkpoint(keras.callbacks.Callback):
@@ -120,9 +137,10 @@ class Checkpoint(keras.callbacks.Callback):
         files.write_json(runs.path(self.run_dir, runs.STATE), {"epoch": epoch + 1})
 
 
-def start(args, model_name, sampler, build_model, default_epochs):
+def start(args, model_name, sampler, build_model, default_epochs, options=()):
     """Returns (model, config, initial_epoch) for a new run or one resumed from its checkpoint.
 
+    `options` names the script's own flags (see `main_for`), recorded in the config like the shared ones.
     A resumed run keeps its saved settings; only a new --epochs or --steps changes its length.
     """
     check_arguments(args)
@@ -149,11 +167,13 @@ def start(args, model_name, sampler, build_model, default_epochs):
         "steps_requested": args.steps,
         "batch_size": min(args.batch_size, len(x)),
         "latent_dim": args.latent_dim,
+        "width": args.width,
         "seed": args.seed,
         "jit_compile": args.jit_compile,
         "image_shape": list(x.shape[1:]),
         "num_classes": data.num_classes(y) if args.conditional else None,
         "n_train": len(x),
+        **{name: getattr(args, name) for name in options},
     }
     keras.utils.set_random_seed(args.seed)
     model = build_model(config)
@@ -179,7 +199,7 @@ def fit(model, config, initial_epoch=0, extra_callbacks=(), verbose=None):
     callbacks = [
         stop_on_nan,
         keras.callbacks.TensorBoard(os.path.join(run_dir, "logs")),
-        SampleGrid(run_dir, config["seed"]),
+        SampleGrid(run_dir, config["seed"], real=(x[:10], y[:10])),
         Checkpoint(run_dir),
         *extra_callbacks,
     ]
@@ -205,16 +225,25 @@ def fit(model, config, initial_epoch=0, extra_callbacks=(), verbose=None):
     return history
 
 
-def main_for(model_name, sampler, build_model, default_epochs, description, argv=None):
-    """The whole training CLI: parse, start or resume, fit, report."""
+def main_for(model_name, sampler, build_model, default_epochs, description, argv=None, *, defaults=None,
+             options=None, callbacks=None):
+    """The whole training CLI: parse, start or resume, fit, report.
+
+    `defaults` overrides `add_arguments` defaults (e.g. {"default_latent_dim": 16}); `options` maps a
+    script's own flags to `add_argument` keywords, their values land in the run's config; `callbacks(config)`
+    returns extra callbacks for `fit`.
+    """
     parser = argparse.ArgumentParser(description=description)
-    add_arguments(parser, default_epochs)
+    add_arguments(parser, default_epochs, **(defaults or {}))
+    for flag, kwargs in (options or {}).items():
+        parser.add_argument(flag, **kwargs)
     args = parser.parse_args(argv)
-    model, config, initial_epoch = start(args, model_name, sampler, build_model, default_epochs)
+    names = [flag.lstrip("-").replace("-", "_") for flag in options or {}]
+    model, config, initial_epoch = start(args, model_name, sampler, build_model, default_epochs, names)
     if initial_epoch:
         print(f"resuming {config['run_dir']} after epoch {initial_epoch}", file=sys.stderr)
     else:
         print(f"run directory: {config['run_dir']}", file=sys.stderr)
-    fit(model, config, initial_epoch)
+    fit(model, config, initial_epoch, extra_callbacks=callbacks(config) if callbacks else ())
     print(f"done: {runs.path(config['run_dir'], sampler)}")
     return 0

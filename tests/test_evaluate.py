@@ -1,0 +1,225 @@
+"""Tests for augment_tf.evaluate: FID, precision/recall, the cached reference classifier and the CLI."""
+
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from augment_tf import cli, data, evaluate
+from augment_tf.errors import AugmentError, DataError
+
+ROOT = Path(__file__).parents[1]
+MNIST_DIR = Path(os.environ.get(data.DATA_DIR_ENV) or ROOT.parent / "shared/data/mnist")
+KEYS = {"dataset", "n_samples", "fid", "precision", "recall", "classifier_test_accuracy", "label_fidelity"}
+
+
+@pytest.fixture(autouse=True)
+def _isolated(monkeypatch, tmp_path):
+    """No inherited data dir; a fresh classifier cache per test."""
+    monkeypatch.delenv(data.DATA_DIR_ENV, raising=False)
+    monkeypatch.setenv(evaluate.CACHE_ENV, str(tmp_path / "cache"))
+
+
+@pytest.fixture(scope="module")
+def mnist_dir(tmp_path_factory):
+    """A small IDX copy of real MNIST: 2000 train and 500 test images."""
+    if not (MNIST_DIR / "train-images-idx3-ubyte.gz").exists():
+        pytest.skip(f"real MNIST not found at {MNIST_DIR}")
+    folder = tmp_path_factory.mktemp("mnist")
+    for split, n in (("train", 2000), ("test", 500)):
+        x, y = data.load_arrays(split=split, data_dir=MNIST_DIR)
+        data.write_idx(folder / f"{data.IDX_FILES[split][0]}.gz", x[:n, ..., 0])
+        data.write_idx(folder / f"{data.IDX_FILES[split][1]}.gz", y[:n].astype(np.uint8))
+    return folder
+
+
+@pytest.fixture(scope="module")
+def shared_cache(tmp_path_factory):
+    return tmp_path_factory.mktemp("shared_cache")
+
+
+def real_test(mnist_dir, n=300):
+    x, y = data.load_arrays(split="test", data_dir=mnist_dir)
+    return x[:n, ..., 0], y[:n]
+
+
+def run_cli(*args):
+    """`python -m augment_tf.evaluate ARGS` in a subprocess: (exit status, stdout, stderr)."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    proc = subprocess.run([sys.executable, "-m", "augment_tf.evaluate", *map(str, args)],
+                          capture_output=True, text=True, env=env, cwd=ROOT, timeout=120)
+    return proc.returncode, proc.stdout, proc.stderr
+
+
+# --- Fréchet distance -------------------------------------------------------------------------
+
+
+def test_frechet_distance_is_zero_for_identical_sets():
+    f = np.random.default_rng(0).normal(size=(500, 8))
+    assert evaluate.frechet_distance(f, f) == pytest.approx(0.0, abs=1e-6)
+
+
+def test_frechet_distance_matches_closed_form_for_gaussians():
+    rng = np.random.default_rng(0)
+    a = rng.normal(size=(20000, 3))
+    shifted = rng.normal(size=(20000, 3)) + [1.0, 2.0, 0.0]  # identity covariances: ||mu||^2 = 5
+    assert evaluate.frechet_distance(a, shifted) == pytest.approx(5.0, rel=0.03)
+    wide = rng.normal(scale=2.0, size=(20000, 3))  # covs I and 4I: 3 * (1 + 4 - 2 * 2) = 3
+    assert evaluate.frechet_distance(a, wide) == pytest.approx(3.0, rel=0.05)
+
+
+def test_frechet_distance_is_finite_for_singular_covariances():
+    f = np.random.default_rng(0).normal(size=(200, 6))
+    f[:, :3] = 0.0  # dead ReLU units: zero variance
+    d = evaluate.frechet_distance(f, f + 0.5)
+    assert np.isfinite(d) and isinstance(d, float)
+    assert d == pytest.approx(6 * 0.25, rel=0.05)
+
+
+# --- precision and recall ---------------------------------------------------------------------
+
+
+def modes(centres, per_mode, seed):
+    rng = np.random.default_rng(seed)
+    return np.concatenate([c + rng.normal(scale=0.5, size=(per_mode, len(c))) for c in centres])
+
+
+def test_precision_recall_identical_sets():
+    f = np.random.default_rng(0).normal(size=(300, 5))
+    assert evaluate.precision_recall(f, f) == (1.0, 1.0)
+
+
+def test_precision_recall_disjoint_sets():
+    rng = np.random.default_rng(0)
+    assert evaluate.precision_recall(rng.normal(size=(200, 5)), rng.normal(size=(200, 5)) + 100.0) == (0.0, 0.0)
+
+
+def test_precision_recall_half_the_modes():
+    angles = np.linspace(0, 2 * np.pi, 10, endpoint=False)
+    centres = 20.0 * np.stack([np.cos(angles), np.sin(angles)], axis=1)  # 10 well separated modes
+    real = modes(centres, 200, seed=0)
+    fake = modes(centres[:5], 200, seed=1)  # only half the modes
+    precision, recall = evaluate.precision_recall(real, fake)
+    assert precision >= 0.93
+    assert recall == pytest.approx(0.5, abs=0.05)
+
+
+def test_precision_recall_chunking_does_not_change_the_result(monkeypatch):
+    rng = np.random.default_rng(0)
+    real, fake = rng.normal(size=(150, 4)), rng.normal(size=(120, 4)) + 0.7
+    whole = evaluate.precision_recall(real, fake, k=5)
+    monkeypatch.setattr(evaluate, "_CHUNK", 7)
+    assert evaluate.precision_recall(real, fake, k=5) == whole
+
+
+def test_precision_recall_needs_more_than_k_samples():
+    with pytest.raises(DataError, match="N >= 4"):
+        evaluate.precision_recall(np.zeros((3, 2)), np.zeros((10, 2)), k=3)
+
+
+# --- classifier, cache and evaluate_samples ---------------------------------------------------
+
+
+@pytest.fixture(autouse=True)
+def short_classifier_training(monkeypatch):
+    """The tiny data slices here need far fewer steps than full MNIST's budget."""
+    monkeypatch.setattr(evaluate, "STEPS", 150)
+
+
+def test_classifier_has_features_layer():
+    model = evaluate.build_classifier((28, 28, 1), 10)
+    assert model.get_layer("features").output.shape[-1] == 128
+    assert model.output_shape == (None, 10)
+    features = evaluate.classifier_features(model, np.zeros((3, 28, 28), np.uint8))
+    assert features.shape == (3, 128) and features.dtype == np.float64
+
+
+def test_evaluate_samples_trains_the_reference_once_then_loads_it(mnist_dir, tmp_path, monkeypatch, capsys):
+    x, y = real_test(mnist_dir)
+    result = evaluate.evaluate_samples(x, y, data_dir=mnist_dir)
+    assert set(result) == KEYS
+    assert result["n_samples"] == 300 and result["dataset"] == "mnist"
+    assert result["label_fidelity"] > 0.85 and result["classifier_test_accuracy"] > 0.85
+    assert 0.0 <= result["fid"] < 50.0
+    assert result["precision"] > 0.5 and result["recall"] > 0.5
+    assert "training the reference classifier once" in capsys.readouterr().err
+    (cached,) = (tmp_path / "cache").glob("classifier-mnist-v*.keras")
+    mtime = cached.stat().st_mtime_ns
+
+    def no_training(*args, **kwargs):
+        raise AssertionError("retrained instead of loading the cached classifier")
+
+    monkeypatch.setattr(evaluate, "train_classifier", no_training)
+    again = evaluate.evaluate_samples(x, y, data_dir=mnist_dir)
+    assert again == result
+    assert cached.stat().st_mtime_ns == mtime
+    assert "training" not in capsys.readouterr().err
+
+
+def test_evaluate_samples_rejects_cas_without_labels():
+    with pytest.raises(AugmentError, match="labels"):
+        evaluate.evaluate_samples(np.zeros((10, 28, 28), np.uint8), cas=True)
+
+
+def test_cli_prints_one_json_object_with_cas(mnist_dir, shared_cache, tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv(evaluate.CACHE_ENV, str(shared_cache))
+    x, y = real_test(mnist_dir)
+    np.savez(tmp_path / "samples.npz", x=x, y=y)
+    cli.run(evaluate.main, [str(tmp_path / "samples.npz"), "--data-dir", str(mnist_dir), "--cas",
+                            "--max-samples", "200"])
+    out = capsys.readouterr().out
+    assert len(out.strip().splitlines()) == 1
+    result = json.loads(out)
+    assert set(result) == KEYS | {"cas"}
+    assert result["n_samples"] == 200
+    assert result["cas"] > 0.5  # 200 real images, 150 steps: well above chance (0.1)
+
+
+def test_cli_unlabelled_samples_have_no_label_metrics(mnist_dir, shared_cache, tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv(evaluate.CACHE_ENV, str(shared_cache))
+    x, _ = real_test(mnist_dir, 50)
+    np.savez(tmp_path / "samples.npz", x=x[..., None])  # (N, H, W, C) works too
+    evaluate.main([str(tmp_path / "samples.npz"), "--data-dir", str(mnist_dir)])
+    assert set(json.loads(capsys.readouterr().out)) == KEYS - {"label_fidelity"}
+
+
+# --- bad input: one line on stderr, exit 2 ----------------------------------------------------
+
+
+def write(tmp_path, **arrays):
+    np.savez(tmp_path / "s.npz", **arrays)
+    return tmp_path / "s.npz"
+
+
+def write_text(tmp_path):
+    (tmp_path / "s.npz").write_text("not a zip archive")
+    return tmp_path / "s.npz"
+
+
+BAD_INPUTS = {
+    "missing file": (lambda p: p / "nope.npz", [], "no such file"),
+    "not an npz": (write_text, [], "not a readable .npz"),
+    "no x": (lambda p: write(p, images=np.zeros((5, 28, 28), np.uint8)), [], "no array 'x'"),
+    "x/y mismatch": (lambda p: write(p, x=np.zeros((5, 28, 28), np.uint8), y=np.zeros(4, np.int64)), [],
+                     "5 samples but 4 labels"),
+    "cas without y": (lambda p: write(p, x=np.zeros((5, 28, 28), np.uint8)), ["--cas"], "needs labelled"),
+    "float x": (lambda p: write(p, x=np.zeros((5, 28, 28), np.float32)), [], "uint8"),
+    "wrong shape": (lambda p: write(p, x=np.zeros((5, 32, 32), np.uint8)), [], r"\(32, 32, 1\).*\(28, 28, 1\)"),
+    "label range": (lambda p: write(p, x=np.zeros((5, 28, 28), np.uint8), y=np.array([0, 1, 2, 3, 10])), [],
+                    r"0\.\.9"),
+}
+
+
+@pytest.mark.parametrize("case", BAD_INPUTS)
+def test_cli_bad_input_is_one_line_and_exit_2(case, mnist_dir, tmp_path):
+    make, extra, message = BAD_INPUTS[case]
+    code, out, err = run_cli(make(tmp_path), "--data-dir", mnist_dir, *extra)
+    assert code == 2 and out == ""
+    assert len(err.strip().splitlines()) == 1 and err.startswith("error: "), err
+    assert "Traceback" not in err
+    assert re.search(message, err), err
