@@ -19,11 +19,13 @@ _import_tensorflow_quietly()
 
 from augment_tf.data import load_arrays, load_dataset, make_dataset  # noqa: E402
 from augment_tf.errors import AugmentError, DataError  # noqa: E402
-from augment_tf.models import GAN, ConditionalGAN  # noqa: E402
+from augment_tf.models import GAN, VAE, ConditionalGAN, ConditionalVAE  # noqa: E402
 
 __all__ = [
     "GAN",
     "ConditionalGAN",
+    "VAE",
+    "ConditionalVAE",
     "load_dataset",
     "load_arrays",
     "make_dataset",

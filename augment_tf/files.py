@@ -3,9 +3,14 @@
 import contextlib
 import json
 import os
+import shutil
 import tempfile
+import uuid
+import zipfile
 
 import numpy as np
+
+from augment_tf.errors import AugmentError
 
 
 @contextlib.contextmanager
@@ -20,16 +25,52 @@ def atomic_path(path):
     os.close(fd)
     try:
         yield tmp
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600 files; outputs get the usual permissions
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):
             os.remove(tmp)
 
 
+@contextlib.contextmanager
+def atomic_dir(path):
+    """Yields a temporary sibling folder; renames it onto `path` (absent or empty) only if the block succeeds."""
+    path = os.path.normpath(path)
+    check_replaceable_dir(path)
+    parent = os.path.dirname(os.path.abspath(path))
+    os.makedirs(parent, exist_ok=True)
+    tmp = os.path.join(parent, f".{os.path.basename(path)}.{uuid.uuid4().hex[:8]}.tmp")
+    os.mkdir(tmp)  # not mkdtemp: the folder gets the usual permissions (umask), not 0o700
+    try:
+        yield tmp
+        if os.path.isdir(path):
+            os.rmdir(path)  # empty (checked above): replaced by the new folder
+        os.rename(tmp, path)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def check_replaceable_dir(path):
+    """A folder output may replace only an absent or empty folder: never a user's files."""
+    if os.path.isfile(path) or (os.path.isdir(path) and os.listdir(path)):
+        raise AugmentError(f"{path} already exists: remove it or choose another --out")
+
+
+def _umask():
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 def write_npz(path, **arrays):
-    """Writes a compressed `.npz` atomically."""
-    with atomic_path(path) as tmp:
-        np.savez_compressed(tmp, **arrays)
+    """Writes a compressed `.npz` atomically, like `np.savez_compressed` but with fixed entry timestamps:
+    same arrays, same bytes."""
+    with atomic_path(path) as tmp, zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED) as npz:
+        for name, array in arrays.items():
+            entry = zipfile.ZipInfo(f"{name}.npy", date_time=(1980, 1, 1, 0, 0, 0))
+            entry.compress_type = zipfile.ZIP_DEFLATED
+            with npz.open(entry, "w", force_zip64=True) as f:
+                np.lib.format.write_array(f, np.asanyarray(array), allow_pickle=False)
 
 
 def write_json(path, obj):

@@ -24,15 +24,15 @@ def sample(sampler, config, labels=None, n=None, seed=0, batch_size=1000):
     return images.from_model_range(sampler.predict(inputs, batch_size=batch_size, verbose=0), config["value_range"])
 
 
-def parse_classes(text, num_classes):
-    """'3,5,8' -> [3, 5, 8], checked against the run's classes."""
+def parse_classes(text, num_classes, flag="--labels"):
+    """'3,5,8' -> [3, 5, 8], checked against the run's classes; `flag` names the option in errors."""
     try:
         classes = sorted({int(c) for c in text.split(",") if c.strip()})
     except ValueError:
-        raise AugmentError(f"--labels takes class indices like 3,5,8, got {text!r}") from None
+        raise AugmentError(f"{flag} takes class indices like 3,5,8, got {text!r}") from None
     bad = [c for c in classes if not 0 <= c < num_classes]
     if not classes or bad:
-        raise AugmentError(f"--labels: classes must be in 0..{num_classes - 1}, got {text!r}")
+        raise AugmentError(f"{flag}: classes must be in 0..{num_classes - 1}, got {text!r}")
     return classes
 
 

@@ -8,6 +8,12 @@ def to_unit_range(x):
     return np.asarray(x, np.float32) / 255.0
 
 
+def to_model_range(x, value_range=(-1.0, 1.0)):
+    """uint8 0..255 -> float32 in `value_range`, the scaling training applies."""
+    low, high = value_range
+    return to_unit_range(x) * (high - low) + low
+
+
 def from_model_range(x, value_range=(-1.0, 1.0)):
     """Model outputs in `value_range` -> uint8 0..255 (clipped, rounded)."""
     low, high = value_range

@@ -3,8 +3,8 @@
     RUN_DIR/config.json        settings of the run (what `generate` needs to sample from it)
     RUN_DIR/state.json         epochs completed, written after each checkpoint
     RUN_DIR/checkpoint.keras   full model with optimizer state, the point `--resume` continues from
-    RUN_DIR/samples/epoch_NNN.png, RUN_DIR/logs/ (TensorBoard)
-    RUN_DIR/<sampler>.keras    standalone generator / decoder, written when training ends
+    RUN_DIR/samples/epoch_NNN.png, RUN_DIR/logs/ (TensorBoard); VAEs also samples/recon_epoch_NNN.png
+    RUN_DIR/<sampler>.keras    standalone generator / decoder, written when training ends (VAEs: encoder.keras too)
 """
 
 import json
@@ -65,12 +65,24 @@ def load_model(file):
         ) from None
 
 
+def load_exported(run_dir, names):
+    """{name: standalone model} for the models a run exports (e.g. "decoder.keras"), each from its file
+    if training finished, else from the last checkpoint (loaded once)."""
+    models, checkpoint = {}, None
+    for name in names:
+        if os.path.exists(path(run_dir, name)):
+            models[name] = load_model(path(run_dir, name))
+            continue
+        if not os.path.exists(path(run_dir, CHECKPOINT)):
+            raise AugmentError(f"{run_dir}: no {name} nor checkpoint yet; let training finish an epoch")
+        checkpoint = checkpoint or load_model(path(run_dir, CHECKPOINT)).export_models()
+        if name not in checkpoint:
+            raise AugmentError(f"{run_dir}: this run has no {name} (it exports {', '.join(checkpoint)})")
+        models[name] = checkpoint[name]
+    return models
+
+
 def load_sampler(run_dir):
     """(standalone sampler model, run config): the exported generator/decoder, else the last checkpoint's."""
     config = read_json(run_dir, CONFIG)
-    exported = path(run_dir, config["sampler"])
-    if os.path.exists(exported):
-        return load_model(exported), config
-    if os.path.exists(path(run_dir, CHECKPOINT)):
-        return load_model(path(run_dir, CHECKPOINT)).export_models()[config["sampler"]], config
-    raise AugmentError(f"{run_dir}: no {config['sampler']} nor checkpoint yet; let training finish an epoch")
+    return load_exported(run_dir, [config["sampler"]])[config["sampler"]], config

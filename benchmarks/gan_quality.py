@@ -15,41 +15,15 @@ import json
 import os
 import sys
 import tempfile
-import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-import keras  # noqa: E402
 import numpy as np  # noqa: E402
 
 import train_gan  # noqa: E402
 from augment_tf import data, evaluate, files, generate, images, training  # noqa: E402
 from benchmarks import keras_io_dcgan  # noqa: E402
-
-
-class WallClockSnapshots(keras.callbacks.Callback):
-    """Copies `get_weights()` of a network at training wall-clock marks (minutes); stops after the last."""
-
-    def __init__(self, network, marks_minutes, batch_size):
-        super().__init__()
-        self.network, self.marks, self.batch_size = network, sorted(marks_minutes), batch_size
-        self.snapshots, self.paused, self.steps = [], 0.0, 0
-
-    def on_train_begin(self, logs=None):
-        self.start = time.perf_counter()
-
-    def on_train_batch_end(self, batch, logs=None):
-        self.steps += 1
-        elapsed = time.perf_counter() - self.start - self.paused
-        if len(self.snapshots) < len(self.marks) and elapsed >= 60 * self.marks[len(self.snapshots)]:
-            begin = time.perf_counter()
-            self.snapshots.append(
-                {"minutes": self.marks[len(self.snapshots)], "steps": self.steps,
-                 "images_per_s": self.steps * self.batch_size / elapsed, "weights": self.network.get_weights()}
-            )
-            self.paused += time.perf_counter() - begin
-            if len(self.snapshots) == len(self.marks):
-                self.model.stop_training = True
+from benchmarks.common import WallClockSnapshots, markdown, real_row, score  # noqa: E402
 
 
 def train_ours(marks, data_dir, work_dir):
@@ -73,10 +47,6 @@ def train_reference(minutes, data_dir):
     return model, snapshots.snapshots
 
 
-def score(x, y, data_dir, n, cas):
-    return evaluate.evaluate_samples(x, y, data_dir=data_dir, cas=cas, max_samples=n)
-
-
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data-dir", default=os.environ.get(data.DATA_DIR_ENV))
@@ -89,12 +59,7 @@ def main():
     marks = [float(m) for m in args.marks.split(",")]
     evaluate.reference_classifier("mnist", args.data_dir)  # train/cache it before any clock starts
 
-    rows = []
-    if not args.no_real:
-        x_real, y_real = data.load_arrays("mnist", "train", args.data_dir)
-        pick = np.random.default_rng(0).permutation(len(x_real))[: args.n]
-        rows.append({"model": "real MNIST train images", **score(x_real[pick], y_real[pick], args.data_dir, args.n, True)})
-        print(json.dumps(rows[-1]), flush=True)
+    rows = [] if args.no_real else [real_row(args.data_dir, args.n)]
 
     with tempfile.TemporaryDirectory() as work_dir:
         model, config, snapshots = train_ours(marks, args.data_dir, os.path.join(work_dir, "run"))
@@ -117,14 +82,6 @@ def main():
 
     files.write_json(args.out, {"rows": rows, "command": " ".join(sys.argv)})
     print(markdown(rows))
-
-
-def markdown(rows):
-    columns = ["model", "minutes", "steps", "images_per_s", "fid", "precision", "recall", "label_fidelity", "cas"]
-    fmt = lambda v: "" if v is None else (f"{v:.3f}" if isinstance(v, float) else str(v))
-    lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
-    lines += ["| " + " | ".join(fmt(r.get(c)) for c in columns) + " |" for r in rows]
-    return "\n".join(lines)
 
 
 if __name__ == "__main__":

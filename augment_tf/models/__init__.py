@@ -1,5 +1,6 @@
 """Generative models: GANs and VAEs with their own `train_step`, trained by plain `fit`."""
 
 from augment_tf.models.gan import GAN, ConditionalGAN
+from augment_tf.models.vae import VAE, ConditionalVAE, FitLatentPrior, KLAnnealing
 
-__all__ = ["GAN", "ConditionalGAN"]
+__all__ = ["GAN", "ConditionalGAN", "VAE", "ConditionalVAE", "KLAnnealing", "FitLatentPrior"]

@@ -9,27 +9,13 @@ import tensorflow as tf
 from keras import ops
 
 from augment_tf.models import networks
-
-
-def resolve_jit_compile(jit_compile):
-    """'auto' -> XLA on GPU only: on CPU it measured slower than plain tf.function (benchmarks/README.md)."""
-    if jit_compile == "auto":
-        return bool(tf.config.list_physical_devices("GPU"))
-    return bool(jit_compile)
-
-
-def unpack_batch(data):
-    """(images, labels) or images alone -> (images, labels or None)."""
-    if isinstance(data, (tuple, list)):
-        return data[0], (data[1] if len(data) > 1 else None)
-    return data, None
+from augment_tf.models.base import ClassConditional, GenerativeModel, unpack_batch
 
 
 @keras.saving.register_keras_serializable(package="augment_tf")
-class GAN(keras.Model):
+class GAN(GenerativeModel):
     """Unconditional GAN on images scaled to [-1, 1]; `fit` it on batches of images (labels ignored)."""
 
-    num_classes = None
     value_range = (-1.0, 1.0)
 
     def __init__(self, image_shape=(28, 28, 1), latent_dim=64, width=64, ema_decay=0.999, seed=None, **kwargs):
@@ -61,15 +47,6 @@ class GAN(keras.Model):
             "seed": self.seed,
         }
 
-    def save_own_variables(self, store):
-        """Also saves the sampling RNG state, so a resumed run draws the same noise as an uninterrupted one."""
-        super().save_own_variables(store)
-        store["seed_generator_state"] = self.seed_generator.state
-
-    def load_own_variables(self, store):
-        self.seed_generator.state.assign(store["seed_generator_state"])
-        super().load_own_variables({k: store[k] for k in store.keys() if k != "seed_generator_state"})
-
     def export_models(self):
         """The standalone models a run saves at the end: the averaged generator, usable on its own."""
         return {"generator.keras": self.ema_generator}
@@ -78,44 +55,27 @@ class GAN(keras.Model):
     def metrics(self):
         return [self.d_loss_tracker, self.g_loss_tracker]
 
+    @property
+    def sampler(self):
+        """The network `generate` samples with: the averaged generator."""
+        return self.ema_generator
+
     def compile(self, d_optimizer=None, g_optimizer=None, jit_compile="auto", **kwargs):
         """Two Adam optimizers by default (2e-4, beta_1=0.5, the DCGAN recipe); jit_compile 'auto'|True|False."""
-        super().compile(jit_compile=resolve_jit_compile(jit_compile), **kwargs)
-        self.d_optimizer = d_optimizer or keras.optimizers.Adam(2e-4, beta_1=0.5)
-        self.g_optimizer = g_optimizer or keras.optimizers.Adam(2e-4, beta_1=0.5)
-        self._jit_setting = jit_compile
-
-    def get_compile_config(self):
-        if not self.compiled:
-            return {}
-        return {
-            "d_optimizer": keras.optimizers.serialize(self.d_optimizer),
-            "g_optimizer": keras.optimizers.serialize(self.g_optimizer),
-            "jit_compile": self._jit_setting,
-        }
-
-    def compile_from_config(self, config):
-        """Recompiles after `load_model` and builds the optimizers so their saved state can load."""
-        self.compile(
-            d_optimizer=keras.optimizers.deserialize(config["d_optimizer"]),
-            g_optimizer=keras.optimizers.deserialize(config["g_optimizer"]),
-            jit_compile=config.get("jit_compile", "auto"),
+        self._compile_with(
+            {
+                "d_optimizer": d_optimizer or keras.optimizers.Adam(2e-4, beta_1=0.5),
+                "g_optimizer": g_optimizer or keras.optimizers.Adam(2e-4, beta_1=0.5),
+            },
+            jit_compile,
+            **kwargs,
         )
-        self.d_optimizer.build(self.discriminator.trainable_variables)
-        self.g_optimizer.build(self.generator.trainable_variables)
 
-    def _conditioning(self, labels):
-        """Extra network inputs: none for the unconditional GAN."""
-        return []
-
-    @staticmethod
-    def _inputs(first, cond):
-        """A network's inputs: the tensor alone, or [tensor, labels] for conditional networks."""
-        return [first, *cond] if cond else first
-
-    def call(self, inputs, training=False):
-        """Maps latent vectors (and labels, if conditional) to images with the averaged generator."""
-        return self.ema_generator(inputs, training=training)
+    def _optimized_variables(self):
+        return {
+            "d_optimizer": self.discriminator.trainable_variables,
+            "g_optimizer": self.generator.trainable_variables,
+        }
 
     def train_step(self, data):
         images, labels = unpack_batch(data)
@@ -151,41 +111,7 @@ class GAN(keras.Model):
         for average, current in zip(self.ema_generator.variables, self.generator.variables):
             average.assign(decay * average + (1.0 - decay) * ops.cast(current, average.dtype))
 
-    def latent(self, n, seed=None):
-        """`n` standard-normal latent vectors; a fixed `seed` gives the same vectors every time."""
-        return keras.random.normal((n, self.latent_dim), seed=seed)
-
-    def generate(self, z, labels=None, batch_size=500):
-        """Images in [-1, 1] as a numpy array (N, H, W, C) for the given latent vectors (and labels)."""
-        inputs = z if self.num_classes is None else [z, self._check_labels(labels, len(z))]
-        return self.ema_generator.predict(inputs, batch_size=batch_size, verbose=0)
-
-    def _check_labels(self, labels, n):
-        return labels
-
 
 @keras.saving.register_keras_serializable(package="augment_tf")
-class ConditionalGAN(GAN):
+class ConditionalGAN(ClassConditional, GAN):
     """GAN that generates a requested class: both networks take integer labels; `fit` on (image, label)."""
-
-    def __init__(self, num_classes=10, **kwargs):
-        self.num_classes = int(num_classes)
-        super().__init__(**kwargs)
-
-    def get_config(self):
-        return {**super().get_config(), "num_classes": self.num_classes}
-
-    def _conditioning(self, labels):
-        if labels is None:
-            raise ValueError("ConditionalGAN trains on (image, label) batches; the dataset yielded images only")
-        return [ops.cast(labels, "int32")]
-
-    def _check_labels(self, labels, n):
-        import numpy as np
-
-        if labels is None:
-            raise ValueError("ConditionalGAN.generate needs labels (one class index per latent vector)")
-        labels = np.asarray(labels, np.int32).reshape(-1)
-        if len(labels) != n or labels.min(initial=0) < 0 or labels.max(initial=0) >= self.num_classes:
-            raise ValueError(f"labels must be {n} class indices in [0, {self.num_classes}), got shape {labels.shape}")
-        return labels

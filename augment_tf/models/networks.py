@@ -5,6 +5,7 @@ is optional everywhere: pass `num_classes` and the network takes a second input,
 """
 
 import keras
+import numpy as np
 from keras import layers
 
 
@@ -14,13 +15,13 @@ def _check_image_shape(image_shape):
         raise ValueError(f"image height and width must be divisible by 4, got {tuple(image_shape)}")
 
 
-def _inputs_with_label(first_input, num_classes, embed_dim):
-    """Returns (model inputs, tensor): the first input, concatenated with a label embedding if conditional."""
+def _with_label(first_input, x, num_classes, embed_dim):
+    """(model inputs, tensor): `first_input` and `x`, or [first_input, label] and `x` joined to a label embedding."""
     if not num_classes:
-        return [first_input], first_input
+        return first_input, x
     label = keras.Input(shape=(), dtype="int32", name="label")
     embedding = layers.Embedding(num_classes, embed_dim, name="label_embedding")(label)
-    return [first_input, label], layers.Concatenate()([first_input, embedding])
+    return [first_input, label], layers.Concatenate()([x, embedding])
 
 
 def upsampler(image_shape, input_dim, num_classes=None, width=64, activation="tanh", name="generator"):
@@ -28,7 +29,7 @@ def upsampler(image_shape, input_dim, num_classes=None, width=64, activation="ta
     _check_image_shape(image_shape)
     height, width_px, channels = image_shape
     vector = keras.Input(shape=(input_dim,), name="z")
-    inputs, x = _inputs_with_label(vector, num_classes, embed_dim=input_dim)
+    inputs, x = _with_label(vector, vector, num_classes, embed_dim=input_dim)
     x = layers.Dense((height // 4) * (width_px // 4) * width * 2, use_bias=False)(x)
     x = layers.BatchNormalization()(x)
     x = layers.ReLU()(x)
@@ -49,6 +50,30 @@ def downsampler(image_shape, num_classes=None, width=64, name="discriminator"):
     x = layers.Conv2D(width * 2, 4, strides=2, padding="same")(x)
     x = layers.LeakyReLU(0.2)(x)
     return image, layers.Flatten()(x)
+
+
+def encoder(image_shape, latent_dim, num_classes=None, width=64, name="encoder"):
+    """Image (plus label) -> [mean, log-variance] of a diagonal Gaussian over the latent space (the VAE's q(z|x))."""
+    image, features = downsampler(image_shape, width=width)
+    inputs, x = _with_label(image, features, num_classes, embed_dim=latent_dim)
+    mean = layers.Dense(latent_dim, name="mean")(x)
+    log_var = layers.Dense(latent_dim, name="log_var")(x)
+    return keras.Model(inputs, [mean, log_var], name=name)
+
+
+def latent_prior(latent_dim, num_classes=None, name="prior"):
+    """Noise (plus label) -> z = mean + scale @ noise: a Gaussian per class, N(0, I) until its weights are fitted."""
+    noise = keras.Input(shape=(latent_dim,), name="noise")
+    if not num_classes:
+        z = layers.Dense(latent_dim, kernel_initializer="identity", name="prior_affine")(noise)
+        return keras.Model(noise, z, name=name)
+    label = keras.Input(shape=(), dtype="int32", name="label")
+    mean = layers.Embedding(num_classes, latent_dim, embeddings_initializer="zeros", name="prior_mean")(label)
+    scale = layers.Embedding(num_classes, latent_dim * latent_dim, name="prior_scale")(label)
+    scaled = layers.Dot(axes=(2, 1))([layers.Reshape((latent_dim, latent_dim))(scale), noise])
+    prior = keras.Model([noise, label], layers.Add()([mean, scaled]), name=name)
+    prior.get_layer("prior_scale").embeddings.assign(np.tile(np.eye(latent_dim).ravel(), (num_classes, 1)))
+    return prior
 
 
 def discriminator(image_shape, num_classes=None, width=64, name="discriminator"):

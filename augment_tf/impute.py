@@ -1,0 +1,174 @@
+"""Fill in missing pixels with a trained VAE: Metropolis-within-Gibbs (Mattei & Frellsen 2018).
+
+    python -m augment_tf.impute RUN_DIR --in masked.npz --out repaired.npz [--iterations 100] [--seed 0]
+
+The input .npz holds `x` (uint8, N×H×W or N×H×W×C, the layout `generate` writes), `mask` (same shape,
+1 = observed, 0 = missing) and, for conditional runs, `y`. The output has the same arrays with the missing
+pixels of `x` filled; observed pixels are copied from the input unchanged.
+"""
+
+import argparse
+
+import numpy as np
+
+from augment_tf import cli, files, runs
+from augment_tf.errors import AugmentError, DataError
+
+ITERATIONS = 100
+
+
+def impute(encoder, decoder, x01, mask, labels=None, iterations=ITERATIONS, seed=0, batch_size=1000):
+    """Float images (N, H, W, C) in [0, 1]: observed pixels of `x01` kept, missing ones the posterior mean.
+
+    Each image runs a Markov chain on z whose target is p(z | observed pixels): the proposal is the
+    encoder's q(z | observed, missing filled with E[x | z]) and Metropolis-Hastings corrects for it.
+    The missing pixels are E[x_missing | z] averaged over the second half of the chain. `encoder` maps
+    images (+ labels) to [mean, log_var]; `decoder` maps z (+ labels) to pixel probabilities.
+    """
+    x01, mask = np.asarray(x01, np.float32), np.asarray(mask).astype(bool)
+    rng = np.random.default_rng(seed)
+    out = np.empty_like(x01)
+    for start in range(0, len(x01), batch_size):
+        part = slice(start, start + batch_size)
+        cond = [] if labels is None else [np.asarray(labels, np.int32)[part]]
+        out[part] = _chain(encoder, decoder, x01[part], mask[part], cond, iterations, rng)
+    return np.where(mask, x01, out)
+
+
+def _chain(encoder, decoder, x, observed, cond, iterations, rng):
+    """The Metropolis-within-Gibbs chain for one batch; returns the averaged fill (N, H, W, C)."""
+    inputs = lambda first: [first, *cond] if cond else first
+    encode = lambda filled: [np.asarray(t, np.float64) for t in encoder(inputs(filled), training=False)]
+    decode = lambda z: np.asarray(decoder(inputs(z.astype(np.float32)), training=False), np.float32)
+
+    def log_target(z, probabilities):
+        """log p(x_observed | z) + log p(z), up to a constant."""
+        p = np.clip(probabilities, 1e-6, 1 - 1e-6)
+        log_px = np.where(observed, x * np.log(p) + (1 - x) * np.log1p(-p), 0.0).reshape(len(x), -1).sum(axis=1)
+        return log_px - 0.5 * np.sum(z**2, axis=1)
+
+    def log_q(z, mean, log_var):
+        return -0.5 * np.sum((z - mean) ** 2 / np.exp(log_var) + log_var, axis=1)
+
+    def fill(probabilities):
+        return np.where(observed, x, probabilities)
+
+    mean, log_var = encode(fill(np.zeros_like(x)))
+    z = mean
+    probabilities = decode(z)
+    posterior = encode(fill(probabilities))
+    target = log_target(z, probabilities)
+    total, kept = np.zeros_like(x, np.float64), 0
+    for step in range(iterations):
+        proposal = posterior[0] + np.exp(0.5 * posterior[1]) * rng.standard_normal(posterior[0].shape)
+        proposed_probabilities = decode(proposal)
+        proposed_posterior = encode(fill(proposed_probabilities))
+        proposed_target = log_target(proposal, proposed_probabilities)
+        log_ratio = (proposed_target + log_q(z, *proposed_posterior)) - (target + log_q(proposal, *posterior))
+        accept = np.log(rng.random(len(x))) < log_ratio
+        z = np.where(accept[:, None], proposal, z)
+        target = np.where(accept, proposed_target, target)
+        probabilities = np.where(accept[:, None, None, None], proposed_probabilities, probabilities)
+        posterior = [np.where(accept[:, None], new, old) for new, old in zip(proposed_posterior, posterior)]
+        if step >= iterations // 2:
+            total, kept = total + probabilities, kept + 1
+    return (total / kept).astype(np.float32)
+
+
+def random_pixel_mask(shape, missing_fraction, rng):
+    """uint8 mask (1 = observed): each pixel missing with probability `missing_fraction`, all channels alike."""
+    observed = rng.random(tuple(shape[:3])) >= missing_fraction
+    return _broadcast(observed, shape)
+
+
+def block_mask(shape, block, rng):
+    """uint8 mask (1 = observed) with one `block`×`block` square (or (h, w) rectangle) missing per image."""
+    n, height, width = shape[:3]
+    bh, bw = (block, block) if np.isscalar(block) else block
+    top, left = rng.integers(0, height - bh + 1, n), rng.integers(0, width - bw + 1, n)
+    rows, cols = np.arange(height)[None, :, None], np.arange(width)[None, None, :]
+    inside = ((rows >= top[:, None, None]) & (rows < (top + bh)[:, None, None])
+              & (cols >= left[:, None, None]) & (cols < (left + bw)[:, None, None]))
+    return _broadcast(~inside, shape)
+
+
+def half_mask(shape, side="bottom"):
+    """uint8 mask (1 = observed) with the `side` half ("bottom", "top", "left", "right") missing."""
+    n, height, width = shape[:3]
+    observed = np.ones((n, height, width), bool)
+    half = {"bottom": np.s_[:, height // 2 :], "top": np.s_[:, : height // 2],
+            "left": np.s_[:, :, : width // 2], "right": np.s_[:, :, width // 2 :]}
+    if side not in half:
+        raise ValueError(f"side must be one of {sorted(half)}, got {side!r}")
+    observed[half[side]] = False
+    return _broadcast(observed, shape)
+
+
+def _broadcast(observed, shape):
+    """(N, H, W) bool -> uint8 mask of `shape` (the channel axis, if any, repeats the pixel mask)."""
+    mask = observed.astype(np.uint8)
+    return np.broadcast_to(mask[..., None], tuple(shape)).copy() if len(shape) == 4 else mask
+
+
+def load_masked(path):
+    """x (uint8), mask (as stored), y or None from an impute input .npz, checked; DataError says what is wrong."""
+    try:
+        with np.load(path, allow_pickle=False) as npz:
+            arrays = {k: npz[k] for k in ("x", "mask", "y") if k in npz.files}
+    except FileNotFoundError:
+        raise DataError(f"{path}: no such file") from None
+    except (OSError, ValueError, EOFError, AttributeError) as e:
+        raise DataError(f"{path}: not a readable .npz file ({type(e).__name__})") from None
+    for key in ("x", "mask"):
+        if key not in arrays:
+            raise DataError(f"{path}: no array {key!r}; save with np.savez(path, x=images, mask=observed[, y=labels])")
+    x, mask, y = arrays["x"], arrays["mask"], arrays.get("y")
+    if x.ndim not in (3, 4) or x.dtype.kind not in "iu" or (x.size and (x.min() < 0 or x.max() > 255)):
+        raise DataError(f"{path}: x must be uint8 images (N, H, W) or (N, H, W, C), got {x.dtype} {x.shape}")
+    if mask.shape != x.shape:
+        raise DataError(f"{path}: mask has shape {mask.shape} but x has {x.shape}; they must match")
+    if not np.isin(mask, (0, 1)).all():
+        raise DataError(f"{path}: mask must hold only 0 (missing) and 1 (observed), found {np.unique(mask)[:5]}")
+    if y is not None and (y.ndim != 1 or len(y) != len(x) or y.dtype.kind not in "iu"):
+        raise DataError(f"{path}: y must be {len(x)} integer labels, got {y.dtype} {y.shape}")
+    return x.astype(np.uint8), mask, y
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(prog="python -m augment_tf.impute", description=__doc__.splitlines()[0])
+    parser.add_argument("run_dir", metavar="RUN_DIR", help="a train_vae.py run")
+    parser.add_argument("--in", dest="inp", required=True, metavar="FILE", help=".npz with x, mask (1 = observed), [y]")
+    parser.add_argument("--out", required=True, help="output .npz")
+    parser.add_argument("--iterations", type=int, default=ITERATIONS, help=f"chain length (default {ITERATIONS})")
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args(argv)
+    if args.iterations < 1:
+        raise AugmentError(f"--iterations must be a positive integer, got {args.iterations}")
+    if not args.out.endswith(".npz"):
+        raise AugmentError(f"--out must be an .npz file, got {args.out}")
+    config = runs.read_json(args.run_dir, runs.CONFIG)
+    if not config.get("model", "").endswith("VAE"):  # VAE runs export decoder.keras and encoder.keras
+        raise AugmentError(f"impute needs a VAE run; {args.run_dir} is a {config.get('model', 'GAN')} run")
+    x, mask, y = load_masked(args.inp)
+    nhwc = x[..., None] if x.ndim == 3 else x
+    if list(nhwc.shape[1:]) != list(config["image_shape"]):
+        raise DataError(f"{args.inp}: images are {nhwc.shape[1:]} but the run was trained on {config['image_shape']}")
+    if config.get("num_classes"):
+        if y is None:
+            raise DataError(f"{args.inp}: {args.run_dir} is conditional: impute needs the labels y")
+        if y.min(initial=0) < 0 or y.max(initial=0) >= config["num_classes"]:
+            raise DataError(f"{args.inp}: labels must be in 0..{config['num_classes'] - 1}")
+    models = runs.load_exported(args.run_dir, ["encoder.keras", "decoder.keras"])
+    labels = y if config.get("num_classes") else None
+    observed = mask.astype(bool)
+    filled = impute(models["encoder.keras"], models["decoder.keras"], nhwc / 255.0, observed.reshape(nhwc.shape),
+                    labels, args.iterations, args.seed)
+    repaired = np.clip(np.rint(filled * 255.0), 0, 255).astype(np.uint8).reshape(x.shape)
+    arrays = {"x": np.where(observed, x, repaired), "mask": mask}
+    files.write_npz(args.out, **arrays, **({} if y is None else {"y": y}))
+    print(f"imputed {int((~observed).sum())} missing pixels in {len(x)} images: {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    cli.run(main)

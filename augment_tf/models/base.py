@@ -1,0 +1,117 @@
+"""What the GAN and the VAE share: optimizer compile plumbing, noise-state saving, label inputs, sampling.
+
+A model names its optimizers (`_optimized_variables`) and its sampling network (`sampler`); the rest of
+the package (training, generate, evaluate) only uses this interface: `num_classes`, `latent_dim`,
+`value_range`, `latent`, `generate` and `export_models`.
+"""
+
+import keras
+import numpy as np
+import tensorflow as tf
+from keras import ops
+
+
+def resolve_jit_compile(jit_compile):
+    """'auto' -> XLA on GPU only: on CPU it measured slower than plain tf.function (benchmarks/README.md)."""
+    if jit_compile == "auto":
+        return bool(tf.config.list_physical_devices("GPU"))
+    return bool(jit_compile)
+
+
+def unpack_batch(data):
+    """(images, labels) or images alone -> (images, labels or None)."""
+    if isinstance(data, (tuple, list)):
+        return data[0], (data[1] if len(data) > 1 else None)
+    return data, None
+
+
+class GenerativeModel(keras.Model):
+    """Base of the models: subclasses build their networks, a `seed_generator`, and define `sampler`."""
+
+    num_classes = None
+
+    def _compile_with(self, optimizers, jit_compile="auto", **kwargs):
+        """Compiles with named optimizers (attribute name -> optimizer); jit_compile 'auto'|True|False."""
+        super().compile(jit_compile=resolve_jit_compile(jit_compile), **kwargs)
+        for name, optimizer in optimizers.items():
+            setattr(self, name, optimizer)
+        self._jit_setting = jit_compile
+
+    def _optimized_variables(self):
+        """Optimizer attribute name -> the variables it updates (builds its slots on load)."""
+        raise NotImplementedError
+
+    def get_compile_config(self):
+        if not self.compiled:
+            return {}
+        optimizers = {name: keras.optimizers.serialize(getattr(self, name)) for name in self._optimized_variables()}
+        return {**optimizers, "jit_compile": self._jit_setting}
+
+    def compile_from_config(self, config):
+        """Recompiles after `load_model` and builds the optimizers so their saved state can load."""
+        names = self._optimized_variables()
+        self.compile(
+            **{name: keras.optimizers.deserialize(config[name]) for name in names},
+            jit_compile=config.get("jit_compile", "auto"),
+        )
+        for name, variables in self._optimized_variables().items():
+            getattr(self, name).build(variables)
+
+    def save_own_variables(self, store):
+        """Also saves the noise RNG state, so a resumed run draws the same noise as an uninterrupted one."""
+        super().save_own_variables(store)
+        store["seed_generator_state"] = self.seed_generator.state
+
+    def load_own_variables(self, store):
+        self.seed_generator.state.assign(store["seed_generator_state"])
+        super().load_own_variables({k: store[k] for k in store.keys() if k != "seed_generator_state"})
+
+    def _conditioning(self, labels):
+        """Extra network inputs: none for unconditional models."""
+        return []
+
+    @staticmethod
+    def _inputs(first, cond):
+        """A network's inputs: the tensor alone, or [tensor, labels] for conditional networks."""
+        return [first, *cond] if cond else first
+
+    def _predict(self, network, first, labels=None, batch_size=500):
+        """Runs `network` on a numpy batch (plus checked labels if conditional); numpy output."""
+        cond = [] if self.num_classes is None else [self._check_labels(labels, len(first))]
+        return network.predict(self._inputs(np.asarray(first, np.float32), cond), batch_size=batch_size, verbose=0)
+
+    def call(self, inputs, training=False):
+        """Maps latent vectors (and labels, if conditional) to images with the sampling network."""
+        return self.sampler(inputs, training=training)
+
+    def latent(self, n, seed=None):
+        """`n` standard-normal latent vectors; a fixed `seed` gives the same vectors every time."""
+        return keras.random.normal((n, self.latent_dim), seed=seed)
+
+    def generate(self, z, labels=None, batch_size=500):
+        """Images in `value_range` as a numpy array (N, H, W, C) for the given latent vectors (and labels)."""
+        return self._predict(self.sampler, z, labels, batch_size)
+
+
+class ClassConditional:
+    """Mixin for the class-conditional models: networks take integer labels; `fit` on (image, label)."""
+
+    def __init__(self, num_classes=10, **kwargs):
+        self.num_classes = int(num_classes)
+        super().__init__(**kwargs)
+
+    def get_config(self):
+        return {**super().get_config(), "num_classes": self.num_classes}
+
+    def _conditioning(self, labels):
+        if labels is None:
+            raise ValueError(f"{type(self).__name__} trains on (image, label) batches; the dataset yielded images only")
+        return [ops.cast(labels, "int32")]
+
+    def _check_labels(self, labels, n):
+        if labels is None:
+            raise ValueError(f"{type(self).__name__} needs labels (one class index per image or latent vector)")
+        labels = np.asarray(labels, np.int32).reshape(-1)
+        if len(labels) != n or labels.min(initial=0) < 0 or labels.max(initial=0) >= self.num_classes:
+            raise ValueError(f"labels must be {n} class indices in [0, {self.num_classes}), got shape {labels.shape}")
+        return labels
