@@ -18,8 +18,14 @@ import tensorflow as tf
 from augment_tf import data, files, images, runs
 from augment_tf.errors import AugmentError
 
+BATCH_SIZE = 128  # the default batch, on data of BATCH_SIZE * BATCHES_PER_EPOCH images or more
+BATCHES_PER_EPOCH = 8  # smaller sets get a default batch of n / 8 (at least MIN_BATCH_SIZE)
+MIN_BATCH_SIZE = 16
+MIN_STEPS = 3000  # default runs train at least this many steps (full MNIST: 20 epochs = 9360)
+MIN_EPOCH_STEPS = 100  # a step budget is cut into epochs of at least this many steps (grids, checkpoints)
 
-def add_arguments(parser, default_epochs, default_batch_size=128, default_latent_dim=64, default_width=32):
+
+def add_arguments(parser, default_epochs, default_latent_dim=64, default_width=32):
     """The flags both training scripts share."""
     parser.add_argument("--conditional", action="store_true", help="train the class-conditional model")
     parser.add_argument("--dataset", default="mnist", help="TensorFlow Datasets name (default: mnist)")
@@ -29,9 +35,16 @@ def add_arguments(parser, default_epochs, default_batch_size=128, default_latent
         f"(default: ${data.DATA_DIR_ENV} if set)",
     )
     length = parser.add_mutually_exclusive_group()
-    length.add_argument("--epochs", type=int, help=f"passes over the data (default {default_epochs})")
+    length.add_argument(
+        "--epochs", type=int,
+        help=f"passes over the data (default {default_epochs}, or {MIN_STEPS} steps where that is longer)",
+    )
     length.add_argument("--steps", type=int, help="optimizer steps instead of epochs, whatever the data size")
-    parser.add_argument("--batch-size", type=int, default=default_batch_size)
+    parser.add_argument(
+        "--batch-size", type=int, default=None,
+        help=f"default {BATCH_SIZE}, or n/{BATCHES_PER_EPOCH} (at least {MIN_BATCH_SIZE}) on n < "
+        f"{BATCH_SIZE * BATCHES_PER_EPOCH} images, so that an epoch has several batches",
+    )
     parser.add_argument("--latent-dim", type=int, default=default_latent_dim)
     parser.add_argument("--width", type=int, default=default_width, help="channels of the first conv layer")
     parser.add_argument("--seed", type=int, default=0, help="same seed, same data order and samples")
@@ -50,12 +63,28 @@ def check_arguments(args):
 
 
 def schedule(n_examples, batch_size, epochs=None, steps=None):
-    """(epochs, steps_per_epoch): whole passes over the data, or at least `steps` steps split into epochs."""
+    """(epochs, steps_per_epoch): whole passes over the data, or at least `steps` steps split into epochs.
+
+    A step budget on small data makes each epoch several passes (MIN_EPOCH_STEPS steps), so that grids
+    and checkpoints come every few seconds rather than every step.
+    """
     steps_per_epoch = max(1, n_examples // batch_size)
     if steps is None:
         return epochs, steps_per_epoch
-    epochs = math.ceil(steps / steps_per_epoch)
+    epochs = math.ceil(steps / max(steps_per_epoch, min(steps, MIN_EPOCH_STEPS)))
     return epochs, math.ceil(steps / epochs)
+
+
+def default_batch_size(n_examples):
+    """BATCH_SIZE, or n / BATCHES_PER_EPOCH (at least MIN_BATCH_SIZE, at most n) on small data: several batches
+    per pass rather than one batch of everything."""
+    return min(BATCH_SIZE, n_examples, max(MIN_BATCH_SIZE, n_examples // BATCHES_PER_EPOCH))
+
+
+def default_length(n_examples, batch_size, default_epochs):
+    """(epochs, steps) when neither is given: `default_epochs`, or MIN_STEPS steps where that is longer."""
+    _, steps_per_epoch = schedule(n_examples, batch_size)
+    return (default_epochs, None) if default_epochs * steps_per_epoch >= MIN_STEPS else (None, MIN_STEPS)
 
 
 def _finite(logs):
@@ -157,15 +186,19 @@ def start(args, model_name, sampler, build_model, default_epochs, options=()):
     if runs.completed_epochs(run_dir) or os.path.exists(runs.path(run_dir, runs.CONFIG)):
         raise AugmentError(f"{run_dir} already holds a run: pass --resume to continue it, or another --out")
     x, y = data.load_arrays(args.dataset, "train", args.data_dir)
+    batch_size = min(args.batch_size, len(x)) if args.batch_size else default_batch_size(len(x))
+    epochs, steps = (args.epochs, args.steps) if args.epochs or args.steps else default_length(
+        len(x), batch_size, default_epochs
+    )
     config = {
         "sampler": sampler,
         "run_dir": run_dir,
         "conditional": args.conditional,
         "dataset": args.dataset,
         "data_dir": args.data_dir or os.environ.get(data.DATA_DIR_ENV) or None,
-        "epochs_requested": args.epochs or (None if args.steps else default_epochs),
-        "steps_requested": args.steps,
-        "batch_size": min(args.batch_size, len(x)),
+        "epochs_requested": epochs,
+        "steps_requested": steps,
+        "batch_size": batch_size,
         "latent_dim": args.latent_dim,
         "width": args.width,
         "seed": args.seed,

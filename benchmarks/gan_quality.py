@@ -13,6 +13,7 @@ fidelity or CAS). Real training images scored the same way give the floor.
 import argparse
 import json
 import os
+import shlex
 import sys
 import tempfile
 
@@ -26,11 +27,12 @@ from benchmarks import keras_io_dcgan  # noqa: E402
 from benchmarks.common import WallClockSnapshots, markdown, real_row, score  # noqa: E402
 
 
-def train_ours(marks, data_dir, work_dir):
-    """Runs train_gan.py's own start/fit with default flags, plus the snapshot callback."""
+def train_ours(marks, data_dir, work_dir, extra_args=()):
+    """Runs train_gan.py's own start/fit with default flags (plus `extra_args`) and the snapshot callback."""
     parser = argparse.ArgumentParser()
     training.add_arguments(parser, train_gan.DEFAULT_EPOCHS)
-    args = parser.parse_args(["--conditional", "--epochs", "1000", "--out", work_dir] + (["--data-dir", data_dir] if data_dir else []))
+    argv = ["--conditional", "--epochs", "1000", "--out", work_dir, *extra_args]
+    args = parser.parse_args(argv + (["--data-dir", data_dir] if data_dir else []))
     model, config, _ = training.start(args, "gan", "generator.keras", train_gan.build_model, train_gan.DEFAULT_EPOCHS)
     snapshots = WallClockSnapshots(model.ema_generator, marks, config["batch_size"])
     training.fit(model, config, extra_callbacks=[snapshots], verbose=0)
@@ -54,6 +56,7 @@ def main():
     parser.add_argument("--reference-minutes", type=float, default=10, help="0 skips the keras.io baseline")
     parser.add_argument("--no-real", action="store_true", help="skip scoring real images (the floor)")
     parser.add_argument("--n", type=int, default=10_000, help="samples scored per snapshot")
+    parser.add_argument("--train-args", default="", help="extra train_gan.py flags for experiments, e.g. '--width 48'")
     parser.add_argument("--out", default="benchmarks/results/gan_quality.json")
     args = parser.parse_args()
     marks = [float(m) for m in args.marks.split(",")]
@@ -62,7 +65,7 @@ def main():
     rows = [] if args.no_real else [real_row(args.data_dir, args.n)]
 
     with tempfile.TemporaryDirectory() as work_dir:
-        model, config, snapshots = train_ours(marks, args.data_dir, os.path.join(work_dir, "run"))
+        model, config, snapshots = train_ours(marks, args.data_dir, os.path.join(work_dir, "run"), shlex.split(args.train_args))
     labels = generate.balanced_labels(args.n, range(config["num_classes"]))
     for snap in snapshots:
         model.ema_generator.set_weights(snap.pop("weights"))

@@ -53,6 +53,16 @@ def test_train_step_updates_both_networks_and_reports_losses(cls):
         assert any(not np.array_equal(a, b) for a, b in zip(before, network.get_weights())), network.name
 
 
+def test_constant_background_keeps_losses_finite():
+    """MNIST-like images (a constant background) give features with zero spread across the batch."""
+    x = np.full((16, *SHAPE), -1.0, np.float32)
+    x[:, 10:18, 12:16] = 1.0
+    model = tiny()
+    data = tf.data.Dataset.from_tensor_slices((x, np.arange(16) % 10)).batch(8)
+    history = model.fit(data, epochs=2, verbose=0).history
+    assert all(np.isfinite(v).all() for v in history.values())
+
+
 def test_same_seed_same_training_and_samples():
     def train(seed):
         model = tiny(seed=seed)

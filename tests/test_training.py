@@ -52,9 +52,9 @@ def test_run_directory_layout(npz_data, tmp_path):
 
 def test_schedule_steps_regardless_of_data_size():
     assert training.schedule(60000, 128, epochs=3) == (3, 468)
-    assert training.schedule(100, 128, steps=50) == (50, 1)
-    epochs, per_epoch = training.schedule(1000, 100, steps=25)
-    assert epochs * per_epoch >= 25 and per_epoch <= 10
+    assert training.schedule(60000, 128, steps=1000) == (3, 334)
+    assert training.schedule(100, 128, steps=50) == (1, 50)  # a budget: epochs of several passes
+    assert training.schedule(100, 16, steps=3000) == (30, 100)
 
 
 def test_resume_continues_exactly_like_an_uninterrupted_run(npz_data, tmp_path):
@@ -133,3 +133,54 @@ def test_cli_errors_are_one_line(args, message, tmp_path):
     assert result.returncode == 2, result.stderr
     assert result.stderr.count("\n") == 1 and result.stderr.startswith("error:") and message in result.stderr
     assert not (tmp_path / "s.npz").exists()
+
+
+import argparse  # noqa: E402  (appended section: small-data defaults)
+
+import train_vae  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def npz_100(tmp_path_factory):
+    """100 random 'digits', 10 per class: the small subsets the defaults must train well on."""
+    rng = np.random.default_rng(1)
+    path = tmp_path_factory.mktemp("data100") / "train.npz"
+    np.savez(path, x=rng.integers(0, 256, (100, 28, 28), dtype=np.uint8), y=np.arange(100) % 10)
+    return str(path)
+
+
+def started_config(data_dir, out, *flags):
+    """The config `training.start` records for train_gan.py with these flags (no training)."""
+    parser = argparse.ArgumentParser()
+    training.add_arguments(parser, train_gan.DEFAULT_EPOCHS)
+    args = parser.parse_args(["--conditional", "--data-dir", data_dir, "--out", str(out), "--latent-dim", "8", *flags])
+    _, config, _ = training.start(args, "gan", "generator.keras", train_gan.build_model, train_gan.DEFAULT_EPOCHS)
+    return config
+
+
+def test_defaults_on_100_images_train_thousands_of_steps_in_several_batches_per_pass(npz_100, tmp_path):
+    config = started_config(npz_100, tmp_path / "run")
+    assert config["batch_size"] == 16 and config["steps_requested"] == training.MIN_STEPS
+    assert config["epochs_requested"] is None
+
+
+def test_defaults_keep_full_mnist_as_it_was():
+    assert training.default_batch_size(60000) == 128
+    assert training.default_length(60000, 128, 20) == (20, None) and training.default_length(60000, 128, 30) == (30, None)
+    assert training.default_batch_size(1024) == 128 and training.default_batch_size(400) == 50
+    assert training.default_batch_size(10) == 10
+
+
+def test_explicit_length_and_batch_override_the_small_data_defaults(npz_100, tmp_path):
+    config = started_config(npz_100, tmp_path / "a", "--epochs", "2", "--batch-size", "100")
+    assert (config["epochs_requested"], config["steps_requested"], config["batch_size"]) == (2, None, 100)
+    config = started_config(npz_100, tmp_path / "b", "--steps", "40")
+    assert (config["epochs_requested"], config["steps_requested"], config["batch_size"]) == (None, 40, 16)
+
+
+@pytest.mark.parametrize("script", [train_gan, train_vae])
+def test_both_scripts_train_100_images_with_the_small_data_batch(script, npz_100, tmp_path):
+    run = tmp_path / "run"
+    script.main(["--conditional", "--data-dir", npz_100, "--out", str(run), "--steps", "6", "--latent-dim", "8"])
+    config = json.loads((run / "config.json").read_text())
+    assert (config["batch_size"], config["epochs"], config["steps_per_epoch"]) == (16, 1, 6)

@@ -18,12 +18,14 @@ class GAN(GenerativeModel):
 
     value_range = (-1.0, 1.0)
 
-    def __init__(self, image_shape=(28, 28, 1), latent_dim=64, width=64, ema_decay=0.999, seed=None, **kwargs):
+    def __init__(self, image_shape=(28, 28, 1), latent_dim=64, width=32, ema_decay=0.999, minibatch_std=True,
+                 seed=None, **kwargs):
         super().__init__(**kwargs)
         self.image_shape = tuple(image_shape)
         self.latent_dim = latent_dim
         self.width = width
         self.ema_decay = ema_decay
+        self.minibatch_std = minibatch_std
         self.seed = seed
         build_g = lambda name: networks.upsampler(
             self.image_shape, latent_dim, self.num_classes, width, activation="tanh", name=name
@@ -31,7 +33,7 @@ class GAN(GenerativeModel):
         self.generator = build_g("generator")
         self.ema_generator = build_g("ema_generator")
         self.ema_generator.set_weights(self.generator.get_weights())
-        self.discriminator = networks.discriminator(self.image_shape, self.num_classes, width)
+        self.discriminator = networks.discriminator(self.image_shape, self.num_classes, width, minibatch_std)
         self.seed_generator = keras.random.SeedGenerator(seed)
         self.d_loss_tracker = keras.metrics.Mean(name="d_loss")
         self.g_loss_tracker = keras.metrics.Mean(name="g_loss")
@@ -44,6 +46,7 @@ class GAN(GenerativeModel):
             "latent_dim": self.latent_dim,
             "width": self.width,
             "ema_decay": self.ema_decay,
+            "minibatch_std": self.minibatch_std,
             "seed": self.seed,
         }
 

@@ -6,7 +6,7 @@ is optional everywhere: pass `num_classes` and the network takes a second input,
 
 import keras
 import numpy as np
-from keras import layers
+from keras import layers, ops
 
 
 def _check_image_shape(image_shape):
@@ -41,12 +41,24 @@ def upsampler(image_shape, input_dim, num_classes=None, width=64, activation="ta
     return keras.Model(inputs, outputs, name=name)
 
 
-def downsampler(image_shape, num_classes=None, width=64, name="discriminator"):
+@keras.saving.register_keras_serializable(package="augment_tf")
+class MinibatchStddev(layers.Layer):
+    """Appends the batch's mean feature standard deviation as one more channel (Karras et al. 2018): the
+    discriminator can then tell a batch short of variety, which pushes the generator to cover more modes."""
+
+    def call(self, x):
+        spread = ops.mean(ops.sqrt(ops.var(x, axis=0) + 1e-8))  # the epsilon keeps the gradient finite at 0
+        return ops.concatenate([x, ops.ones_like(x[..., :1]) * spread], axis=-1)
+
+
+def downsampler(image_shape, num_classes=None, width=64, minibatch_std=False, name="discriminator"):
     """Image -> flat features through two stride-2 convs with LeakyReLU; returns (inputs, features)."""
     _check_image_shape(image_shape)
     image = keras.Input(shape=tuple(image_shape), name="image")
     x = layers.Conv2D(width, 4, strides=2, padding="same")(image)
     x = layers.LeakyReLU(0.2)(x)
+    if minibatch_std:
+        x = MinibatchStddev()(x)
     x = layers.Conv2D(width * 2, 4, strides=2, padding="same")(x)
     x = layers.LeakyReLU(0.2)(x)
     return image, layers.Flatten()(x)
@@ -76,9 +88,9 @@ def latent_prior(latent_dim, num_classes=None, name="prior"):
     return prior
 
 
-def discriminator(image_shape, num_classes=None, width=64, name="discriminator"):
+def discriminator(image_shape, num_classes=None, width=64, minibatch_std=False, name="discriminator"):
     """Image (plus label) -> one real/fake logit; conditional via a projection term (Miyato & Koyama 2018)."""
-    image, features = downsampler(image_shape, width=width)
+    image, features = downsampler(image_shape, width=width, minibatch_std=minibatch_std)
     logit = layers.Dense(1, name="logit")(features)
     if not num_classes:
         return keras.Model(image, logit, name=name)

@@ -1,0 +1,368 @@
+"""Does synthetic data help a small classifier? Low-data and imbalanced MNIST, real vs classical/GAN/VAE augmentation.
+
+    python benchmarks/augmentation_benefit.py --data-dir ../shared/data/mnist             # full: ~1-2 h, 2 CPU cores
+    python benchmarks/augmentation_benefit.py --data-dir ../shared/data/mnist --quick     # ~8-13 min: a check
+    python benchmarks/augmentation_benefit.py --data-dir DIR --seeds 1 --per-class 10 --imbalance none \
+        --gen-steps 50 --classifier-epochs 2 --synthetic-per-class 50 --out /tmp/smoke    # smoke, never a figure
+
+Classifier: the same for every arm, evaluate.build_classifier (raw 0..255 images), Adam 1e-3, batch 128, early
+stopping on the loss of a held-out slice of the real subset (VAL_FRACTION of each class, at least 1 image) with the
+best weights restored. An epoch is one pass over its training set, but at least 2048 and at most 8192 samples
+(EPOCH_SAMPLES), and at most --classifier-epochs of them. Accuracies are on the whole real MNIST test split; tables
+give mean ± std (min–max) over --seeds seeds (seed s draws the subset and seeds generators and classifiers).
+
+Low data (--per-class N): N real train images of each class. Arms: real only; + classical augmentation
+(RandomTranslation 0.1, RandomRotation ±10°, RandomZoom ±10%, drawn afresh every batch); + GAN; + VAE (real plus
+--synthetic-per-class samples of each class from a conditional model that train_gan.py / train_vae.py train on the
+training part of the subset only, for --gen-steps steps, or 0: their small-data defaults); + classical + the better
+of GAN / VAE by held-out accuracy (then loss); CAS GAN / VAE: trained on the synthetic samples alone.
+Imbalanced (--imbalance F): classes 0-4 in full, each of 5-9 cut to a fraction F of its images. Arms: as is; random
+oversampling (every class drawn with replacement up to the largest class); class-weighted loss (n / (K n_c));
+GAN / VAE rebalancing (augment's balance: every class topped up to the largest with synthetic samples, generators
+trained on the imbalanced training part). Also balanced accuracy and minority recall (mean recall of classes 5-9).
+
+Writes OUT.json (every run, the generators' training times, the summary), OUT.md (the tables, also printed) and
+OUT.png; the JSON is rewritten after each experiment, so an interrupted run keeps what it finished.
+"""
+
+import argparse
+import contextlib
+import io
+import json
+import math
+import os
+import sys
+import tempfile
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+import keras  # noqa: E402
+import numpy as np  # noqa: E402
+
+import train_gan  # noqa: E402
+import train_vae  # noqa: E402
+from augment_tf import augment, data, evaluate, files, generate, runs  # noqa: E402
+from benchmarks.common import markdown  # noqa: E402
+
+NUM_CLASSES = 10
+MINORITY = np.arange(5, 10)
+VAL_FRACTION = 0.2
+BATCH_SIZE = 128
+EPOCH_SAMPLES = (2048, 8192)
+GENERATORS = {"GAN": train_gan, "VAE": train_vae}
+METRICS = ("accuracy", "balanced_accuracy", "minority_recall")
+# Budgets, estimated from smoke runs on a 2-core CPU shared with another job (the JSON records every arm's seconds
+# and epochs): full ~2 h there, less alone (10 generators per seed, 1-2 min each; 31 classifiers, 0.3-2 min each);
+# --quick ~13 min there.
+FULL = dict(seeds=3, per_class="10,50,200", imbalance="0.01,0.1", gen_steps=1000, classifier_epochs=30)
+QUICK = dict(seeds=1, per_class="10,50", imbalance="0.01", gen_steps=300, classifier_epochs=15)
+
+
+# --- data ------------------------------------------------------------------------------------------------------
+
+
+def draw(x, y, counts, rng):
+    """`counts[c]` images of each class c, drawn without replacement."""
+    idx = np.concatenate([rng.choice(np.flatnonzero(y == c), n, replace=False) for c, n in enumerate(counts)])
+    return x[idx], y[idx]
+
+
+def hold_out(x, y, rng):
+    """(train, validation): VAL_FRACTION of each class (at least one image) held out for early stopping and choices."""
+    val = np.zeros(len(y), bool)
+    for c in range(NUM_CLASSES):
+        members = rng.permutation(np.flatnonzero(y == c))
+        val[members[: max(1, round(VAL_FRACTION * len(members)))]] = True
+    return (x[~val], y[~val]), (x[val], y[val])
+
+
+def oversample(x, y, rng):
+    """Random oversampling: each class topped up to the largest class with copies drawn with replacement."""
+    counts = np.bincount(y, minlength=NUM_CLASSES)
+    extra = [rng.choice(np.flatnonzero(y == c), counts.max() - n) for c, n in enumerate(counts)]
+    idx = np.concatenate([np.arange(len(y)), *extra])
+    return x[idx], y[idx]
+
+
+def class_weights(y):
+    """Loss weight n / (K n_c) per class: every class weighs the same in total."""
+    counts = np.bincount(y, minlength=NUM_CLASSES)
+    return {c: len(y) / (NUM_CLASSES * n) for c, n in enumerate(counts)}
+
+
+# --- generators ------------------------------------------------------------------------------------------------
+
+
+def train_generators(x, y, seed, gen_steps, work_dir):
+    """{name: (sampler, config, seconds)}: train_gan.py and train_vae.py --conditional, each through its own main(),
+    on (x, y) written to an .npz; `gen_steps` 0 keeps their defaults."""
+    path = os.path.join(work_dir, "train.npz")
+    files.write_npz(path, x=generate.for_file(x), y=y)
+    trained = {}
+    for name, script in GENERATORS.items():
+        run_dir = os.path.join(work_dir, name)
+        argv = ["--conditional", "--data-dir", path, "--out", run_dir, "--seed", str(seed)]
+        begin = time.perf_counter()
+        with contextlib.redirect_stdout(io.StringIO()):  # one progress line per epoch
+            script.main(argv + (["--steps", str(gen_steps)] if gen_steps else []))
+        trained[name] = (*runs.load_sampler(run_dir), time.perf_counter() - begin)
+    return trained
+
+
+def generator_rows(trained, context):
+    """What each generator's training cost, for the runtime record (also printed)."""
+    rows = [{**context, "model": name, "seconds": seconds, "steps": config["epochs"] * config["steps_per_epoch"],
+             "batch_size": config["batch_size"], "n_train": config["n_train"]}
+            for name, (_, config, seconds) in trained.items()]
+    for row in rows:
+        print(json.dumps(row), flush=True)
+    return rows
+
+
+# --- classifier ------------------------------------------------------------------------------------------------
+
+
+def classifier(image_shape, classical=False):
+    """evaluate.build_classifier, behind random translation, rotation and zoom (training only) if `classical`."""
+    model = evaluate.build_classifier(image_shape, NUM_CLASSES)
+    if not classical:
+        return model
+    inputs = keras.Input(tuple(image_shape))
+    x = keras.layers.RandomTranslation(0.1, 0.1, fill_mode="constant")(inputs)
+    x = keras.layers.RandomRotation(10 / 360, fill_mode="constant")(x)
+    x = keras.layers.RandomZoom(0.1, fill_mode="constant")(x)
+    return keras.Model(inputs, model(x), name="classical_augmentation")
+
+
+def fit_classifier(x, y, val, *, seed, epochs, patience, classical=False, class_weight=None):
+    """(classifier, epochs run): trained on uint8 (x, y) until the loss on `val` stops improving, best weights kept."""
+    keras.utils.set_random_seed(seed)
+    model = classifier(x.shape[1:], classical)
+    model.compile(optimizer=keras.optimizers.Adam(1e-3), loss="sparse_categorical_crossentropy")
+    dataset = data.make_dataset(x, y, BATCH_SIZE, seed=seed, drop_remainder=False, repeat=True,
+                                value_range=(0.0, 255.0))
+    steps = math.ceil(np.clip(len(x), *EPOCH_SAMPLES) / BATCH_SIZE)
+    stop = keras.callbacks.EarlyStopping("val_loss", patience=patience, restore_best_weights=True)
+    history = model.fit(dataset, epochs=epochs, steps_per_epoch=steps, validation_data=(_float(val[0]), val[1]),
+                        validation_batch_size=1000, class_weight=class_weight, callbacks=[stop],
+                        shuffle=False, verbose=0)  # the dataset shuffles
+    return model, len(history.epoch)
+
+
+def _float(x):
+    """uint8 images as float32 0..255, what the classifier takes."""
+    return np.asarray(x, np.float32)
+
+
+def scores(model, x, y):
+    """Accuracy, balanced accuracy (mean per-class recall), minority recall (mean recall of MINORITY), log loss."""
+    probabilities = model.predict(_float(x), batch_size=1000, verbose=0)
+    predicted = np.argmax(probabilities, axis=-1)
+    recall = np.array([np.mean(predicted[y == c] == c) for c in range(NUM_CLASSES)])
+    return {"accuracy": float(np.mean(predicted == y)), "balanced_accuracy": float(recall.mean()),
+            "minority_recall": float(recall[MINORITY].mean()),
+            "loss": float(-np.mean(np.log(np.maximum(probabilities[np.arange(len(y)), y], 1e-7))))}
+
+
+def trainer(val, test, context, args, seed):
+    """arm(name, x, y, **fit options) -> one classifier's row: test scores, held-out accuracy and loss, cost."""
+
+    def arm(name, x, y, **fit_kwargs):
+        begin = time.perf_counter()
+        model, epochs = fit_classifier(x, y, val, seed=seed, epochs=args.classifier_epochs, patience=args.patience,
+                                       **fit_kwargs)
+        held_out = scores(model, *val)
+        row = {**context, "arm": name, **scores(model, *test), "val_accuracy": held_out["accuracy"],
+               "val_loss": held_out["loss"], "n_train": len(y), "epochs": epochs,
+               "seconds": time.perf_counter() - begin}
+        print(json.dumps(row), flush=True)
+        return row
+
+    return arm
+
+
+# --- experiments -----------------------------------------------------------------------------------------------
+
+
+def low_data(train_split, test, per_class, seed, args, work_dir):
+    """(classifier rows, generator rows) for `per_class` real images of each class."""
+    rng = np.random.default_rng([seed, per_class])
+    train, val = hold_out(*draw(*train_split, [per_class] * NUM_CLASSES, rng), rng)
+    context = {"experiment": "low data", "setting": f"{per_class} per class", "seed": seed}
+    trained = train_generators(*train, seed, args.gen_steps, work_dir)
+    mixed = {name: augment.augmented_arrays(sampler, config, *train, per_class=args.synthetic_per_class, seed=seed)
+             for name, (sampler, config, _) in trained.items()}
+    fit = trainer(val, test, context, args, seed)
+    rows = [fit("real only", *train), fit("real + classical", *train, classical=True)]
+    with_synthetic = {name: fit(f"real + {name}", x, y) for name, (x, y, _) in mixed.items()}
+    rows += with_synthetic.values()
+    held_out = lambda name: (with_synthetic[name]["val_accuracy"], -with_synthetic[name]["val_loss"])
+    best = max(with_synthetic, key=held_out)  # ties on accuracy (tiny slices): the lower held-out loss
+    rows.append({**fit("real + classical + best synthetic", *mixed[best][:2], classical=True), "best": best})
+    rows += [fit(f"CAS {name} (synthetic only)", x[syn], y[syn]) for name, (x, y, syn) in mixed.items()]
+    return rows, generator_rows(trained, context)
+
+
+def imbalanced(train_split, test, fraction, seed, args, work_dir):
+    """(classifier rows, generator rows) for classes 0-4 in full and 5-9 cut to `fraction`."""
+    rng = np.random.default_rng([seed, round(fraction * 1e6)])
+    counts = np.bincount(train_split[1], minlength=NUM_CLASSES)
+    counts[MINORITY] = np.maximum(2, np.rint(fraction * counts[MINORITY]))  # 2: one to train, one held out
+    train, val = hold_out(*draw(*train_split, counts, rng), rng)
+    context = {"experiment": "imbalanced", "setting": f"classes 5-9 at {fraction:.0%}", "seed": seed}
+    trained = train_generators(*train, seed, args.gen_steps, work_dir)
+    fit = trainer(val, test, context, args, seed)
+    rows = [fit("as is", *train), fit("random oversampling", *oversample(*train, rng)),
+            fit("class-weighted loss", *train, class_weight=class_weights(train[1]))]
+    for name, (sampler, config, _) in trained.items():
+        x, y, _ = augment.augmented_arrays(sampler, config, *train, balance=True, seed=seed)
+        rows.append(fit(f"{name} rebalancing", x, y))
+    return rows, generator_rows(trained, context)
+
+
+# --- results ---------------------------------------------------------------------------------------------------
+
+
+def summarise(rows):
+    """One row per (experiment, setting, arm): mean, std (ddof 1), min and max of each metric over seeds."""
+    groups = {}
+    for row in rows:
+        groups.setdefault((row["experiment"], row["setting"], row["arm"]), []).append(row)
+    summary = []
+    for (experiment, setting, name), group in groups.items():
+        entry = {"experiment": experiment, "setting": setting, "arm": name, "seeds": len(group)}
+        for metric in METRICS:
+            values = np.array([r[metric] for r in group])
+            entry[metric] = {"mean": values.mean(), "std": values.std(ddof=1) if len(values) > 1 else 0.0,
+                             "min": values.min(), "max": values.max()}
+        picks = [r["best"] for r in group if "best" in r]
+        if picks:
+            entry["best_picks"] = {name: picks.count(name) for name in GENERATORS}
+        summary.append(entry)
+    return summary
+
+
+def tables(summary):
+    """Markdown: the low-data table (accuracy) and the imbalanced one (accuracy, balanced, minority recall)."""
+    cell = lambda s: f"{s['mean']:.3f} ± {s['std']:.3f} ({s['min']:.3f}–{s['max']:.3f})"
+    picks = lambda e: ", ".join(f"{n} {k}" for n, k in e.get("best_picks", {}).items() if k)
+    out = []
+    for experiment, metrics in (("low data", METRICS[:1]), ("imbalanced", METRICS)):
+        entries = [e for e in summary if e["experiment"] == experiment]
+        if not entries:
+            continue
+        rows = [{"setting": e["setting"], "arm": e["arm"], "seeds": e["seeds"], "best of GAN/VAE": picks(e),
+                 **{m.replace("_", " "): cell(e[m]) for m in metrics}} for e in entries]
+        columns = ["setting", "arm", *(m.replace("_", " ") for m in metrics), "seeds"]
+        columns += ["best of GAN/VAE"] if experiment == "low data" else []
+        out.append(f"### {experiment} (test split, mean ± std (min–max) over seeds)\n\n{markdown(rows, columns)}")
+    return "\n\n".join(out)
+
+
+def plot(summary, path):
+    """Low data: test accuracy against real images per class; imbalanced: minority recall per arm and setting."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    low = [e for e in summary if e["experiment"] == "low data"]
+    skewed = [e for e in summary if e["experiment"] == "imbalanced"]
+    panels = [p for p in (low, skewed) if p]
+    fig, axes = plt.subplots(1, len(panels), figsize=(7 * len(panels), 5), squeeze=False)
+    axes = list(axes[0])
+    if low:
+        ax = axes.pop(0)
+        for name in dict.fromkeys(e["arm"] for e in low):
+            points = [(int(e["setting"].split()[0]), e["accuracy"]) for e in low if e["arm"] == name]
+            ax.errorbar([n for n, _ in points], [s["mean"] for _, s in points], yerr=[s["std"] for _, s in points],
+                        marker="o", capsize=3, label=name)
+        sizes = sorted({int(e["setting"].split()[0]) for e in low})
+        ax.set(xscale="log", xlabel="real images per class (20% of them held out)", ylabel="test accuracy",
+               title="Low data")
+        ax.set_xticks(sizes, [str(n) for n in sizes])
+        ax.minorticks_off()
+        ax.legend(fontsize=8)
+    if skewed:
+        ax = axes.pop(0)
+        settings = list(dict.fromkeys(e["setting"] for e in skewed))
+        names = list(dict.fromkeys(e["arm"] for e in skewed))
+        width = 0.8 / len(settings)
+        for i, setting in enumerate(settings):
+            stats = [next(e["minority_recall"] for e in skewed if e["setting"] == setting and e["arm"] == name)
+                     for name in names]
+            ax.bar(np.arange(len(names)) + i * width, [s["mean"] for s in stats], width,
+                   yerr=[s["std"] for s in stats], capsize=3, label=setting)
+        ax.set_xticks(np.arange(len(names)) + width * (len(settings) - 1) / 2, names, rotation=20, fontsize=8)
+        ax.set(ylabel="minority recall (classes 5-9, test)", title="Imbalanced")
+        ax.legend(fontsize=8)
+    fig.tight_layout()
+    with files.atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=120)
+    plt.close(fig)
+
+
+def write_results(out, rows, generator_runs, args):
+    """OUT.json with every run and the summary; returns the summary."""
+    summary = summarise(rows)
+    files.write_json(f"{out}.json", {"rows": rows, "generators": generator_runs, "summary": summary,
+                                     "settings": vars(args), "command": " ".join(sys.argv)})
+    return summary
+
+
+# --- command line ----------------------------------------------------------------------------------------------
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data-dir", default=os.environ.get(data.DATA_DIR_ENV))
+    parser.add_argument("--quick", action="store_true", help=f"quick defaults {QUICK} instead of {FULL}")
+    parser.add_argument("--seeds", type=int, help="seeds 0..S-1 (full 3, quick 1)")
+    parser.add_argument("--per-class", help="low-data sizes, real images per class, e.g. 10,50,200; none skips")
+    parser.add_argument("--imbalance", help="fractions kept of classes 5-9, e.g. 0.01,0.1; none skips")
+    parser.add_argument("--gen-steps", type=int,
+                        help="optimizer steps of each GAN / VAE (full 1000, quick 300); 0: train_*.py defaults")
+    parser.add_argument("--synthetic-per-class", type=int, default=1000, help="low data: synthetic images per class")
+    parser.add_argument("--classifier-epochs", type=int,
+                        help=f"most classifier epochs of {EPOCH_SAMPLES[0]}-{EPOCH_SAMPLES[1]} samples (full 30, "
+                        "quick 15)")
+    parser.add_argument("--patience", type=int, default=5, help="epochs without a better held-out loss before stopping")
+    parser.add_argument("--out", default="benchmarks/results/augmentation_benefit",
+                        help="writes OUT.json, OUT.md, OUT.png")
+    args = parser.parse_args(argv)
+    for name, value in (QUICK if args.quick else FULL).items():
+        if getattr(args, name) is None:
+            setattr(args, name, value)
+    return args
+
+
+def sizes(text, kind):
+    """'10,50,200' -> [10, 50, 200]; 'none' -> []."""
+    return [] if text == "none" else [kind(v) for v in text.split(",")]
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    train_split = data.load_arrays("mnist", "train", args.data_dir)
+    test = data.load_arrays("mnist", "test", args.data_dir)
+    rows, generator_runs, begin = [], [], time.perf_counter()
+    experiments = [(low_data, n) for n in sizes(args.per_class, int)]
+    experiments += [(imbalanced, f) for f in sizes(args.imbalance, float)]
+    for seed in range(args.seeds):
+        for experiment, setting in experiments:
+            with tempfile.TemporaryDirectory() as work_dir:  # the subset and the generators' run directories
+                new_rows, new_generators = experiment(train_split, test, setting, seed, args, work_dir)
+            rows += new_rows
+            generator_runs += new_generators
+            write_results(args.out, rows, generator_runs, args)
+    summary = write_results(args.out, rows, generator_runs, args)
+    text = tables(summary) + f"\n\nTotal time: {(time.perf_counter() - begin) / 60:.1f} min.\n"
+    with files.atomic_path(f"{args.out}.md") as tmp, open(tmp, "w") as f:
+        f.write(text)
+    plot(summary, f"{args.out}.png")
+    print(text)
+
+
+if __name__ == "__main__":
+    main()
