@@ -21,7 +21,7 @@ from augment_tf.errors import AugmentError
 BATCH_SIZE = 128  # the default batch, on data of BATCH_SIZE * BATCHES_PER_EPOCH images or more
 BATCHES_PER_EPOCH = 8  # smaller sets get a default batch of n / 8 (at least MIN_BATCH_SIZE)
 MIN_BATCH_SIZE = 16
-MIN_STEPS = 3000  # default runs train at least this many steps (full MNIST: 20 epochs = 9360)
+MIN_STEPS = 3000  # default runs train at least this many steps (full MNIST: 17 epochs = 7956)
 MIN_EPOCH_STEPS = 100  # a step budget is cut into epochs of at least this many steps (grids, checkpoints)
 
 

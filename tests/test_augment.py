@@ -20,13 +20,6 @@ TINY = ["--steps", "2", "--batch-size", "16", "--latent-dim", "8", "--width", "8
 IMBALANCED = [12, 2, 5, 5, 5, 5, 5, 5, 5, 3]
 
 
-@pytest.fixture(autouse=True)
-def _isolated(monkeypatch, tmp_path):
-    """No inherited data dir; no real reference classifier is ever trained here."""
-    monkeypatch.delenv(data.DATA_DIR_ENV, raising=False)
-    monkeypatch.setenv(evaluate.CACHE_ENV, str(tmp_path / "cache"))
-
-
 @pytest.fixture(scope="module")
 def real(tmp_path_factory):
     """(balanced .npz with 64 random 'digits', imbalanced .npz with IMBALANCED counts per class)."""

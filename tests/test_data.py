@@ -2,9 +2,7 @@
 
 import gzip
 import os
-import socket
 import time
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -12,19 +10,11 @@ import pytest
 from augment_tf import data
 from augment_tf.errors import DataError
 
-MNIST_DIR = Path(os.environ.get(data.DATA_DIR_ENV) or Path(__file__).parents[1].parent / "shared/data/mnist")
 
 
 @pytest.fixture(autouse=True)
-def _isolated(monkeypatch):
-    """No network, no inherited data dir, no arrays cached by an earlier test."""
-
-    def no_network(*args, **kwargs):
-        raise OSError("network disabled in tests")
-
-    monkeypatch.setattr(socket, "create_connection", no_network)
-    monkeypatch.setattr(socket, "getaddrinfo", no_network)
-    monkeypatch.delenv(data.DATA_DIR_ENV, raising=False)
+def fresh_array_cache():
+    """No arrays cached by an earlier test (conftest's `isolated` also cuts the network)."""
     data._load.cache_clear()
     yield
     data._load.cache_clear()
@@ -246,10 +236,9 @@ def test_num_classes():
     assert data.num_classes(np.array([0, 3, 1])) == 4
 
 
-@pytest.mark.skipif(not (MNIST_DIR / "train-labels-idx1-ubyte.gz").exists(), reason="real MNIST not found")
-def test_real_mnist():
+def test_real_mnist(mnist_path):
     for split, n in (("train", 60000), ("test", 10000)):
-        x, y = data.load_arrays(split=split, data_dir=MNIST_DIR)
+        x, y = data.load_arrays(split=split, data_dir=mnist_path)
         assert x.shape == (n, 28, 28, 1) and x.dtype == np.uint8
         assert y.shape == (n,) and y.dtype == np.int64
         assert y.min() == 0 and y.max() == 9 and data.num_classes(y) == 10

@@ -14,25 +14,15 @@ from augment_tf import cli, data, evaluate
 from augment_tf.errors import AugmentError, DataError
 
 ROOT = Path(__file__).parents[1]
-MNIST_DIR = Path(os.environ.get(data.DATA_DIR_ENV) or ROOT.parent / "shared/data/mnist")
 KEYS = {"dataset", "n_samples", "fid", "precision", "recall", "classifier_test_accuracy", "label_fidelity"}
 
 
-@pytest.fixture(autouse=True)
-def _isolated(monkeypatch, tmp_path):
-    """No inherited data dir; a fresh classifier cache per test."""
-    monkeypatch.delenv(data.DATA_DIR_ENV, raising=False)
-    monkeypatch.setenv(evaluate.CACHE_ENV, str(tmp_path / "cache"))
-
-
 @pytest.fixture(scope="module")
-def mnist_dir(tmp_path_factory):
+def mnist_dir(mnist_path, tmp_path_factory):
     """A small IDX copy of real MNIST: 2000 train and 500 test images."""
-    if not (MNIST_DIR / "train-images-idx3-ubyte.gz").exists():
-        pytest.skip(f"real MNIST not found at {MNIST_DIR}")
     folder = tmp_path_factory.mktemp("mnist")
     for split, n in (("train", 2000), ("test", 500)):
-        x, y = data.load_arrays(split=split, data_dir=MNIST_DIR)
+        x, y = data.load_arrays(split=split, data_dir=mnist_path)
         data.write_idx(folder / f"{data.IDX_FILES[split][0]}.gz", x[:n, ..., 0])
         data.write_idx(folder / f"{data.IDX_FILES[split][1]}.gz", y[:n].astype(np.uint8))
     return folder

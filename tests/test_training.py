@@ -1,5 +1,6 @@
 """train_gan.py, run directories, resume, NaN stop and generate: short real runs on tiny data."""
 
+import argparse
 import json
 import os
 import subprocess
@@ -7,25 +8,16 @@ import sys
 
 import numpy as np
 import pytest
-import tensorflow as tf
 
 import keras
 
 import train_gan
+import train_vae
 from augment_tf import generate, runs, training
 from augment_tf.errors import AugmentError
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TINY = ["--steps", "3", "--batch-size", "16", "--latent-dim", "8"]
-
-
-@pytest.fixture(scope="module")
-def npz_data(tmp_path_factory):
-    """64 random 'digits' with labels 0..9: enough to train a few steps fast."""
-    rng = np.random.default_rng(0)
-    path = tmp_path_factory.mktemp("data") / "train.npz"
-    np.savez(path, x=rng.integers(0, 256, (64, 28, 28), dtype=np.uint8), y=np.arange(64) % 10)
-    return str(path)
 
 
 def train(data_dir, out, *extra):
@@ -133,20 +125,6 @@ def test_cli_errors_are_one_line(args, message, tmp_path):
     assert result.returncode == 2, result.stderr
     assert result.stderr.count("\n") == 1 and result.stderr.startswith("error:") and message in result.stderr
     assert not (tmp_path / "s.npz").exists()
-
-
-import argparse  # noqa: E402  (appended section: small-data defaults)
-
-import train_vae  # noqa: E402
-
-
-@pytest.fixture(scope="module")
-def npz_100(tmp_path_factory):
-    """100 random 'digits', 10 per class: the small subsets the defaults must train well on."""
-    rng = np.random.default_rng(1)
-    path = tmp_path_factory.mktemp("data100") / "train.npz"
-    np.savez(path, x=rng.integers(0, 256, (100, 28, 28), dtype=np.uint8), y=np.arange(100) % 10)
-    return str(path)
 
 
 def started_config(data_dir, out, *flags):

@@ -18,7 +18,6 @@ from augment_tf import cli, data, evaluate, generate, impute, runs
 from augment_tf.models import VAE, ConditionalVAE, KLAnnealing
 
 ROOT = Path(__file__).parents[1]
-MNIST_DIR = Path(os.environ.get(data.DATA_DIR_ENV) or ROOT.parent / "shared/data/mnist")
 SHAPE = (28, 28, 1)
 LOSSES = {"loss", "reconstruction_loss", "kl_loss"}
 
@@ -157,15 +156,6 @@ def test_kl_annealing_ramps_beta_from_zero_to_the_target():
 # --- train_vae.py and impute on tiny random data ---------------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def npz_data(tmp_path_factory):
-    """64 random 'digits' with labels 0..9: enough to train a few steps fast."""
-    rng = np.random.default_rng(0)
-    path = tmp_path_factory.mktemp("data") / "train.npz"
-    np.savez(path, x=rng.integers(0, 256, (64, 28, 28), dtype=np.uint8), y=np.arange(64) % 10)
-    return str(path)
-
-
 TINY = ["--batch-size", "16", "--latent-dim", "4", "--width", "8"]
 
 
@@ -266,13 +256,11 @@ def run_cli(*args):
     return proc.stdout
 
 
-def test_real_mnist_train_generate_evaluate_impute(tmp_path, monkeypatch, capsys):
-    if not (MNIST_DIR / "train-images-idx3-ubyte.gz").exists():
-        pytest.skip(f"real MNIST not found at {MNIST_DIR}")
+def test_real_mnist_train_generate_evaluate_impute(mnist_path, tmp_path, monkeypatch, capsys):
     small = tmp_path / "mnist"
     small.mkdir()
     for split, n in (("train", 512), ("test", 100)):
-        x, y = data.load_arrays(split=split, data_dir=MNIST_DIR)
+        x, y = data.load_arrays(split=split, data_dir=mnist_path)
         np.savez(small / f"{split}.npz", x=x[:n, ..., 0], y=y[:n])
     run = tmp_path / "run"
     run_cli("train_vae.py", "--conditional", "--data-dir", small, "--out", run, "--steps", "3", "--batch-size", "32")
