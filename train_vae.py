@@ -10,7 +10,7 @@ from augment_tf import cli, data, images, training
 from augment_tf.errors import AugmentError
 from augment_tf.models import VAE, ConditionalVAE, FitLatentPrior, KLAnnealing
 
-DEFAULT_EPOCHS = 30
+DEFAULT_EPOCHS = 40  # about 9 minutes on a 2-core CPU (benchmarks/README.md)
 DEFAULTS = {"default_latent_dim": 16}
 OPTIONS = {
     "--beta": dict(type=float, default=1.0, help="weight of the KL term (1: the ELBO; default 1)"),

@@ -4,11 +4,15 @@ import os
 
 
 def _import_tensorflow_quietly():
-    """TensorFlow's C++ start-up notes go straight to stderr and no setting hides them; mute them only here."""
+    """TensorFlow's C++ start-up notes go straight to stderr and no setting hides them; mute them only here.
+
+    Device discovery runs here too: it is what prints the CUDA notes on a machine without a GPU."""
     saved, devnull = os.dup(2), os.open(os.devnull, os.O_WRONLY)
     try:
         os.dup2(devnull, 2)
-        import tensorflow  # noqa: F401
+        import tensorflow
+
+        tensorflow.config.list_physical_devices()  # device discovery prints its own notes (no CUDA driver, ...)
     finally:
         os.dup2(saved, 2)
         os.close(saved)
