@@ -30,6 +30,16 @@ class GenerativeModel(keras.Model):
 
     num_classes = None
 
+    def get_config(self):
+        """The constructor arguments every model has (set by its `__init__`); subclasses add their own."""
+        return {
+            **super().get_config(),
+            "image_shape": self.image_shape,
+            "latent_dim": self.latent_dim,
+            "width": self.width,
+            "seed": self.seed,
+        }
+
     def _compile_with(self, optimizers, jit_compile="auto", **kwargs):
         """Compiles with named optimizers (attribute name -> optimizer); jit_compile 'auto'|True|False."""
         super().compile(jit_compile=resolve_jit_compile(jit_compile), **kwargs)

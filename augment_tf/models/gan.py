@@ -40,15 +40,7 @@ class GAN(GenerativeModel):
         self.built = True
 
     def get_config(self):
-        return {
-            **super().get_config(),
-            "image_shape": self.image_shape,
-            "latent_dim": self.latent_dim,
-            "width": self.width,
-            "ema_decay": self.ema_decay,
-            "minibatch_std": self.minibatch_std,
-            "seed": self.seed,
-        }
+        return {**super().get_config(), "ema_decay": self.ema_decay, "minibatch_std": self.minibatch_std}
 
     def export_models(self):
         """The standalone models a run saves at the end: the averaged generator, usable on its own."""

@@ -47,14 +47,7 @@ class VAE(GenerativeModel):
         self.built = True
 
     def get_config(self):
-        return {
-            **super().get_config(),
-            "image_shape": self.image_shape,
-            "latent_dim": self.latent_dim,
-            "width": self.width,
-            "beta": self.target_beta,
-            "seed": self.seed,
-        }
+        return {**super().get_config(), "beta": self.target_beta}
 
     def export_models(self):
         """The standalone models a run saves: sampler noise (+ label) -> image through the prior, decoder
