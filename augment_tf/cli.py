@@ -20,3 +20,9 @@ def run(main, argv=None):
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         sys.exit(130)
+
+
+def check_npz_output(path, flag="--out"):
+    """Output files of the `python -m` commands are .npz; say so before any work is done."""
+    if not path.endswith(".npz"):
+        raise AugmentError(f"{flag} must be an .npz file, got {path}")

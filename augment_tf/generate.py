@@ -61,8 +61,7 @@ def main(argv=None):
     args = parser.parse_args(argv)
     if args.n < 1:
         raise AugmentError(f"--n must be a positive integer, got {args.n}")
-    if not args.out.endswith(".npz"):
-        raise AugmentError(f"--out must be an .npz file, got {args.out}")
+    cli.check_npz_output(args.out)
     sampler, config = runs.load_sampler(args.run_dir)
     num_classes = config.get("num_classes")
     if args.labels and not num_classes:

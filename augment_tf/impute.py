@@ -144,8 +144,7 @@ def main(argv=None):
     args = parser.parse_args(argv)
     if args.iterations < 1:
         raise AugmentError(f"--iterations must be a positive integer, got {args.iterations}")
-    if not args.out.endswith(".npz"):
-        raise AugmentError(f"--out must be an .npz file, got {args.out}")
+    cli.check_npz_output(args.out)
     config = runs.read_json(args.run_dir, runs.CONFIG)
     if not config.get("model", "").endswith("VAE"):  # VAE runs export decoder.keras and encoder.keras
         raise AugmentError(f"impute needs a VAE run; {args.run_dir} is a {config.get('model', 'GAN')} run")

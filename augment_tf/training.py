@@ -136,12 +136,14 @@ class SampleGrid(keras.callbacks.Callback):
 
 def sample_grid(model, seed, columns=10):
     """uint8 grid from fixed latent vectors: rows are classes for a conditional model (same noise down a column)."""
-    rows = model.num_classes or columns
-    z = np.random.default_rng(seed).standard_normal((columns, model.latent_dim)).astype("float32")
-    z = np.tile(z, (rows, 1)) if model.num_classes else np.random.default_rng(seed).standard_normal(
-        (rows * columns, model.latent_dim)
-    ).astype("float32")
-    labels = np.repeat(np.arange(rows), columns) if model.num_classes else None
+    rng = np.random.default_rng(seed)
+    if model.num_classes:
+        rows, labels = model.num_classes, np.repeat(np.arange(model.num_classes), columns)
+        z = np.tile(rng.standard_normal((columns, model.latent_dim)), (rows, 1))
+    else:
+        rows, labels = columns, None
+        z = rng.standard_normal((rows * columns, model.latent_dim))
+    z = z.astype("float32")
     return images.grid(images.from_model_range(model.generate(z, labels), model.value_range), rows)
 
 
