@@ -21,7 +21,7 @@ def mixed_dataset(sampler, config, x_real, y_real, *, synthetic_fraction=0.5, ba
     `config["value_range"]`; `config` also gives `latent_dim` and `num_classes`, as a run's config does), with
     labels uniform over `classes` (default: all). Images are raw 0..255 like `evaluate.build_classifier` takes;
     synthetic ones are rounded to whole levels, as if stored as uint8. An epoch is one pass over the real data,
-    shuffled; the noise never repeats across epochs. A `seed` fixes the real order and the noise.
+    shuffled (as many passes as fill one batch, if the real data are fewer); the noise never repeats across epochs. A `seed` fixes the real order and the noise.
     """
     num_classes = augment.run_classes(config)
     n_synthetic = int(round(synthetic_fraction * batch_size))
@@ -33,6 +33,8 @@ def mixed_dataset(sampler, config, x_real, y_real, *, synthetic_fraction=0.5, ba
     if classes.size == 0 or classes.min() < 0 or classes.max() >= num_classes:
         raise AugmentError(f"classes must be in 0..{num_classes - 1}, got {classes.tolist()}")
     x_real, y_real = augment.check_real(x_real, y_real, config)
+    copies = -(-n_real // len(x_real))  # a real set smaller than a batch's real part is repeated to fill it
+    x_real, y_real = np.concatenate([x_real] * copies), np.concatenate([y_real] * copies)
     real = data.make_dataset(x_real, y_real, n_real, seed=seed, value_range=(0.0, 255.0))
     if n_synthetic == 0:
         return real

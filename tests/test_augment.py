@@ -217,6 +217,9 @@ def test_mixed_dataset_has_the_exact_ratio_fresh_noise_and_fits(run):
     assert len(classifier.fit(dataset, epochs=1, verbose=0).history["loss"]) == 1
     real_only = list(mixing.mixed_dataset(sampler, config, x_real, y_real, synthetic_fraction=0, batch_size=16))
     assert len(real_only) == 3 and all((y.numpy() == 9).all() for _, y in real_only)
+    tiny = list(mixing.mixed_dataset(sampler, config, x_real[:5], y_real[:5], synthetic_fraction=0.25,
+                                     batch_size=16, seed=0))  # 5 real images repeated to fill 12 real places
+    assert len(tiny) == 1 and tiny[0][0].shape == (16, 28, 28, 1) and (tiny[0][1][:12].numpy() == 9).all()
     for bad in (1.0, -0.1):
         with pytest.raises(AugmentError, match="synthetic_fraction"):
             mixing.mixed_dataset(sampler, config, x_real, y_real, synthetic_fraction=bad)
