@@ -68,8 +68,9 @@ def write_idx(path, array):
     payload = bytes([0, 0, 0x08, array.ndim]) + np.asarray(array.shape, ">u4").tobytes() + array.tobytes()
     name = os.path.basename(os.fspath(path))
     with atomic_path(path) as tmp, open(tmp, "wb") as f:
-        # gzip header with mtime=0 and the final name: same array, same bytes.
-        with gzip.GzipFile(name[:-3], "wb", fileobj=f, mtime=0) if name.endswith(".gz") else f as out:
+        # gzip header with mtime=0 and the final name: same array, same bytes. Level 6 (zlib's default): on MNIST
+        # as small as 9 and ~15x faster.
+        with gzip.GzipFile(name[:-3], "wb", compresslevel=6, fileobj=f, mtime=0) if name.endswith(".gz") else f as out:
             out.write(payload)
 
 

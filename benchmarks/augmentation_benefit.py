@@ -12,14 +12,18 @@ best weights restored. An epoch is one pass over its training set, but at least 
 give mean ± std (min–max) over --seeds seeds (seed s draws the subset and seeds generators and classifiers).
 
 Low data (--per-class N): N real train images of each class. Arms: real only; + classical augmentation
-(RandomTranslation 0.1, RandomRotation ±10°, RandomZoom ±10%, drawn afresh every batch); + GAN; + VAE (real plus
---synthetic-per-class samples of each class from a conditional model that train_gan.py / train_vae.py train on the
-training part of the subset only, for --gen-steps steps, or 0: their small-data defaults); + classical + the better
-of GAN / VAE by held-out accuracy (then loss); CAS GAN / VAE: trained on the synthetic samples alone.
+(RandomTranslation 0.1, RandomRotation ±10°, RandomZoom ±10%, drawn afresh every batch); + GAN; + VAE (every batch
+--synthetic-share fresh samples, uniform over classes, from a conditional model, the rest real: mixing.mixed_dataset;
+train_gan.py / train_vae.py train the models on the training part of the subset only, for --gen-steps steps, or 0:
+their small-data defaults); + classical + the better of GAN / VAE by held-out accuracy (then loss), the classical
+layers then transforming real and synthetic images alike; CAS GAN / VAE: trained on --synthetic-per-class fixed
+samples of each class alone.
 Imbalanced (--imbalance F): classes 0-4 in full, each of 5-9 cut to a fraction F of its images. Arms: as is; random
 oversampling (every class drawn with replacement up to the largest class); class-weighted loss (n / (K n_c));
-GAN / VAE rebalancing (augment's balance: every class topped up to the largest with synthetic samples, generators
-trained on the imbalanced training part). Also balanced accuracy and minority recall (mean recall of classes 5-9).
+GAN / VAE rebalancing (every class topped up to the largest, --synthetic-share of each shortfall with synthetic
+samples and the rest with real copies; share 1 is augment's --balance). The generators train on the training part
+randomly oversampled, so that they see every class as often. Also balanced accuracy and minority recall (mean
+recall of classes 5-9).
 
 Writes OUT.json (every run, the generators' training times, the summary), OUT.md (the tables, also printed) and
 OUT.png; the JSON is rewritten after each experiment, so an interrupted run keeps what it finished.
@@ -42,7 +46,7 @@ import numpy as np  # noqa: E402
 
 import train_gan  # noqa: E402
 import train_vae  # noqa: E402
-from augment_tf import augment, data, evaluate, files, generate, runs  # noqa: E402
+from augment_tf import augment, data, evaluate, files, generate, mixing, runs  # noqa: E402
 from benchmarks.common import markdown  # noqa: E402
 
 NUM_CLASSES = 10
@@ -83,6 +87,17 @@ def oversample(x, y, rng):
     extra = [rng.choice(np.flatnonzero(y == c), counts.max() - n) for c, n in enumerate(counts)]
     idx = np.concatenate([np.arange(len(y)), *extra])
     return x[idx], y[idx]
+
+
+def rebalance(x, y, sampler, config, share, rng, seed):
+    """Every class topped up to the largest: `share` of each shortfall with synthetic samples from `sampler`, the
+    rest with real copies drawn with replacement (share 0: random oversampling; 1: augment's --balance)."""
+    counts = np.bincount(y, minlength=NUM_CLASSES)
+    synthetic = np.rint(share * (counts.max() - counts)).astype(int)
+    x_syn, y_syn, _ = augment.synthesize(sampler, config, synthetic, seed=seed)
+    copies = [rng.choice(np.flatnonzero(y == c), counts.max() - n - k) for c, (n, k) in enumerate(zip(counts, synthetic))]
+    idx = np.concatenate([np.arange(len(y)), *copies])
+    return np.concatenate([x[idx], x_syn]), np.concatenate([y[idx], y_syn])
 
 
 def class_weights(y):
@@ -135,14 +150,26 @@ def classifier(image_shape, classical=False):
     return keras.Model(inputs, model(x), name="classical_augmentation")
 
 
-def fit_classifier(x, y, val, *, seed, epochs, patience, classical=False, class_weight=None):
-    """(classifier, epochs run): trained on uint8 (x, y) until the loss on `val` stops improving, best weights kept."""
+def fit_classifier(x, y, val, *, seed, epochs, patience, classical=False, class_weight=None, mix=None):
+    """(classifier, epochs run): trained on uint8 (x, y) until the loss on `val` stops improving, best weights kept.
+
+    `mix` = (sampler, config, share): every batch is `share` fresh synthetic samples and the rest real ones
+    (`mixing.mixed_dataset`); an epoch then counts as if the data were the real samples plus `share / (1 - share)`
+    times as many synthetic ones.
+    """
     keras.utils.set_random_seed(seed)
     model = classifier(x.shape[1:], classical)
     model.compile(optimizer=keras.optimizers.Adam(1e-3), loss="sparse_categorical_crossentropy")
-    dataset = data.make_dataset(x, y, BATCH_SIZE, seed=seed, drop_remainder=False, repeat=True,
-                                value_range=(0.0, 255.0))
-    steps = math.ceil(np.clip(len(x), *EPOCH_SAMPLES) / BATCH_SIZE)
+    if mix is None:
+        dataset = data.make_dataset(x, y, BATCH_SIZE, seed=seed, drop_remainder=False, repeat=True,
+                                    value_range=(0.0, 255.0))
+        size = len(x)
+    else:
+        sampler, config, share = mix
+        dataset = mixing.mixed_dataset(sampler, config, x, y, synthetic_fraction=share, batch_size=BATCH_SIZE,
+                                       seed=seed).repeat()
+        size = len(x) / (1 - share)
+    steps = math.ceil(np.clip(size, *EPOCH_SAMPLES) / BATCH_SIZE)
     stop = keras.callbacks.EarlyStopping("val_loss", patience=patience, restore_best_weights=True)
     history = model.fit(dataset, epochs=epochs, steps_per_epoch=steps, validation_data=(_float(val[0]), val[1]),
                         validation_batch_size=1000, class_weight=class_weight, callbacks=[stop],
@@ -175,6 +202,7 @@ def trainer(val, test, context, args, seed):
         held_out = scores(model, *val)
         row = {**context, "arm": name, **scores(model, *test), "val_accuracy": held_out["accuracy"],
                "val_loss": held_out["loss"], "n_train": len(y), "epochs": epochs,
+               **({"synthetic_share": fit_kwargs["mix"][2]} if fit_kwargs.get("mix") else {}),
                "seconds": time.perf_counter() - begin}
         print(json.dumps(row), flush=True)
         return row
@@ -191,16 +219,18 @@ def low_data(train_split, test, per_class, seed, args, work_dir):
     train, val = hold_out(*draw(*train_split, [per_class] * NUM_CLASSES, rng), rng)
     context = {"experiment": "low data", "setting": f"{per_class} per class", "seed": seed}
     trained = train_generators(*train, seed, args.gen_steps, work_dir)
-    mixed = {name: augment.augmented_arrays(sampler, config, *train, per_class=args.synthetic_per_class, seed=seed)
-             for name, (sampler, config, _) in trained.items()}
+    mix = {name: (sampler, config, args.synthetic_share) for name, (sampler, config, _) in trained.items()}
     fit = trainer(val, test, context, args, seed)
     rows = [fit("real only", *train), fit("real + classical", *train, classical=True)]
-    with_synthetic = {name: fit(f"real + {name}", x, y) for name, (x, y, _) in mixed.items()}
+    with_synthetic = {name: fit(f"real + {name}", *train, mix=mix[name]) for name in trained}
     rows += with_synthetic.values()
     held_out = lambda name: (with_synthetic[name]["val_accuracy"], -with_synthetic[name]["val_loss"])
     best = max(with_synthetic, key=held_out)  # ties on accuracy (tiny slices): the lower held-out loss
-    rows.append({**fit("real + classical + best synthetic", *mixed[best][:2], classical=True), "best": best})
-    rows += [fit(f"CAS {name} (synthetic only)", x[syn], y[syn]) for name, (x, y, syn) in mixed.items()]
+    rows.append({**fit("real + classical + best synthetic", *train, classical=True, mix=mix[best]), "best": best})
+    for name, (sampler, config, _) in trained.items():
+        x, y, synthetic = augment.augmented_arrays(sampler, config, *train, per_class=args.synthetic_per_class,
+                                                   seed=seed)
+        rows.append(fit(f"CAS {name} (synthetic only)", x[synthetic], y[synthetic]))
     return rows, generator_rows(trained, context)
 
 
@@ -211,13 +241,12 @@ def imbalanced(train_split, test, fraction, seed, args, work_dir):
     counts[MINORITY] = np.maximum(2, np.rint(fraction * counts[MINORITY]))  # 2: one to train, one held out
     train, val = hold_out(*draw(*train_split, counts, rng), rng)
     context = {"experiment": "imbalanced", "setting": f"classes 5-9 at {fraction:.0%}", "seed": seed}
-    trained = train_generators(*train, seed, args.gen_steps, work_dir)
+    trained = train_generators(*oversample(*train, rng), seed, args.gen_steps, work_dir)  # every class as often
     fit = trainer(val, test, context, args, seed)
     rows = [fit("as is", *train), fit("random oversampling", *oversample(*train, rng)),
             fit("class-weighted loss", *train, class_weight=class_weights(train[1]))]
     for name, (sampler, config, _) in trained.items():
-        x, y, _ = augment.augmented_arrays(sampler, config, *train, balance=True, seed=seed)
-        rows.append(fit(f"{name} rebalancing", x, y))
+        rows.append(fit(f"{name} rebalancing", *rebalance(*train, sampler, config, args.synthetic_share, rng, seed)))
     return rows, generator_rows(trained, context)
 
 
@@ -323,7 +352,10 @@ def parse_args(argv=None):
     parser.add_argument("--imbalance", help="fractions kept of classes 5-9, e.g. 0.01,0.1; none skips")
     parser.add_argument("--gen-steps", type=int,
                         help="optimizer steps of each GAN / VAE (full 1000, quick 300); 0: train_*.py defaults")
-    parser.add_argument("--synthetic-per-class", type=int, default=1000, help="low data: synthetic images per class")
+    parser.add_argument("--synthetic-share", type=float, default=0.25,
+                        help="share of each low-data classifier batch that is fresh synthetic samples, and of each "
+                        "class's shortfall that rebalancing fills with synthetic ones (the rest: real copies)")
+    parser.add_argument("--synthetic-per-class", type=int, default=1000, help="CAS: synthetic images per class")
     parser.add_argument("--classifier-epochs", type=int,
                         help=f"most classifier epochs of {EPOCH_SAMPLES[0]}-{EPOCH_SAMPLES[1]} samples (full 30, "
                         "quick 15)")
@@ -331,6 +363,8 @@ def parse_args(argv=None):
     parser.add_argument("--out", default="benchmarks/results/augmentation_benefit",
                         help="writes OUT.json, OUT.md, OUT.png")
     args = parser.parse_args(argv)
+    if not 0 <= args.synthetic_share < 1:
+        parser.error(f"--synthetic-share must be in [0, 1), got {args.synthetic_share}")
     for name, value in (QUICK if args.quick else FULL).items():
         if getattr(args, name) is None:
             setattr(args, name, value)
