@@ -21,7 +21,8 @@ def mixed_dataset(sampler, config, x_real, y_real, *, synthetic_fraction=0.5, ba
     `config["value_range"]`; `config` also gives `latent_dim` and `num_classes`, as a run's config does), with
     labels uniform over `classes` (default: all). Images are raw 0..255 like `evaluate.build_classifier` takes;
     synthetic ones are rounded to whole levels, as if stored as uint8. An epoch is one pass over the real data,
-    shuffled (as many passes as fill one batch, if the real data are fewer); the noise never repeats across epochs. A `seed` fixes the real order and the noise.
+    shuffled (as many passes as fill one batch, if the real data are fewer); the noise never repeats across
+    epochs. A `seed` fixes the real order and the noise.
     """
     num_classes = augment.run_classes(config)
     n_synthetic = int(round(synthetic_fraction * batch_size))

@@ -95,7 +95,8 @@ def rebalance(x, y, sampler, config, share, rng, seed):
     counts = np.bincount(y, minlength=NUM_CLASSES)
     synthetic = np.rint(share * (counts.max() - counts)).astype(int)
     x_syn, y_syn, _ = augment.synthesize(sampler, config, synthetic, seed=seed)
-    copies = [rng.choice(np.flatnonzero(y == c), counts.max() - n - k) for c, (n, k) in enumerate(zip(counts, synthetic))]
+    copies = [rng.choice(np.flatnonzero(y == c), counts.max() - n - k)
+              for c, (n, k) in enumerate(zip(counts, synthetic))]
     idx = np.concatenate([np.arange(len(y)), *copies])
     return np.concatenate([x[idx], x_syn]), np.concatenate([y[idx], y_syn])
 
