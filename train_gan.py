@@ -13,7 +13,8 @@ DEFAULT_EPOCHS = 17  # about 10 minutes on a 2-core CPU (benchmarks/README.md)
 def build_model(config):
     """A compiled GAN or ConditionalGAN for a run's config."""
     common = dict(
-        image_shape=config["image_shape"], latent_dim=config["latent_dim"], width=config["width"], seed=config["seed"]
+        image_shape=config["image_shape"], latent_dim=config["latent_dim"], width=config["width"], seed=config["seed"],
+        augment=config.get("augment", False),
     )
     model = ConditionalGAN(num_classes=config["num_classes"], **common) if config["conditional"] else GAN(**common)
     model.compile(jit_compile={"on": True, "off": False}.get(config["jit_compile"], "auto"))

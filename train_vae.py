@@ -35,6 +35,7 @@ def build_model(config):
         width=config["width"],
         beta=config["beta"],
         seed=config["seed"],
+        augment=config.get("augment", False),
     )
     model = ConditionalVAE(num_classes=config["num_classes"], **common) if config["conditional"] else VAE(**common)
     model.compile(

@@ -47,6 +47,10 @@ def add_arguments(parser, default_epochs, default_latent_dim=64, default_width=3
     )
     parser.add_argument("--latent-dim", type=int, default=default_latent_dim)
     parser.add_argument("--width", type=int, default=default_width, help="channels of the first conv layer")
+    parser.add_argument(
+        "--augment", action="store_true",
+        help="train on random shifts, rotations and zooms of the images (for small data sets)",
+    )
     parser.add_argument("--seed", type=int, default=0, help="same seed, same data order and samples")
     parser.add_argument("--out", help="run directory (default: runs/<model>-<time>)")
     parser.add_argument("--jit-compile", choices=["auto", "on", "off"], default="auto", help="XLA (auto: GPU only)")
@@ -203,6 +207,7 @@ def start(args, model_name, sampler, build_model, default_epochs, options=()):
         "batch_size": batch_size,
         "latent_dim": args.latent_dim,
         "width": args.width,
+        "augment": args.augment,
         "seed": args.seed,
         "jit_compile": args.jit_compile,
         "image_shape": list(x.shape[1:]),

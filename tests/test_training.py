@@ -49,9 +49,10 @@ def test_schedule_steps_regardless_of_data_size():
     assert training.schedule(100, 16, steps=3000) == (30, 100)
 
 
-def test_resume_continues_exactly_like_an_uninterrupted_run(npz_data, tmp_path):
+@pytest.mark.parametrize("augment", [[], ["--augment"]])
+def test_resume_continues_exactly_like_an_uninterrupted_run(npz_data, tmp_path, augment):
     straight, interrupted = tmp_path / "straight", tmp_path / "interrupted"
-    common = ["--conditional", "--data-dir", npz_data, "--batch-size", "16", "--latent-dim", "8"]
+    common = ["--conditional", "--data-dir", npz_data, "--batch-size", "16", "--latent-dim", "8", *augment]
     train_gan.main([*common, "--epochs", "2", "--out", str(straight)])
     train_gan.main([*common, "--epochs", "1", "--out", str(interrupted)])
     train_gan.main(["--out", str(interrupted), "--resume", "--epochs", "2"])

@@ -10,6 +10,8 @@ import numpy as np
 import tensorflow as tf
 from keras import ops
 
+from augment_tf.models import augmentation
+
 
 def resolve_jit_compile(jit_compile):
     """'auto' -> XLA on GPU only: on CPU it measured slower than plain tf.function (benchmarks/README.md)."""
@@ -38,6 +40,7 @@ class GenerativeModel(keras.Model):
             "latent_dim": self.latent_dim,
             "width": self.width,
             "seed": self.seed,
+            "augment": self.augment,
         }
 
     def _compile_with(self, optimizers, jit_compile="auto", **kwargs):
@@ -75,6 +78,12 @@ class GenerativeModel(keras.Model):
     def load_own_variables(self, store):
         self.seed_generator.state.assign(store["seed_generator_state"])
         super().load_own_variables({k: store[k] for k in store.keys() if k != "seed_generator_state"})
+
+    def _view(self, images):
+        """What the networks train on: the images, or with `augment` a random shift/rotation/zoom of each."""
+        if not self.augment:
+            return images
+        return augmentation.random_affine(images, self.seed_generator, fill_value=self.value_range[0])
 
     def _conditioning(self, labels):
         """Extra network inputs: none for unconditional models."""

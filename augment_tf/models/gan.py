@@ -14,12 +14,15 @@ from augment_tf.models.base import ClassConditional, GenerativeModel, unpack_bat
 
 @keras.saving.register_keras_serializable(package="augment_tf")
 class GAN(GenerativeModel):
-    """Unconditional GAN on images scaled to [-1, 1]; `fit` it on batches of images (labels ignored)."""
+    """Unconditional GAN on images scaled to [-1, 1]; `fit` it on batches of images (labels ignored).
+
+    With `augment`, the discriminator sees real and generated images through the same kind of random view.
+    """
 
     value_range = (-1.0, 1.0)
 
     def __init__(self, image_shape=(28, 28, 1), latent_dim=64, width=32, ema_decay=0.999, minibatch_std=True,
-                 seed=None, **kwargs):
+                 seed=None, augment=False, **kwargs):
         super().__init__(**kwargs)
         self.image_shape = tuple(image_shape)
         self.latent_dim = latent_dim
@@ -27,6 +30,7 @@ class GAN(GenerativeModel):
         self.ema_decay = ema_decay
         self.minibatch_std = minibatch_std
         self.seed = seed
+        self.augment = augment
         build_g = lambda name: networks.upsampler(
             self.image_shape, latent_dim, self.num_classes, width, activation="tanh", name=name
         )
@@ -80,8 +84,8 @@ class GAN(GenerativeModel):
         z = keras.random.normal((batch_size, self.latent_dim), seed=self.seed_generator)
         fake = self.generator(self._inputs(z, cond), training=True)
         with tf.GradientTape() as tape:
-            real_logits = self.discriminator(self._inputs(images, cond), training=True)
-            fake_logits = self.discriminator(self._inputs(fake, cond), training=True)
+            real_logits = self.discriminator(self._inputs(self._view(images), cond), training=True)
+            fake_logits = self.discriminator(self._inputs(self._view(fake), cond), training=True)
             d_loss = ops.mean(ops.softplus(-real_logits)) + ops.mean(ops.softplus(fake_logits))
         grads = tape.gradient(d_loss, self.discriminator.trainable_variables)
         self.d_optimizer.apply_gradients(zip(grads, self.discriminator.trainable_variables))
@@ -89,7 +93,7 @@ class GAN(GenerativeModel):
         z = keras.random.normal((batch_size, self.latent_dim), seed=self.seed_generator)
         with tf.GradientTape() as tape:
             fake = self.generator(self._inputs(z, cond), training=True)
-            fake_logits = self.discriminator(self._inputs(fake, cond), training=True)
+            fake_logits = self.discriminator(self._inputs(self._view(fake), cond), training=True)
             g_loss = ops.mean(ops.softplus(-fake_logits))
         grads = tape.gradient(g_loss, self.generator.trainable_variables)
         self.g_optimizer.apply_gradients(zip(grads, self.generator.trainable_variables))

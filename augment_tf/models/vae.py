@@ -16,17 +16,22 @@ from augment_tf.models.base import ClassConditional, GenerativeModel, unpack_bat
 
 @keras.saving.register_keras_serializable(package="augment_tf")
 class VAE(GenerativeModel):
-    """Unconditional VAE on images scaled to [0, 1]; `fit` it on batches of images (labels ignored)."""
+    """Unconditional VAE on images scaled to [0, 1]; `fit` it on batches of images (labels ignored).
+
+    With `augment`, it trains on a random shift/rotation/zoom of each image (test_step on the images as they are).
+    """
 
     value_range = (0.0, 1.0)
 
-    def __init__(self, image_shape=(28, 28, 1), latent_dim=16, width=32, beta=1.0, seed=None, **kwargs):
+    def __init__(self, image_shape=(28, 28, 1), latent_dim=16, width=32, beta=1.0, seed=None, augment=False,
+                 **kwargs):
         super().__init__(**kwargs)
         self.image_shape = tuple(image_shape)
         self.latent_dim = latent_dim
         self.width = width
         self.target_beta = float(beta)
         self.seed = seed
+        self.augment = augment
         self.beta = keras.Variable(self.target_beta, trainable=False, dtype="float32", name="beta")
         self.encoder = networks.encoder(self.image_shape, latent_dim, self.num_classes, width)
         self.decoder = networks.upsampler(
@@ -82,6 +87,7 @@ class VAE(GenerativeModel):
 
     def train_step(self, data):
         images, labels = unpack_batch(data)
+        images = self._view(images)  # with `augment`, a randomly moved copy is both input and target
         cond = self._conditioning(labels)
         noise = keras.random.normal((ops.shape(images)[0], self.latent_dim), seed=self.seed_generator)
         with tf.GradientTape() as tape:
