@@ -13,20 +13,23 @@ give mean ± std (min–max) over --seeds seeds (seed s draws the subset and see
 
 Low data (--per-class N): N real train images of each class. Arms: real only; + classical augmentation
 (RandomTranslation 0.1, RandomRotation ±10°, RandomZoom ±10%, drawn afresh every batch); + GAN; + VAE (every batch
---synthetic-share fresh samples, uniform over classes, from a conditional model, the rest real: mixing.mixed_dataset;
-train_gan.py / train_vae.py train the models on the training part of the subset only, for --gen-steps steps, or 0:
-their small-data defaults); + classical + the better of GAN / VAE by held-out accuracy (then loss), the classical
-layers then transforming real and synthetic images alike; CAS GAN / VAE: trained on --synthetic-per-class fixed
-samples of each class alone.
+--synthetic-share fresh samples, uniform over classes, from a conditional model, the rest real:
+mixing.mixed_dataset; train_gan.py / train_vae.py train the models on the training part of the subset only, for
+--gen-steps steps, or 0: their small-data defaults, with --augment unless --no-generator-augment); + classical + the
+better generator, the classical layers then transforming real and synthetic images alike; CAS GAN / VAE: trained on
+--synthetic-per-class fixed samples of each class alone. The better generator is the one whose CAS classifier has
+the lower loss on the held-out real slice: its samples alone best predict real images (a loss, because accuracy on a
+slice of 20 images moves in steps of 5%).
 Imbalanced (--imbalance F): classes 0-4 in full, each of 5-9 cut to a fraction F of its images. Arms: as is; random
 oversampling (every class drawn with replacement up to the largest class); class-weighted loss (n / (K n_c));
-GAN / VAE rebalancing (every class topped up to the largest, --synthetic-share of each shortfall with synthetic
+GAN / VAE rebalancing (every class topped up to the largest, --rebalance-share of each shortfall with synthetic
 samples and the rest with real copies; share 1 is augment's --balance). The generators train on the training part
 randomly oversampled, so that they see every class as often. Also balanced accuracy and minority recall (mean
 recall of classes 5-9).
 
-Writes OUT.json (every run, the generators' training times, the summary), OUT.md (the tables, also printed) and
-OUT.png; the JSON is rewritten after each experiment, so an interrupted run keeps what it finished.
+Writes OUT.json (every run, the generators' training times, the summary), OUT.md (the tables and the seed-by-seed
+margins of the targets, also printed) and OUT.png; the JSON is rewritten after each experiment, so an interrupted
+run keeps what it finished (--report turns it into OUT.md and OUT.png).
 """
 
 import argparse
@@ -110,15 +113,15 @@ def class_weights(y):
 # --- generators ------------------------------------------------------------------------------------------------
 
 
-def train_generators(x, y, seed, gen_steps, work_dir):
+def train_generators(x, y, seed, gen_steps, work_dir, augment=False):
     """{name: (sampler, config, seconds)}: train_gan.py and train_vae.py --conditional, each through its own main(),
-    on (x, y) written to an .npz; `gen_steps` 0 keeps their defaults."""
+    on (x, y) written to an .npz; `gen_steps` 0 keeps their defaults; `augment` adds --augment."""
     path = os.path.join(work_dir, "train.npz")
     files.write_npz(path, x=generate.for_file(x), y=y)
     trained = {}
     for name, script in GENERATORS.items():
         run_dir = os.path.join(work_dir, name)
-        argv = ["--conditional", "--data-dir", path, "--out", run_dir, "--seed", str(seed)]
+        argv = ["--conditional", "--data-dir", path, "--out", run_dir, "--seed", str(seed)] + ["--augment"] * augment
         begin = time.perf_counter()
         with contextlib.redirect_stdout(io.StringIO()):  # one progress line per epoch
             script.main(argv + (["--steps", str(gen_steps)] if gen_steps else []))
@@ -219,20 +222,19 @@ def low_data(train_split, test, per_class, seed, args, work_dir):
     rng = np.random.default_rng([seed, per_class])
     train, val = hold_out(*draw(*train_split, [per_class] * NUM_CLASSES, rng), rng)
     context = {"experiment": "low data", "setting": f"{per_class} per class", "seed": seed}
-    trained = train_generators(*train, seed, args.gen_steps, work_dir)
+    trained = train_generators(*train, seed, args.gen_steps, work_dir, args.generator_augment)
     mix = {name: (sampler, config, args.synthetic_share) for name, (sampler, config, _) in trained.items()}
     fit = trainer(val, test, context, args, seed)
     rows = [fit("real only", *train), fit("real + classical", *train, classical=True)]
-    with_synthetic = {name: fit(f"real + {name}", *train, mix=mix[name]) for name in trained}
-    rows += with_synthetic.values()
-    held_out = lambda name: (with_synthetic[name]["val_accuracy"], -with_synthetic[name]["val_loss"])
-    best = max(with_synthetic, key=held_out)  # ties on accuracy (tiny slices): the lower held-out loss
-    rows.append({**fit("real + classical + best synthetic", *train, classical=True, mix=mix[best]), "best": best})
+    rows += [fit(f"real + {name}", *train, mix=mix[name]) for name in trained]
+    cas = {}
     for name, (sampler, config, _) in trained.items():
         x, y, synthetic = augment.augmented_arrays(sampler, config, *train, per_class=args.synthetic_per_class,
                                                    seed=seed)
-        rows.append(fit(f"CAS {name} (synthetic only)", x[synthetic], y[synthetic]))
-    return rows, generator_rows(trained, context)
+        cas[name] = fit(f"CAS {name} (synthetic only)", x[synthetic], y[synthetic])
+    best = min(cas, key=lambda name: cas[name]["val_loss"])  # a loss, not a count of a few held-out images
+    rows.append({**fit("real + classical + best synthetic", *train, classical=True, mix=mix[best]), "best": best})
+    return rows + list(cas.values()), generator_rows(trained, context)
 
 
 def imbalanced(train_split, test, fraction, seed, args, work_dir):
@@ -247,7 +249,7 @@ def imbalanced(train_split, test, fraction, seed, args, work_dir):
     rows = [fit("as is", *train), fit("random oversampling", *oversample(*train, rng)),
             fit("class-weighted loss", *train, class_weight=class_weights(train[1]))]
     for name, (sampler, config, _) in trained.items():
-        rows.append(fit(f"{name} rebalancing", *rebalance(*train, sampler, config, args.synthetic_share, rng, seed)))
+        rows.append(fit(f"{name} rebalancing", *rebalance(*train, sampler, config, args.rebalance_share, rng, seed)))
     return rows, generator_rows(trained, context)
 
 
@@ -271,6 +273,29 @@ def summarise(rows):
             entry["best_picks"] = {name: picks.count(name) for name in GENERATORS}
         summary.append(entry)
     return summary
+
+
+# each target of the benchmark: (experiment, arm, baseline arm, metric), compared seed by seed
+COMPARISONS = [("low data", "real + classical + best synthetic", "real + classical", "accuracy"),
+               ("imbalanced", "GAN rebalancing", "random oversampling", "minority_recall"),
+               ("imbalanced", "VAE rebalancing", "random oversampling", "minority_recall")]
+
+
+def margins(rows):
+    """Markdown: for each comparison and setting, arm minus baseline on each seed (in points) and whether it wins
+    on every seed."""
+    table = []
+    for experiment, name, baseline, metric in COMPARISONS:
+        for setting in dict.fromkeys(r["setting"] for r in rows if r["experiment"] == experiment):
+            value = {(r["arm"], r["seed"]): r[metric] for r in rows if r["setting"] == setting}
+            seeds = sorted(seed for arm, seed in value if arm == name and (baseline, seed) in value)
+            if seeds:
+                diffs = [100 * (value[name, seed] - value[baseline, seed]) for seed in seeds]
+                table.append({"setting": setting, "comparison": f"{name} − {baseline}", "metric": metric,
+                              "per seed (points)": ", ".join(f"{d:+.1f}" for d in diffs),
+                              "better on every seed": "yes" if min(diffs) > 0 else "no"})
+    columns = ["setting", "comparison", "metric", "per seed (points)", "better on every seed"]
+    return f"### margins (test split, seed by seed)\n\n{markdown(table, columns)}" if table else ""
 
 
 def tables(summary):
@@ -354,8 +379,12 @@ def parse_args(argv=None):
     parser.add_argument("--gen-steps", type=int,
                         help="optimizer steps of each GAN / VAE (full 1000, quick 300); 0: train_*.py defaults")
     parser.add_argument("--synthetic-share", type=float, default=0.25,
-                        help="share of each low-data classifier batch that is fresh synthetic samples, and of each "
-                        "class's shortfall that rebalancing fills with synthetic ones (the rest: real copies)")
+                        help="share of each low-data classifier batch that is fresh synthetic samples")
+    parser.add_argument("--rebalance-share", type=float, default=0.25,
+                        help="share of each class's shortfall that rebalancing fills with synthetic samples (the "
+                        "rest: real copies; 1: augment's --balance)")
+    parser.add_argument("--generator-augment", action=argparse.BooleanOptionalAction, default=True,
+                        help="low-data generators train with --augment (random shifts, rotations, zooms)")
     parser.add_argument("--synthetic-per-class", type=int, default=1000, help="CAS: synthetic images per class")
     parser.add_argument("--classifier-epochs", type=int,
                         help=f"most classifier epochs of {EPOCH_SAMPLES[0]}-{EPOCH_SAMPLES[1]} samples (full 30, "
@@ -363,9 +392,13 @@ def parse_args(argv=None):
     parser.add_argument("--patience", type=int, default=5, help="epochs without a better held-out loss before stopping")
     parser.add_argument("--out", default="benchmarks/results/augmentation_benefit",
                         help="writes OUT.json, OUT.md, OUT.png")
+    parser.add_argument("--report", action="store_true",
+                        help="run nothing: rewrite OUT.md and OUT.png from OUT.json (e.g. of an interrupted run)")
     args = parser.parse_args(argv)
     if not 0 <= args.synthetic_share < 1:
         parser.error(f"--synthetic-share must be in [0, 1), got {args.synthetic_share}")
+    if not 0 <= args.rebalance_share <= 1:
+        parser.error(f"--rebalance-share must be in [0, 1], got {args.rebalance_share}")
     for name, value in (QUICK if args.quick else FULL).items():
         if getattr(args, name) is None:
             setattr(args, name, value)
@@ -379,6 +412,9 @@ def sizes(text, kind):
 
 def main(argv=None):
     args = parse_args(argv)
+    if args.report:
+        done = json.load(open(f"{args.out}.json"))
+        return report(args.out, done["rows"], done["summary"], f"(report from {args.out}.json: {done['command']})")
     train_split = data.load_arrays("mnist", "train", args.data_dir)
     test = data.load_arrays("mnist", "test", args.data_dir)
     rows, generator_runs, begin = [], [], time.perf_counter()
@@ -392,10 +428,15 @@ def main(argv=None):
             generator_runs += new_generators
             write_results(args.out, rows, generator_runs, args)
     summary = write_results(args.out, rows, generator_runs, args)
-    text = tables(summary) + f"\n\nTotal time: {(time.perf_counter() - begin) / 60:.1f} min.\n"
-    with files.atomic_path(f"{args.out}.md") as tmp, open(tmp, "w") as f:
+    report(args.out, rows, summary, f"Total time: {(time.perf_counter() - begin) / 60:.1f} min.")
+
+
+def report(out, rows, summary, footer=""):
+    """Writes OUT.md (the tables, the seed-by-seed margins, `footer`) and OUT.png; prints the tables."""
+    text = "\n\n".join(part for part in (tables(summary), margins(rows), footer) if part) + "\n"
+    with files.atomic_path(f"{out}.md") as tmp, open(tmp, "w") as f:
         f.write(text)
-    plot(summary, f"{args.out}.png")
+    plot(summary, f"{out}.png")
     print(text)
 
 
