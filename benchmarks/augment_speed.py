@@ -45,7 +45,7 @@ def train_runs(work_dir, data_dir, steps):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data-dir", default=os.environ.get(data.DATA_DIR_ENV), required=False)
+    parser.add_argument("--data-dir", default=os.environ.get(data.DATA_DIR_ENV))
     parser.add_argument("--runs", nargs="+", help="conditional run directories (default: train small ones)")
     parser.add_argument("--train-steps", type=int, default=100, help="steps of the runs trained without --runs")
     parser.add_argument("--repeats", type=int, default=3, help="timings per run and format; the median is reported")

@@ -399,6 +399,8 @@ def parse_args(argv=None):
         parser.error(f"--synthetic-share must be in [0, 1), got {args.synthetic_share}")
     if not 0 <= args.rebalance_share <= 1:
         parser.error(f"--rebalance-share must be in [0, 1], got {args.rebalance_share}")
+    if args.report and not os.path.isfile(f"{args.out}.json"):
+        parser.error(f"--report needs {args.out}.json, written by an earlier run with this --out")
     for name, value in (QUICK if args.quick else FULL).items():
         if getattr(args, name) is None:
             setattr(args, name, value)
@@ -413,7 +415,8 @@ def sizes(text, kind):
 def main(argv=None):
     args = parse_args(argv)
     if args.report:
-        done = json.load(open(f"{args.out}.json"))
+        with open(f"{args.out}.json") as f:
+            done = json.load(f)
         return report(args.out, done["rows"], done["summary"], f"(report from {args.out}.json: {done['command']})")
     train_split = data.load_arrays("mnist", "train", args.data_dir)
     test = data.load_arrays("mnist", "test", args.data_dir)
