@@ -77,26 +77,22 @@ class GAN(GenerativeModel):
         }
 
     def train_step(self, data):
+        """A simultaneous update: both losses come from one generated batch, which saves a generator and a
+        discriminator pass per step over alternating updates (more images/s; benchmarks/README.md)."""
         images, labels = unpack_batch(data)
         cond = self._conditioning(labels)
-        batch_size = ops.shape(images)[0]
-
-        z = keras.random.normal((batch_size, self.latent_dim), seed=self.seed_generator)
-        fake = self.generator(self._inputs(z, cond), training=True)
-        with tf.GradientTape() as tape:
+        z = keras.random.normal((ops.shape(images)[0], self.latent_dim), seed=self.seed_generator)
+        with tf.GradientTape() as d_tape, tf.GradientTape() as g_tape:
+            fake = self.generator(self._inputs(z, cond), training=True)
             real_logits = self.discriminator(self._inputs(self._view(images), cond), training=True)
             fake_logits = self.discriminator(self._inputs(self._view(fake), cond), training=True)
             d_loss = ops.mean(ops.softplus(-real_logits)) + ops.mean(ops.softplus(fake_logits))
-        grads = tape.gradient(d_loss, self.discriminator.trainable_variables)
-        self.d_optimizer.apply_gradients(zip(grads, self.discriminator.trainable_variables))
-
-        z = keras.random.normal((batch_size, self.latent_dim), seed=self.seed_generator)
-        with tf.GradientTape() as tape:
-            fake = self.generator(self._inputs(z, cond), training=True)
-            fake_logits = self.discriminator(self._inputs(self._view(fake), cond), training=True)
             g_loss = ops.mean(ops.softplus(-fake_logits))
-        grads = tape.gradient(g_loss, self.generator.trainable_variables)
-        self.g_optimizer.apply_gradients(zip(grads, self.generator.trainable_variables))
+        d_variables, g_variables = self.discriminator.trainable_variables, self.generator.trainable_variables
+        d_grads = d_tape.gradient(d_loss, d_variables)
+        g_grads = g_tape.gradient(g_loss, g_variables)
+        self.d_optimizer.apply_gradients(zip(d_grads, d_variables))
+        self.g_optimizer.apply_gradients(zip(g_grads, g_variables))
 
         self._update_ema()
         self.d_loss_tracker.update_state(d_loss)
