@@ -60,11 +60,12 @@ class GAN(GenerativeModel):
         return self.ema_generator
 
     def compile(self, d_optimizer=None, g_optimizer=None, jit_compile="auto", **kwargs):
-        """Two Adam optimizers by default (2e-4, beta_1=0.5, the DCGAN recipe); jit_compile 'auto'|True|False."""
+        """Two Adam optimizers by default (2e-4, beta_1=0, beta_2=0.99: without momentum the two players react to
+        each other at once; measured faster than the DCGAN recipe's beta_1=0.5); jit_compile 'auto'|True|False."""
         self._compile_with(
             {
-                "d_optimizer": d_optimizer or keras.optimizers.Adam(2e-4, beta_1=0.5),
-                "g_optimizer": g_optimizer or keras.optimizers.Adam(2e-4, beta_1=0.5),
+                "d_optimizer": d_optimizer or keras.optimizers.Adam(2e-4, beta_1=0.0, beta_2=0.99),
+                "g_optimizer": g_optimizer or keras.optimizers.Adam(2e-4, beta_1=0.0, beta_2=0.99),
             },
             jit_compile,
             **kwargs,
