@@ -1,29 +1,10 @@
-"""Train a GAN (or, with --conditional, a class-conditional GAN) on MNIST-style images.
+"""Train a GAN on MNIST-style images: `python train_gan.py --help`.
 
-    python train_gan.py --conditional --out runs/cgan
-    python train_gan.py --conditional --out runs/cgan --resume      # continue after an interruption
+The same as `python -m augment_tf.train_gan` (augment_tf/train_gan.py), kept as the clone's entry point.
 """
 
-from augment_tf import cli, training
-from augment_tf.models import GAN, ConditionalGAN
-
-DEFAULT_EPOCHS = 22  # about 10 minutes on a 2-core CPU (benchmarks/README.md)
-
-
-def build_model(config):
-    """A compiled GAN or ConditionalGAN for a run's config."""
-    common = dict(
-        image_shape=config["image_shape"], latent_dim=config["latent_dim"], width=config["width"], seed=config["seed"],
-        augment=config.get("augment", False),
-    )
-    model = ConditionalGAN(num_classes=config["num_classes"], **common) if config["conditional"] else GAN(**common)
-    model.compile(jit_compile={"on": True, "off": False}.get(config["jit_compile"], "auto"))
-    return model
-
-
-def main(argv=None):
-    return training.main_for("gan", "generator.keras", build_model, DEFAULT_EPOCHS, __doc__.splitlines()[0], argv)
-
+from augment_tf import cli
+from augment_tf.train_gan import main
 
 if __name__ == "__main__":
     cli.run(main)

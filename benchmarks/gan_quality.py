@@ -21,7 +21,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import numpy as np  # noqa: E402
 
-import train_gan  # noqa: E402
+from augment_tf import train_gan  # noqa: E402
 from augment_tf import data, evaluate, files, generate, images, training  # noqa: E402
 from benchmarks import keras_io_dcgan  # noqa: E402
 from benchmarks.common import WallClockSnapshots, markdown, real_row, score  # noqa: E402

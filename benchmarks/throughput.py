@@ -16,7 +16,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import keras  # noqa: E402
 
-import train_gan  # noqa: E402
+from augment_tf import train_gan  # noqa: E402
 from augment_tf import data  # noqa: E402
 from benchmarks import keras_io_dcgan  # noqa: E402
 

@@ -29,7 +29,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import numpy as np  # noqa: E402
 
-import train_vae  # noqa: E402
+from augment_tf import train_vae  # noqa: E402
 from augment_tf import data, evaluate, files, generate, images, impute, runs  # noqa: E402
 from benchmarks.common import WallClockSnapshots, markdown, real_row  # noqa: E402
 

@@ -11,8 +11,7 @@ import zipfile
 import numpy as np
 import pytest
 
-import train_gan
-from augment_tf import augment, data, evaluate, mixing, runs
+from augment_tf import augment, data, evaluate, mixing, runs, train_gan
 from augment_tf.errors import AugmentError
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

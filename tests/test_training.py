@@ -11,9 +11,7 @@ import pytest
 
 import keras
 
-import train_gan
-import train_vae
-from augment_tf import generate, runs, training
+from augment_tf import generate, runs, train_gan, train_vae, training
 from augment_tf.errors import AugmentError
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

@@ -13,8 +13,7 @@ import pytest
 import tensorflow as tf
 from keras import ops
 
-import train_vae
-from augment_tf import cli, data, evaluate, generate, impute, runs
+from augment_tf import cli, data, evaluate, generate, impute, runs, train_vae
 from augment_tf.models import VAE, ConditionalVAE, KLAnnealing
 
 ROOT = Path(__file__).parents[1]
