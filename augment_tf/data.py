@@ -89,9 +89,16 @@ def load_arrays(dataset="mnist", split="train", data_dir=None):
     return _load(("local", files, tuple((os.stat(p).st_mtime_ns, os.stat(p).st_size) for p in files)))
 
 
-def num_classes(y):
-    """Number of classes, assuming labels 0..K-1."""
-    return int(np.max(y)) + 1
+def num_classes(y, source="labels"):
+    """Number of classes K of labels 0..K-1, each with at least one sample: a class without any is corrupt labels
+    (one label 12 among MNIST's 0..9 would make a 13-class model with three classes it never saw)."""
+    counts = np.bincount(np.asarray(y, np.int64))
+    empty = np.flatnonzero(counts == 0)
+    if empty.size:
+        listed = ", ".join(map(str, empty[:10])) + (", ..." if empty.size > 10 else "")
+        raise DataError(f"{source}: no samples of class {listed} (labels run 0..{len(counts) - 1}); a class-conditional "
+                        "model needs samples of every class 0..K-1: fix the labels")
+    return len(counts)
 
 
 def make_dataset(x, y, batch_size=128, *, seed=None, shuffle=True, drop_remainder=True, repeat=False,
@@ -145,23 +152,35 @@ def _load(key):
         if x.ndim != 3 or y.ndim != 1:
             raise DataError(f"{source}: expected images (N, H, W) and labels (N,), got {x.shape} and {y.shape}")
     else:
-        (x, y), source = _read_npz(args[0][0]), args[0][0]
+        arrays = read_npz(args[0][0], ("x", "y"))
+        (x, y), source = (arrays["x"], arrays["y"]), args[0][0]
     x, y = _check(x, y, source)
     x.flags.writeable = y.flags.writeable = False
     return x, y
 
 
-def _read_npz(path):
-    """Arrays `x` and `y` of an .npz file."""
+def read_npz(path, required, optional=(), hint="save with np.savez(path, x=images, y=labels)"):
+    """{name: array} of an .npz archive: every `required` array and those `optional` ones it holds.
+
+    Never unpickles: a file that is not a zip archive, or an array of Python objects, is a DataError."""
+    if not os.path.isfile(path):
+        raise DataError(f"{path}: no such file")
+    if not zipfile.is_zipfile(path):  # np.load would try to unpickle it
+        raise DataError(f"{path}: not an .npz archive (no zip structure); {hint}")
     try:
         with np.load(path, allow_pickle=False) as npz:
-            names, arrays = npz.files, {k: npz[k] for k in ("x", "y") if k in npz.files}
-    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as e:
-        raise DataError(f"{path}: not a readable .npz file ({_short(e)})") from None
-    for k in ("x", "y"):
+            names = npz.files
+            arrays = {k: npz[k] for k in (*required, *optional) if k in names}
+    except ValueError as e:
+        if "allow_pickle" in str(e):
+            raise DataError(f"{path}: holds arrays of Python objects, which are never unpickled; {hint}") from None
+        raise DataError(f"{path}: damaged .npz archive ({_short(e)}); {hint}") from None
+    except (OSError, EOFError, zipfile.BadZipFile, zlib.error) as e:
+        raise DataError(f"{path}: damaged .npz archive ({_short(e)}); {hint}") from None
+    for k in required:
         if k not in arrays:
-            raise DataError(f"{path}: missing array {k!r} (has {names}); save with np.savez(path, x=images, y=labels)")
-    return arrays["x"], arrays["y"]
+            raise DataError(f"{path}: missing array {k!r} (has {names}); {hint}")
+    return arrays
 
 
 def _check(x, y, source):

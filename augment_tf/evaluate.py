@@ -13,7 +13,6 @@ import os
 import re
 import sys
 import warnings
-import zipfile
 
 import keras
 import numpy as np
@@ -27,6 +26,7 @@ ARCH_VERSION = 1  # Bump when the classifier or its recipe changes: invalidates 
 STEPS = 2345  # Optimizer steps: 5 epochs of the 60k MNIST train split; CAS gets as many on fewer samples.
 BATCH_SIZE = 128
 K_NEIGHBOURS = 3
+MIN_CLASSIFIER_SIZE = 10  # two valid 3x3 convolutions, each followed by 2x2 pooling, need 10 pixels a side
 _CHUNK = 1024  # rows per distance block: 1024 x 10k float64 = 80 MB.
 
 
@@ -37,6 +37,9 @@ def cache_dir():
 
 def build_classifier(image_shape, num_classes):
     """Small CNN on raw 0..255 images; its penultimate Dense layer "features" feeds the metrics."""
+    if min(image_shape[:2]) < MIN_CLASSIFIER_SIZE:
+        raise DataError(f"images of {image_shape[0]}x{image_shape[1]} pixels are too small for the reference classifier "
+                        f"(at least {MIN_CLASSIFIER_SIZE}x{MIN_CLASSIFIER_SIZE}): evaluate and --filter cannot score them")
     inputs = keras.Input(tuple(image_shape), name="images")
     x = keras.layers.Rescaling(1.0 / 255.0)(inputs)
     for filters in (32, 64):
@@ -144,18 +147,8 @@ def evaluate_samples(x, y=None, *, dataset="mnist", data_dir=None, cas=False, ma
 
 def load_samples(path):
     """`x` and optional `y` of a samples `.npz` file, or a DataError saying what is wrong with it."""
-    if not os.path.isfile(path):
-        raise DataError(f"{path}: no such file")
-    try:
-        with np.load(path, allow_pickle=False) as npz:
-            names = npz.files
-            x, y = (npz[k] if k in names else None for k in ("x", "y"))
-    except (OSError, ValueError, EOFError, AttributeError, zipfile.BadZipFile) as e:
-        # AttributeError: a plain .npy array has no `.files`.
-        raise DataError(f"{path}: not a readable .npz file ({type(e).__name__}); save with np.savez") from None
-    if x is None:
-        raise DataError(f"{path}: no array 'x' (has {names}); save with np.savez(path, x=images, y=labels)")
-    return x, y
+    arrays = data.read_npz(path, ("x",), ("y",), hint="save with np.savez(path, x=images, y=labels)")
+    return arrays["x"], arrays.get("y")
 
 
 def main(argv=None):

@@ -12,7 +12,7 @@ import argparse
 
 import numpy as np
 
-from augment_tf import cli, files, runs
+from augment_tf import cli, data, files, runs
 from augment_tf.errors import AugmentError, DataError
 
 ITERATIONS = 100
@@ -124,16 +124,8 @@ def _broadcast(observed, shape):
 
 def load_masked(path):
     """x (uint8), mask (as stored), y or None from an impute input .npz, checked; DataError says what is wrong."""
-    try:
-        with np.load(path, allow_pickle=False) as npz:
-            arrays = {k: npz[k] for k in ("x", "mask", "y") if k in npz.files}
-    except FileNotFoundError:
-        raise DataError(f"{path}: no such file") from None
-    except (OSError, ValueError, EOFError, AttributeError) as e:
-        raise DataError(f"{path}: not a readable .npz file ({type(e).__name__})") from None
-    for key in ("x", "mask"):
-        if key not in arrays:
-            raise DataError(f"{path}: no array {key!r}; save with np.savez(path, x=images, mask=observed[, y=labels])")
+    hint = "save with np.savez(path, x=images, mask=observed[, y=labels])"
+    arrays = data.read_npz(path, ("x", "mask"), ("y",), hint=hint)
     x, mask, y = arrays["x"], arrays["mask"], arrays.get("y")
     if x.ndim not in (3, 4) or x.dtype.kind not in "iu" or (x.size and (x.min() < 0 or x.max() > 255)):
         raise DataError(f"{path}: x must be uint8 images (N, H, W) or (N, H, W, C), got {x.dtype} {x.shape}")

@@ -191,7 +191,13 @@ def start(args, model_name, sampler, build_model, default_epochs, options=()):
         return runs.load_model(runs.path(run_dir, runs.CHECKPOINT)), config, done
     if runs.completed_epochs(run_dir) or os.path.exists(runs.path(run_dir, runs.CONFIG)):
         raise AugmentError(f"{run_dir} already holds a run: pass --resume to continue it, or another --out")
-    x, y = data.load_arrays(args.dataset, "train", args.data_dir)
+    data_dir = args.data_dir or os.environ.get(data.DATA_DIR_ENV) or None
+    x, y = data.load_arrays(args.dataset, "train", data_dir)
+    source = data_dir or f"TensorFlow Datasets {args.dataset!r}"
+    num_classes = data.num_classes(y, source) if args.conditional else None  # refuses a class without images
+    if x.shape[-1] not in (1, 3, 4):
+        raise AugmentError(f"{source}: images have {x.shape[-1]} channels; sample grids need 1 (grayscale), 3 (RGB) "
+                           "or 4 (RGBA)")
     batch_size = min(args.batch_size, len(x)) if args.batch_size else default_batch_size(len(x))
     epochs, steps = (args.epochs, args.steps) if args.epochs or args.steps else default_length(
         len(x), batch_size, default_epochs
@@ -201,7 +207,7 @@ def start(args, model_name, sampler, build_model, default_epochs, options=()):
         "run_dir": run_dir,
         "conditional": args.conditional,
         "dataset": args.dataset,
-        "data_dir": args.data_dir or os.environ.get(data.DATA_DIR_ENV) or None,
+        "data_dir": data_dir,
         "epochs_requested": epochs,
         "steps_requested": steps,
         "batch_size": batch_size,
@@ -211,7 +217,7 @@ def start(args, model_name, sampler, build_model, default_epochs, options=()):
         "seed": args.seed,
         "jit_compile": args.jit_compile,
         "image_shape": list(x.shape[1:]),
-        "num_classes": data.num_classes(y) if args.conditional else None,
+        "num_classes": num_classes,
         "n_train": len(x),
         **{name: getattr(args, name) for name in options},
     }

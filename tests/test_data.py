@@ -202,7 +202,7 @@ def test_npz_invalid(tmp_path, arrays, match):
 
 def test_not_an_npz(tmp_path):
     (tmp_path / "x.npz").write_bytes(b"hello")
-    with pytest.raises(DataError, match="x.npz: not a readable .npz"):
+    with pytest.raises(DataError, match="x.npz: not an .npz archive"):
         data.load_arrays(data_dir=tmp_path / "x.npz")
     (tmp_path / "x.txt").write_text("hello")
     with pytest.raises(DataError, match="x.txt: not a folder or an .npz file"):
@@ -232,8 +232,28 @@ def test_arrays_are_cached_read_only_and_reread_when_rewritten(tmp_path):
     assert len(data.load_arrays(data_dir=tmp_path)[0]) == 7
 
 
+def test_random_bytes_are_never_offered_to_pickle(tmp_path):
+    """np.load would call random bytes pickled data and suggest allow_pickle=True: never pass that advice on."""
+    (tmp_path / "r.npz").write_bytes(np.random.default_rng(0).integers(0, 256, 4096, dtype=np.uint8).tobytes())
+    np.savez(tmp_path / "objects.npz", x=np.array([{"a": 1}], dtype=object), y=np.zeros(1, int))
+    for name, match in (("r.npz", "r.npz: not an .npz archive"), ("objects.npz", "Python objects, which are never")):
+        with pytest.raises(DataError, match=match) as info:
+            data.read_npz(str(tmp_path / name), ("x", "y"))
+        assert "pickle" not in str(info.value).replace("unpickled", "")
+
+
+def test_damaged_npz(tmp_path):
+    np.savez(tmp_path / "ok.npz", x=np.zeros((3, 4, 4), np.uint8), y=np.zeros(3, int))
+    raw = (tmp_path / "ok.npz").read_bytes()
+    (tmp_path / "cut.npz").write_bytes(raw[: len(raw) // 2] + raw[-22:])  # entries cut, directory kept
+    with pytest.raises(DataError, match="cut.npz: (damaged .npz archive|not an .npz archive)"):
+        data.read_npz(str(tmp_path / "cut.npz"), ("x", "y"))
+
+
 def test_num_classes():
-    assert data.num_classes(np.array([0, 3, 1])) == 4
+    assert data.num_classes(np.array([0, 3, 1, 2])) == 4
+    with pytest.raises(DataError, match=r"labels.npz: no samples of class 10, 11 \(labels run 0..12\)"):
+        data.num_classes(np.r_[np.arange(10), 12], "labels.npz")
 
 
 def test_real_mnist(mnist_path):

@@ -193,8 +193,8 @@ def write_text(tmp_path):
 
 BAD_INPUTS = {
     "missing file": (lambda p: p / "nope.npz", [], "no such file"),
-    "not an npz": (write_text, [], "not a readable .npz"),
-    "no x": (lambda p: write(p, images=np.zeros((5, 28, 28), np.uint8)), [], "no array 'x'"),
+    "not an npz": (write_text, [], "not an .npz archive"),
+    "no x": (lambda p: write(p, images=np.zeros((5, 28, 28), np.uint8)), [], "missing array 'x'"),
     "x/y mismatch": (lambda p: write(p, x=np.zeros((5, 28, 28), np.uint8), y=np.zeros(4, np.int64)), [],
                      "5 samples but 4 labels"),
     "cas without y": (lambda p: write(p, x=np.zeros((5, 28, 28), np.uint8)), ["--cas"], "needs labelled"),

@@ -111,6 +111,8 @@ def test_unconditional_run_generates_x_only(npz_data, tmp_path):
         (["train_gan.py", "--data-dir", "/no/such/dir", "--out", "{tmp}/r"], "no such file or folder"),
         (["train_gan.py", "--epochs", "0", "--out", "{tmp}/r"], "--epochs must be a positive integer"),
         (["train_gan.py", "--resume"], "--resume needs --out"),
+        (["train_vae.py", "--conditional", "--data-dir", "{tmp}/skipped.npz", "--out", "{tmp}/r"],
+         "skipped.npz: no samples of class 10, 11 (labels run 0..12)"),
         (["-m", "augment_tf.generate", "{tmp}", "--n", "5", "--out", "{tmp}/s.npz"], "config.json: missing"),
         (["-m", "augment_tf.generate", "{tmp}/bad", "--n", "5", "--out", "{tmp}/s.npz"], "cannot load this model"),
     ],
@@ -120,10 +122,13 @@ def test_cli_errors_are_one_line(args, message, tmp_path):
     bad.mkdir()
     (bad / "config.json").write_text(json.dumps({"sampler": "generator.keras"}))
     (bad / "generator.keras").write_bytes(b"not a zip")
+    y = np.arange(40) % 10
+    y[7] = 12  # one corrupt label: classes 10 and 11 would have no images
+    np.savez(tmp_path / "skipped.npz", x=np.zeros((40, 28, 28), np.uint8), y=y)
     result = cli(*[a.replace("{tmp}", str(tmp_path)) for a in args])
     assert result.returncode == 2, result.stderr
     assert result.stderr.count("\n") == 1 and result.stderr.startswith("error:") and message in result.stderr
-    assert not (tmp_path / "s.npz").exists()
+    assert not (tmp_path / "s.npz").exists() and not (tmp_path / "r").exists()
 
 
 def started_config(data_dir, out, *flags):

@@ -223,8 +223,8 @@ X, ONES = np.zeros((2, 28, 28), np.uint8), np.ones((2, 28, 28))
     [
         ({"x": X, "mask": np.ones((2, 28, 27))}, "vae", "mask has shape"),
         ({"x": X, "mask": np.full((2, 28, 28), 0.5)}, "vae", "only 0 (missing) and 1"),
-        ({"x": X}, "vae", "no array 'mask'"),
-        ({"mask": ONES}, "vae", "no array 'x'"),
+        ({"x": X}, "vae", "missing array 'mask'"),
+        ({"mask": ONES}, "vae", "missing array 'x'"),
         ({"x": X, "mask": ONES}, "gan", "needs a VAE run"),
         ({"x": X, "mask": ONES}, "conditional", "needs the labels"),
     ],
