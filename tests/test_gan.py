@@ -119,3 +119,18 @@ def test_jit_compile_auto_is_off_on_cpu_and_on_works():
     model.compile(jit_compile=True)
     history = model.fit(batches(n=1), epochs=1, verbose=0)
     assert np.isfinite(history.history["d_loss"][0])
+
+
+@pytest.mark.parametrize("shape", [(1, 1, 1), (7, 5, 1), (16, 16, 1), (30, 30, 3), (105, 105, 1)])
+def test_networks_take_any_image_size(shape):
+    """Sides not multiples of 4 are padded inside the networks; generated images are cropped back to the user's size."""
+    from augment_tf.models import networks
+
+    generator = networks.upsampler(shape, 8, num_classes=3, width=4)
+    images = generator.predict([np.zeros((2, 8), np.float32), np.arange(2)], verbose=0)
+    assert images.shape == (2, *shape)
+    discriminator = networks.discriminator(shape, num_classes=3, width=4, minibatch_std=True)
+    assert discriminator.predict([images, np.arange(2)], verbose=0).shape == (2, 1)
+    encoder = networks.encoder(shape, 4, width=4)
+    assert [t.shape for t in encoder.predict(images, verbose=0)] == [(2, 4), (2, 4)]
+

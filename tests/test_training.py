@@ -11,7 +11,7 @@ import pytest
 
 import keras
 
-from augment_tf import generate, runs, train_gan, train_vae, training
+from augment_tf import augment, data, evaluate, generate, impute, runs, train_gan, train_vae, training
 from augment_tf.errors import AugmentError
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -166,3 +166,34 @@ def test_both_scripts_train_100_images_with_the_small_data_batch(script, npz_100
     script.main(["--conditional", "--data-dir", npz_100, "--out", str(run), "--steps", "6", "--latent-dim", "8"])
     config = json.loads((run / "config.json").read_text())
     assert (config["batch_size"], config["epochs"], config["steps_per_epoch"]) == (16, 1, 6)
+
+
+@pytest.mark.parametrize("size", [(30, 30), (7, 5)])
+def test_any_image_size_trains_generates_augments_and_imputes(size, tmp_path):
+    """30x30 (MNIST padded by a pixel) and odd sizes: every output keeps the user's own size."""
+    rng, shape = np.random.default_rng(0), (40, *size)
+    np.savez(tmp_path / "train.npz", x=rng.integers(0, 256, shape, dtype=np.uint8), y=np.arange(40) % 10)
+    common = ["--conditional", "--data-dir", str(tmp_path / "train.npz"), "--steps", "2", "--batch-size", "8",
+              "--latent-dim", "4", "--width", "4"]
+    train_gan.main([*common, "--out", str(tmp_path / "gan")])
+    generate.main([str(tmp_path / "gan"), "--n", "10", "--out", str(tmp_path / "s.npz")])
+    assert np.load(tmp_path / "s.npz")["x"].shape == (10, *size)
+    augment.main([str(tmp_path / "gan"), "--out", str(tmp_path / "aug"), "--format", "idx",
+                  "--synthetic-per-class", "1", "--real", str(tmp_path / "train.npz")])
+    assert data.load_arrays(data_dir=tmp_path / "aug")[0].shape == (50, *size, 1)
+    train_vae.main([*common, "--out", str(tmp_path / "vae")])
+    mask = np.ones(shape, np.uint8)
+    mask[:, : size[0] // 2] = 0
+    np.savez(tmp_path / "in.npz", x=rng.integers(0, 256, shape, dtype=np.uint8), mask=mask, y=np.arange(40) % 10)
+    impute.main([str(tmp_path / "vae"), "--in", str(tmp_path / "in.npz"), "--out", str(tmp_path / "out.npz"),
+                 "--iterations", "2"])
+    assert np.load(tmp_path / "out.npz")["x"].shape == shape
+
+
+def test_sizes_that_cannot_work_are_one_clear_error(tmp_path):
+    np.savez(tmp_path / "two.npz", x=np.zeros((40, 8, 8, 2), np.uint8), y=np.arange(40) % 10)
+    with pytest.raises(AugmentError, match="2 channels; sample grids need 1"):
+        started_config(str(tmp_path / "two.npz"), tmp_path / "run")
+    assert not (tmp_path / "run").exists()
+    with pytest.raises(AugmentError, match="7x5 pixels are too small for the reference classifier"):
+        evaluate.build_classifier((7, 5, 1), 10)

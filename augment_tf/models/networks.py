@@ -1,7 +1,9 @@
 """Layer stacks shared by the GAN and VAE: DCGAN-style up- and down-sampling convolutions.
 
-Images are (H, W, C) with H and W divisible by 4 (28x28 MNIST, 32x32 CIFAR). Class conditioning
-is optional everywhere: pass `num_classes` and the network takes a second input, integer labels.
+Images are (H, W, C) of any size: the two stride-2 stages work on H and W padded to the next multiple of 4
+(28x28 MNIST and 32x32 CIFAR need none; USPS 16x16 none; 30x30 pads to 32x32), and generated images are cropped
+back. Class conditioning is optional everywhere: pass `num_classes` and the network takes a second input,
+integer labels.
 """
 
 import keras
@@ -9,10 +11,15 @@ import numpy as np
 from keras import layers, ops
 
 
-def _check_image_shape(image_shape):
-    height, width, _ = image_shape
-    if height % 4 or width % 4:
-        raise ValueError(f"image height and width must be divisible by 4, got {tuple(image_shape)}")
+def _padding(image_shape):
+    """((top, bottom), (left, right)) rows and columns that bring H and W to the next multiple of 4."""
+    pads = [(-size) % 4 for size in image_shape[:2]]
+    return tuple((pad // 2, pad - pad // 2) for pad in pads)
+
+
+def _padded_size(image_shape):
+    """(H, W) padded to multiples of 4: what the stride-2 stages work on."""
+    return tuple(size + sum(pad) for size, pad in zip(image_shape[:2], _padding(image_shape)))
 
 
 def _with_label(first_input, x, num_classes, embed_dim):
@@ -26,8 +33,7 @@ def _with_label(first_input, x, num_classes, embed_dim):
 
 def upsampler(image_shape, input_dim, num_classes=None, width=64, activation="tanh", name="generator"):
     """Vector (plus label) -> image: dense to (H/4, W/4), two stride-2 transposed convs, BatchNorm + ReLU."""
-    _check_image_shape(image_shape)
-    height, width_px, channels = image_shape
+    (height, width_px), channels = _padded_size(image_shape), image_shape[2]
     vector = keras.Input(shape=(input_dim,), name="z")
     inputs, x = _with_label(vector, vector, num_classes, embed_dim=input_dim)
     x = layers.Dense((height // 4) * (width_px // 4) * width * 2, use_bias=False)(x)
@@ -38,6 +44,8 @@ def upsampler(image_shape, input_dim, num_classes=None, width=64, activation="ta
     x = layers.BatchNormalization()(x)
     x = layers.ReLU()(x)
     outputs = layers.Conv2DTranspose(channels, 4, strides=2, padding="same", activation=activation)(x)
+    if any(map(sum, _padding(image_shape))):
+        outputs = layers.Cropping2D(_padding(image_shape), name="crop_to_image")(outputs)
     return keras.Model(inputs, outputs, name=name)
 
 
@@ -53,9 +61,11 @@ class MinibatchStddev(layers.Layer):
 
 def downsampler(image_shape, num_classes=None, width=64, minibatch_std=False, name="discriminator"):
     """Image -> flat features through two stride-2 convs with LeakyReLU; returns (inputs, features)."""
-    _check_image_shape(image_shape)
     image = keras.Input(shape=tuple(image_shape), name="image")
-    x = layers.Conv2D(width, 4, strides=2, padding="same")(image)
+    x = image
+    if any(map(sum, _padding(image_shape))):
+        x = layers.ZeroPadding2D(_padding(image_shape), name="pad_to_multiple_of_4")(x)
+    x = layers.Conv2D(width, 4, strides=2, padding="same")(x)
     x = layers.LeakyReLU(0.2)(x)
     if minibatch_std:
         x = MinibatchStddev()(x)
