@@ -108,6 +108,7 @@ def test_generator_saves_alone_and_loads_without_custom_objects(tmp_path):
     path = tmp_path / "generator.keras"
     model.export_models()["generator.keras"].save(path)
     generator = keras.saving.load_model(path)
+    assert not [layer for layer in generator.layers if "augment_tf" in type(layer).__module__]
     z, labels = model.latent(4, seed=2), np.arange(4)
     np.testing.assert_allclose(generator.predict([z, labels], verbose=0), model.generate(z, labels), atol=1e-6)
 
@@ -134,3 +135,47 @@ def test_networks_take_any_image_size(shape):
     encoder = networks.encoder(shape, 4, width=4)
     assert [t.shape for t in encoder.predict(images, verbose=0)] == [(2, 4), (2, 4)]
 
+
+def test_leaky_relu_matches_keras_in_value_and_gradient():
+    """The output-reading gradient (which lets oneDNN fuse conv + bias + activation) is LeakyReLU's own."""
+    from augment_tf.models import networks
+
+    x = tf.constant(np.linspace(-3, 3, 13, dtype="float32"))
+    outputs, gradients = [], []
+    for layer in (networks.LeakyReLU(0.2), keras.layers.LeakyReLU(0.2)):
+        with tf.GradientTape() as tape:
+            tape.watch(x)
+            y = layer(x)
+            loss = tf.reduce_sum(y * tf.range(13, dtype="float32"))
+        outputs.append(y.numpy())
+        gradients.append(tape.gradient(loss, x).numpy())
+    np.testing.assert_array_equal(outputs[0], outputs[1])
+    np.testing.assert_allclose(gradients[0], np.where(x.numpy() > 0, 1.0, 0.2) * np.arange(13), rtol=1e-6)
+    np.testing.assert_allclose(gradients[0], gradients[1], rtol=1e-6)
+
+
+def test_one_step_losses_and_ema_match_a_hand_computation():
+    """d_loss, g_loss from the pre-step networks on the step's own noise; the EMA moves by the warm-up decay."""
+    model = tiny(minibatch_std=False)
+    (images, labels), = batches(n=1).take(1)
+    state = model.seed_generator.state.numpy()
+    ema_before = [w.copy() for w in model.ema_generator.get_weights()]
+    generator, discriminator = (keras.models.clone_model(n) for n in (model.generator, model.discriminator))
+    generator.set_weights(model.generator.get_weights())
+    discriminator.set_weights(model.discriminator.get_weights())
+
+    logs = model.train_on_batch(images, labels, return_dict=True)
+
+    replay = keras.random.SeedGenerator(0)
+    replay.state.assign(state)
+    z = keras.random.normal((8, model.latent_dim), seed=replay)  # the step's first draw
+    fake = generator([z, labels], training=True)
+    real_logits = discriminator([images, labels], training=True).numpy()
+    fake_logits = discriminator([fake, labels], training=True).numpy()
+    softplus = lambda v: np.log1p(np.exp(v))  # noqa: E731
+    np.testing.assert_allclose(logs["d_loss"], softplus(-real_logits).mean() + softplus(fake_logits).mean(), rtol=1e-4)
+    np.testing.assert_allclose(logs["g_loss"], softplus(-fake_logits).mean(), rtol=1e-4)
+
+    decay = min(model.ema_decay, (1 + 1) / (10 + 1))  # after the first generator update
+    for average, before, current in zip(model.ema_generator.get_weights(), ema_before, model.generator.get_weights()):
+        np.testing.assert_allclose(average, decay * before + (1 - decay) * current, rtol=1e-5, atol=1e-6)

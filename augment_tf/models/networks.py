@@ -8,6 +8,7 @@ integer labels.
 
 import keras
 import numpy as np
+import tensorflow as tf
 from keras import layers, ops
 
 
@@ -50,6 +51,39 @@ def upsampler(image_shape, input_dim, num_classes=None, width=64, activation="ta
 
 
 @keras.saving.register_keras_serializable(package="augment_tf")
+class LeakyReLU(layers.LeakyReLU):
+    """`keras.layers.LeakyReLU` whose gradient reads the layer's output, not its input (the same for a positive slope).
+
+    TensorFlow's gradient reads the input, the convolution's BiasAdd, so that tensor has two consumers; oneDNN's
+    graph rewrite (grappler's remapper) still fuses Conv2D + BiasAdd + LeakyRelu, fails ("remapper failed: ...
+    LeakyReluGrad ... missing node .../BiasAdd"), prints that error at every run's first step and leaves the whole
+    train step unfused. Reading the output lets the fusion through: no error, and faster (benchmarks/README.md)."""
+
+    def call(self, inputs):
+        slope = self.negative_slope
+
+        @tf.custom_gradient
+        def leaky_relu(x):
+            y = tf.nn.leaky_relu(x, alpha=slope)
+            return y, lambda dy: tf.raw_ops.LeakyReluGrad(gradients=dy, features=y, alpha=slope)
+
+        return leaky_relu(inputs)
+
+
+def with_keras_layers(model):
+    """A copy of `model` with `keras.layers.LeakyReLU` for this module's (same outputs, same weights), so that
+    the saved file loads with plain Keras, without augment_tf."""
+
+    def clone(layer):
+        cls = layers.LeakyReLU if isinstance(layer, LeakyReLU) else layer.__class__
+        return cls.from_config(layer.get_config())
+
+    copy = keras.models.clone_model(model, clone_function=clone)
+    copy.set_weights(model.get_weights())
+    return copy
+
+
+@keras.saving.register_keras_serializable(package="augment_tf")
 class MinibatchStddev(layers.Layer):
     """Appends the batch's mean feature standard deviation as one more channel (Karras et al. 2018): the
     discriminator can then tell a batch short of variety, which pushes the generator to cover more modes."""
@@ -66,11 +100,11 @@ def downsampler(image_shape, num_classes=None, width=64, minibatch_std=False, na
     if any(map(sum, _padding(image_shape))):
         x = layers.ZeroPadding2D(_padding(image_shape), name="pad_to_multiple_of_4")(x)
     x = layers.Conv2D(width, 4, strides=2, padding="same")(x)
-    x = layers.LeakyReLU(0.2)(x)
+    x = LeakyReLU(0.2)(x)
     if minibatch_std:
         x = MinibatchStddev()(x)
     x = layers.Conv2D(width * 2, 4, strides=2, padding="same")(x)
-    x = layers.LeakyReLU(0.2)(x)
+    x = LeakyReLU(0.2)(x)
     return image, layers.Flatten()(x)
 
 

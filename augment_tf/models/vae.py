@@ -57,7 +57,8 @@ class VAE(GenerativeModel):
     def export_models(self):
         """The standalone models a run saves: sampler noise (+ label) -> image through the prior, decoder
         z (+ label) -> image in [0, 1], encoder image (+ label) -> [mean, log_var]."""
-        return {"sampler.keras": self.prior_decoder, "decoder.keras": self.image_decoder, "encoder.keras": self.encoder}
+        return {"sampler.keras": self.prior_decoder, "decoder.keras": self.image_decoder,
+                "encoder.keras": networks.with_keras_layers(self.encoder)}
 
     @property
     def metrics(self):
@@ -136,7 +137,9 @@ class VAE(GenerativeModel):
             else:
                 for layer, value in (("prior_mean", m), ("prior_scale", scale.ravel())):
                     table = self.prior.get_layer(layer).embeddings
-                    table.assign(ops.slice_update(table, (int(c), 0), value[None].astype("float32")))
+                    rows_of_table = ops.convert_to_numpy(table).copy()  # in numpy: ops.slice_update compiles XLA
+                    rows_of_table[int(c)] = value
+                    table.assign(rows_of_table)
 
     def reconstruct(self, x, labels=None, batch_size=500):
         """Images in [0, 1] decoded from the posterior mean of each input image."""
