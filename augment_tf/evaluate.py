@@ -8,6 +8,7 @@ Prints one JSON object. The reference classifier is trained once per dataset and
 
 import argparse
 import hashlib
+import inspect
 import json
 import os
 import re
@@ -22,7 +23,6 @@ from augment_tf import cli, data, files
 from augment_tf.errors import AugmentError, DataError
 
 CACHE_ENV = "AUGMENT_TF_CACHE"
-ARCH_VERSION = 1  # Bump when the classifier or its recipe changes: invalidates cached classifiers.
 STEPS = 2345  # Optimizer steps: 5 epochs of the 60k MNIST train split; CAS gets as many on fewer samples.
 BATCH_SIZE = 128
 K_NEIGHBOURS = 3
@@ -72,8 +72,7 @@ def reference_classifier(dataset="mnist", data_dir=None, *, steps=None, verbose=
     """The classifier trained on the real train split, trained once and then loaded from the cache."""
     x, y = data.load_arrays(dataset, "train", data_dir)
     name = re.sub(r"[^\w.-]+", "_", dataset)
-    budget = "" if steps in (None, STEPS) else f"-{steps}steps"
-    path = os.path.join(cache_dir(), f"classifier-{name}-v{ARCH_VERSION}{budget}-{_digest(x, y)}.keras")
+    path = os.path.join(cache_dir(), f"classifier-{name}-{_recipe_key(steps)}-{_digest(x, y)}.keras")
     if os.path.exists(path):
         try:
             return keras.saving.load_model(path)
@@ -83,6 +82,16 @@ def reference_classifier(dataset="mnist", data_dir=None, *, steps=None, verbose=
     model = train_classifier(x, y, data.num_classes(y), steps=steps)
     files.save_model(model, path)
     return model
+
+
+def _recipe_key(steps, recipe_functions=(build_classifier, train_classifier)):
+    """Short hash of everything that decides the trained classifier besides its data: the code of the recipe
+    (architecture and training), its step budget and batch, and the Keras and TensorFlow versions."""
+    import tensorflow as tf
+
+    recipe = [inspect.getsource(f) for f in recipe_functions]
+    recipe += [str(steps or STEPS), str(BATCH_SIZE), keras.__version__, tf.__version__]
+    return hashlib.sha256("\0".join(recipe).encode()).hexdigest()[:12]
 
 
 def classifier_features(model, x, batch_size=1000):
@@ -128,6 +137,10 @@ def evaluate_samples(x, y=None, *, dataset="mnist", data_dir=None, cas=False, ma
     if n <= K_NEIGHBOURS:
         raise DataError(f"need at least {K_NEIGHBOURS + 1} samples to evaluate, got {n}")
     x_test, y_test = data.load_arrays(dataset, "test", data_dir)
+    if _digest(x_test, y_test) == _digest(x_train, y_train):
+        raise DataError(f"{data_dir or dataset}: the test split is the training split (an .npz file serves every split), "
+                        "so scores would be measured on the reference classifier's own training images; pass a folder "
+                        "with both splits (train.npz and test.npz, or the MNIST IDX files)")
     model = reference_classifier(dataset, data_dir, steps=classifier_steps, verbose=verbose)
     real_f, test_pred = _features_and_labels(model, x_test)
     real_f = real_f[:max_samples]

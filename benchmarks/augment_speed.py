@@ -5,7 +5,7 @@
 Without --runs it first trains a conditional GAN and VAE with the default architecture for --train-steps steps
 (generation speed depends on the architecture, not on how long it trained). Each timing is the whole command as a
 user runs it: process start, TensorFlow import, loading the real split and the generator, generating, writing the
-file atomically. Prints one JSON line per run and format, and a markdown table of the medians.
+file atomically. Prints one JSON line per run and format, and a markdown table of the medians; writes --out.
 """
 
 import argparse
@@ -18,7 +18,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from augment_tf import data, runs  # noqa: E402
+from augment_tf import data, files, runs  # noqa: E402
 from benchmarks.common import markdown  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -50,6 +50,7 @@ def main():
     parser.add_argument("--train-steps", type=int, default=100, help="steps of the runs trained without --runs")
     parser.add_argument("--repeats", type=int, default=3, help="timings per run and format; the median is reported")
     parser.add_argument("--formats", default="npz,idx", help="output formats to time (npz, idx, tfds)")
+    parser.add_argument("--out", default="benchmarks/results/augment_speed.json", help="JSON of the rows and command")
     args = parser.parse_args()
     if not args.data_dir:
         parser.error("--data-dir (or $AUGMENT_TF_DATA_DIR) is needed: the real training split is part of the output")
@@ -69,6 +70,7 @@ def main():
                 row["synthetic_per_s"] = row["synthetic"] / row["seconds_median"]
                 print(json.dumps(row), flush=True)
                 rows.append(row)
+    files.write_json(args.out, {"rows": rows, "command": " ".join(sys.argv)})
     print(markdown(rows, ["model", "format", "synthetic", "seconds_median", "synthetic_per_s", "seconds_all"]))
 
 

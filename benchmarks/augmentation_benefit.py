@@ -47,9 +47,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 
-from augment_tf import train_gan  # noqa: E402
-from augment_tf import train_vae  # noqa: E402
-from augment_tf import augment, data, evaluate, files, generate, mixing, runs  # noqa: E402
+from augment_tf import augment, data, evaluate, files, generate, mixing, runs, train_gan, train_vae  # noqa: E402
 from benchmarks.common import markdown  # noqa: E402
 
 NUM_CLASSES = 10

@@ -1,12 +1,13 @@
 """Pieces the quality benchmarks share: wall-clock snapshots during `fit`, scoring, markdown tables."""
 
 import json
+import os
 import time
 
 import keras
 import numpy as np
 
-from augment_tf import data, evaluate
+from augment_tf import data, evaluate, files
 
 QUALITY_COLUMNS = ["model", "minutes", "steps", "images_per_s", "fid", "precision", "recall", "label_fidelity", "cas"]
 
@@ -43,11 +44,36 @@ def score(x, y, data_dir, n, cas):
     return evaluate.evaluate_samples(x, y, data_dir=data_dir, cas=cas, max_samples=n)
 
 
-def real_row(data_dir, n):
-    """The floor: `n` random real training images scored like samples."""
-    x_real, y_real = data.load_arrays("mnist", "train", data_dir)
-    pick = np.random.default_rng(0).permutation(len(x_real))[:n]
-    row = {"model": "real MNIST train images", **score(x_real[pick], y_real[pick], data_dir, n, True)}
+VALIDATION_SIZE = 10_000  # training images held out to choose on; the reference classifier never trains on them
+
+
+def split_dirs(data_dir, split, work_dir, seed=0):
+    """(train_dir, score_dir, held_out): where to train generators and where to score them for `split`.
+
+    The training split's VALIDATION_SIZE images drawn with `seed` are held out. 'validation' (choices are made
+    here): generators train on the rest and are scored against the held-out images, the test split unread;
+    `held_out` is None. 'test' (the final choice, scored once): generators train on the whole training split and
+    are scored against the test split; `held_out` (x, y) are real digits the reference classifier never saw (in
+    both splits it trains on the rest only): the floor, scored like samples.
+    """
+    x, y = data.load_arrays("mnist", "train", data_dir)
+    order = np.random.default_rng(seed).permutation(len(x))
+    held, rest = order[:VALIDATION_SIZE], np.sort(order[VALIDATION_SIZE:])
+    score_dir = os.path.join(work_dir, split)
+    os.makedirs(score_dir, exist_ok=True)
+    files.write_npz(os.path.join(score_dir, "train.npz"), x=x[rest], y=y[rest])
+    if split == "validation":
+        files.write_npz(os.path.join(score_dir, "test.npz"), x=x[held], y=y[held])
+        return score_dir, score_dir, None
+    x_test, y_test = data.load_arrays("mnist", "test", data_dir)
+    files.write_npz(os.path.join(score_dir, "test.npz"), x=x_test, y=y_test)
+    return data_dir, score_dir, (x[held], y[held])
+
+
+def real_row(held_out, score_dir, n):
+    """The floor: `n` real images the reference classifier never trained on, scored like samples."""
+    x_real, y_real = held_out
+    row = {"model": "real MNIST images, held out from the reference", **score(x_real[:n], y_real[:n], score_dir, n, True)}
     print(json.dumps(row), flush=True)
     return row
 

@@ -1,13 +1,18 @@
 """Time-to-quality of `train_gan.py --conditional` (default settings) beside the keras.io DCGAN, in one run.
 
-    python benchmarks/gan_quality.py --data-dir ../shared/data/mnist            # ~45 min on 2 CPU cores
+    python benchmarks/gan_quality.py --data-dir ../shared/data/mnist --split validation   # to choose: ~45 min
+    python benchmarks/gan_quality.py --data-dir ../shared/data/mnist --split test --seed S  # to report, per seed
     python benchmarks/gan_quality.py --data-dir ../shared/data/mnist --marks 1 --reference-minutes 1  # smoke
+
+--split validation trains on the training split less 10k held-out images and scores against those;
+--split test trains on the whole training split and scores against the test split (common.split_dirs).
 
 Our GAN trains exactly as train_gan.py does (run directory, grids, checkpoints each epoch: all counted in
 the wall time); at each mark the averaged generator is snapshotted (snapshot time not counted) and later
 scored on 10k balanced samples with augment_tf.evaluate (FID, precision/recall, label fidelity, CAS).
 The keras.io example is trained for --reference-minutes and scored the same way (unconditional: no
-fidelity or CAS). Real training images scored the same way give the floor.
+fidelity or CAS). With --split test, 10k real training images the reference classifier never trained on, scored
+the same way, give the floor.
 """
 
 import argparse
@@ -21,10 +26,9 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import numpy as np  # noqa: E402
 
-from augment_tf import train_gan  # noqa: E402
-from augment_tf import data, evaluate, files, generate, images, training  # noqa: E402
+from augment_tf import data, evaluate, files, generate, images, train_gan, training  # noqa: E402
 from benchmarks import keras_io_dcgan  # noqa: E402
-from benchmarks.common import WallClockSnapshots, markdown, real_row, score  # noqa: E402
+from benchmarks.common import WallClockSnapshots, markdown, real_row, score, split_dirs  # noqa: E402
 
 
 def train_ours(marks, data_dir, work_dir, extra_args=()):
@@ -57,33 +61,40 @@ def main():
     parser.add_argument("--no-real", action="store_true", help="skip scoring real images (the floor)")
     parser.add_argument("--n", type=int, default=10_000, help="samples scored per snapshot")
     parser.add_argument("--train-args", default="", help="extra train_gan.py flags for experiments, e.g. '--width 48'")
+    parser.add_argument("--split", choices=["validation", "test"], default="test",
+                        help="validation: choose on held-out training images; test: report the final choice")
+    parser.add_argument("--seed", type=int, default=0, help="our GAN's --seed (data order, noise)")
     parser.add_argument("--out", default="benchmarks/results/gan_quality.json")
     args = parser.parse_args()
     marks = [float(m) for m in args.marks.split(",")]
-    evaluate.reference_classifier("mnist", args.data_dir)  # train/cache it before any clock starts
-
-    rows = [] if args.no_real else [real_row(args.data_dir, args.n)]
-
     with tempfile.TemporaryDirectory() as work_dir:
-        model, config, snapshots = train_ours(marks, args.data_dir, os.path.join(work_dir, "run"), shlex.split(args.train_args))
-    labels = generate.balanced_labels(args.n, range(config["num_classes"]))
-    for snap in snapshots:
-        model.ema_generator.set_weights(snap.pop("weights"))
-        x = generate.sample(model.ema_generator, config, labels=labels, seed=1)
-        files.write_png(args.out.replace(".json", f"_ours_{snap['minutes']:g}min.png"), generate.preview(x, labels))
-        rows.append({"model": "augment_tf ConditionalGAN (defaults)", **snap, **score(x, labels, args.data_dir, args.n, True)})
-        print(json.dumps(rows[-1]), flush=True)
+        train_dir, score_dir, held_out = split_dirs(args.data_dir, args.split, os.path.join(work_dir, "data"))
+        evaluate.reference_classifier("mnist", score_dir)  # train/cache it before any clock starts
+        rows = [] if args.no_real or held_out is None else [real_row(held_out, score_dir, args.n)]
 
-    reference, ref_snaps = train_reference(args.reference_minutes, args.data_dir) if args.reference_minutes else (None, [])
-    for snap in ref_snaps:
-        reference.generator.set_weights(snap.pop("weights"))
-        z = np.random.default_rng(1).standard_normal((args.n, keras_io_dcgan.LATENT_DIM)).astype("float32")
-        x = images.from_model_range(reference.generator.predict(z, batch_size=1000, verbose=0), keras_io_dcgan.VALUE_RANGE)
-        files.write_png(args.out.replace(".json", "_keras_io.png"), generate.preview(x, None))
-        rows.append({"model": "keras.io DCGAN example", **snap, **score(x, None, args.data_dir, args.n, False)})
-        print(json.dumps(rows[-1]), flush=True)
+        train_args = ["--seed", str(args.seed), *shlex.split(args.train_args)]
+        model, config, snapshots = train_ours(marks, train_dir, os.path.join(work_dir, "run"), train_args)
+        labels = generate.balanced_labels(args.n, range(config["num_classes"]))
+        for snap in snapshots:
+            model.ema_generator.set_weights(snap.pop("weights"))
+            x = generate.sample(model.ema_generator, config, labels=labels, seed=1)
+            png = args.out.replace(".json", f"_ours_{snap['minutes']:g}min.png")
+            files.write_png(png, generate.preview(x, labels))
+            rows.append({"model": "augment_tf ConditionalGAN (defaults)", **snap,
+                         **score(x, labels, score_dir, args.n, True)})
+            print(json.dumps(rows[-1]), flush=True)
 
-    files.write_json(args.out, {"rows": rows, "command": " ".join(sys.argv)})
+        reference, ref_snaps = train_reference(args.reference_minutes, train_dir) if args.reference_minutes else (None, [])
+        for snap in ref_snaps:
+            reference.generator.set_weights(snap.pop("weights"))
+            z = np.random.default_rng(1).standard_normal((args.n, keras_io_dcgan.LATENT_DIM)).astype("float32")
+            x = reference.generator.predict(z, batch_size=1000, verbose=0)
+            x = images.from_model_range(x, keras_io_dcgan.VALUE_RANGE)
+            files.write_png(args.out.replace(".json", "_keras_io.png"), generate.preview(x, None))
+            rows.append({"model": "keras.io DCGAN example", **snap, **score(x, None, score_dir, args.n, False)})
+            print(json.dumps(rows[-1]), flush=True)
+
+    files.write_json(args.out, {"rows": rows, "split": args.split, "seed": args.seed, "command": " ".join(sys.argv)})
     print(markdown(rows))
 
 

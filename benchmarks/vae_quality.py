@@ -1,6 +1,7 @@
 """Time-to-quality, test-set likelihood bound and imputation of `train_vae.py --conditional` (default settings).
 
-    python benchmarks/vae_quality.py --data-dir ../shared/data/mnist                 # ~30 min on 2 CPU cores
+    python benchmarks/vae_quality.py --data-dir ../shared/data/mnist --split validation   # to choose: ~30 min
+    python benchmarks/vae_quality.py --data-dir ../shared/data/mnist --split test --seed S  # to report, per seed
     python benchmarks/vae_quality.py --data-dir DIR --marks 0.2 --impute-minutes 0.2 --n 500 --impute-n 100 \
         --iterations 4 --iw-samples 2 --no-real --classifier-steps 50                # smoke, never a figure
 
@@ -17,6 +18,8 @@
     repaired images, for augment_tf.impute with the CVAE (given the true labels, as conditional runs require:
     its accuracy is therefore not comparable), with an unconditional VAE trained --impute-minutes with
     train_vae.py defaults, and two baselines: per-pixel training-set mean filling and the masked image as is.
+"Test" is the split --split names (common.split_dirs): 10k held-out training images for validation, the test
+split for test; with --split test, real training images the reference classifier never trained on give the floor.
 """
 
 import argparse
@@ -29,18 +32,17 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import numpy as np  # noqa: E402
 
-from augment_tf import train_vae  # noqa: E402
-from augment_tf import data, evaluate, files, generate, images, impute, runs  # noqa: E402
-from benchmarks.common import WallClockSnapshots, markdown, real_row  # noqa: E402
+from augment_tf import data, evaluate, files, generate, images, impute, runs, train_vae  # noqa: E402
+from benchmarks.common import WallClockSnapshots, markdown, real_row, split_dirs  # noqa: E402
 
 LIKELIHOOD_COLUMNS = ["model", "minutes", "nelbo_gray", "nelbo_binarised", "iw_nll_gray", "iw_nll_binarised", "k"]
 IMPUTATION_COLUMNS = ["mask", "method", "mse_missing", "classifier_accuracy"]
 
 
-def train(conditional, marks, data_dir, run_dir):
+def train(conditional, marks, data_dir, run_dir, seed=0):
     """train_vae.py's own main with default flags, plus snapshots of the whole model; (model, config, snapshots)."""
     snapshots = WallClockSnapshots(None, marks)
-    argv = ["--epochs", "1000", "--out", run_dir] + (["--conditional"] if conditional else [])
+    argv = ["--epochs", "1000", "--out", run_dir, "--seed", str(seed)] + (["--conditional"] if conditional else [])
     train_vae.main(argv + (["--data-dir", data_dir] if data_dir else []), extra_callbacks=[snapshots])
     config = runs.read_json(run_dir, runs.CONFIG)
     for snap in snapshots.snapshots:
@@ -97,54 +99,58 @@ def main():
     parser.add_argument("--impute-n", type=int, default=2000, help="test images repaired per mask")
     parser.add_argument("--iterations", type=int, default=impute.ITERATIONS, help="imputation chain length")
     parser.add_argument("--classifier-steps", type=int, help="smoke runs only: a quicker reference classifier")
+    parser.add_argument("--split", choices=["validation", "test"], default="test",
+                        help="validation: choose on held-out training images; test: report the final choice")
+    parser.add_argument("--seed", type=int, default=0, help="the VAEs' --seed (data order, noise)")
     parser.add_argument("--out", default="benchmarks/results/vae_quality.json")
     args = parser.parse_args()
     marks = [float(m) for m in args.marks.split(",")]
     steps = args.classifier_steps
-    classifier = evaluate.reference_classifier("mnist", args.data_dir, steps=steps)  # before any clock starts
-    x_test, y_test = data.load_arrays("mnist", "test", args.data_dir)
-    x_train, y_train = data.load_arrays("mnist", "train", args.data_dir)
-    score = lambda x, y: evaluate.evaluate_samples(x, y, data_dir=args.data_dir, cas=True, max_samples=args.n,
-                                                   classifier_steps=steps)
-
-    quality = [] if args.no_real else [real_row(args.data_dir, args.n)]
-    bounds = []
     with tempfile.TemporaryDirectory() as work_dir:
-        cvae, config, snapshots = train(True, marks, args.data_dir, os.path.join(work_dir, "cvae"))
+        train_dir, score_dir, held_out = split_dirs(args.data_dir, args.split, os.path.join(work_dir, "data"))
+        classifier = evaluate.reference_classifier("mnist", score_dir, steps=steps)  # before any clock starts
+        x_test, y_test = data.load_arrays("mnist", "test", score_dir)
+        x_train, y_train = data.load_arrays("mnist", "train", train_dir)
+        score = lambda x, y: evaluate.evaluate_samples(x, y, data_dir=score_dir, cas=True, max_samples=args.n,
+                                                       classifier_steps=steps)
+
+        quality = [] if args.no_real or held_out is None else [real_row(held_out, score_dir, args.n)]
+        bounds = []
+        cvae, config, snapshots = train(True, marks, train_dir, os.path.join(work_dir, "cvae"), args.seed)
         vae = None
         if args.impute_minutes:
-            vae, _, vae_snaps = train(False, [args.impute_minutes], args.data_dir, os.path.join(work_dir, "vae"))
+            vae, _, vae_snaps = train(False, [args.impute_minutes], train_dir, os.path.join(work_dir, "vae"), args.seed)
             vae.set_weights(vae_snaps[-1]["weights"])
-    labels = generate.balanced_labels(args.n, range(config["num_classes"]))
-    name = "augment_tf ConditionalVAE (defaults)"
-    x_train01 = images.to_unit_range(x_train)
-    for i, snap in enumerate(snapshots):
-        cvae.set_weights(snap.pop("weights"))  # the prior is N(0, I) during training
-        for prior in ("standard", "fitted"):
-            if prior == "fitted":
-                cvae.fit_latent_prior(x_train01, y_train)
-            x = generate.sample(cvae.sampler, config, labels=labels, seed=1)
-            png = args.out.replace(".json", f"_{snap['minutes']:g}min_{prior}.png")
-            files.write_png(png, generate.preview(x, labels))
-            quality.append({"model": f"{name}, {prior} prior", **snap, **score(x, labels)})
-            print(json.dumps(quality[-1]), flush=True)
-        last = i == len(snapshots) - 1
-        bounds.append({"model": name, "minutes": snap["minutes"],
-                       **likelihood(cvae, x_test, y_test, args.iw_samples if last else 0)})
-        print(json.dumps(bounds[-1]), flush=True)
+        labels = generate.balanced_labels(args.n, range(config["num_classes"]))
+        name = "augment_tf ConditionalVAE (defaults)"
+        x_train01 = images.to_unit_range(x_train)
+        for i, snap in enumerate(snapshots):
+            cvae.set_weights(snap.pop("weights"))  # the prior is N(0, I) during training
+            for prior in ("standard", "fitted"):
+                if prior == "fitted":
+                    cvae.fit_latent_prior(x_train01, y_train)
+                x = generate.sample(cvae.sampler, config, labels=labels, seed=1)
+                png = args.out.replace(".json", f"_{snap['minutes']:g}min_{prior}.png")
+                files.write_png(png, generate.preview(x, labels))
+                quality.append({"model": f"{name}, {prior} prior", **snap, **score(x, labels)})
+                print(json.dumps(quality[-1]), flush=True)
+            last = i == len(snapshots) - 1
+            bounds.append({"model": name, "minutes": snap["minutes"],
+                           **likelihood(cvae, x_test, y_test, args.iw_samples if last else 0)})
+            print(json.dumps(bounds[-1]), flush=True)
 
-    n = args.impute_n
-    vaes = {f"impute: CVAE {marks[-1]:g} min (true labels given)": (cvae, y_test[:n])}
-    if vae is not None:
-        vaes[f"impute: VAE {args.impute_minutes:g} min"] = (vae, None)
-        bounds.append({"model": "augment_tf VAE (defaults)", "minutes": args.impute_minutes,
-                       **likelihood(vae, x_test, y_test, args.iw_samples)})
-    train_mean = x_train01.mean(axis=0)
-    repaired = imputation(vaes, x_test[:n], y_test[:n], train_mean, classifier, args.iterations,
-                          args.out.replace(".json", ""))
+        n = args.impute_n
+        vaes = {f"impute: CVAE {marks[-1]:g} min (true labels given)": (cvae, y_test[:n])}
+        if vae is not None:
+            vaes[f"impute: VAE {args.impute_minutes:g} min"] = (vae, None)
+            bounds.append({"model": "augment_tf VAE (defaults)", "minutes": args.impute_minutes,
+                           **likelihood(vae, x_test, y_test, args.iw_samples)})
+        train_mean = x_train01.mean(axis=0)
+        repaired = imputation(vaes, x_test[:n], y_test[:n], train_mean, classifier, args.iterations,
+                              args.out.replace(".json", ""))
 
-    files.write_json(args.out, {"quality": quality, "likelihood": bounds, "imputation": repaired,
-                                "config": config, "command": " ".join(sys.argv)})
+    files.write_json(args.out, {"quality": quality, "likelihood": bounds, "imputation": repaired, "config": config,
+                                "split": args.split, "seed": args.seed, "command": " ".join(sys.argv)})
     print(markdown(quality), markdown(bounds, LIKELIHOOD_COLUMNS), markdown(repaired, IMPUTATION_COLUMNS), sep="\n\n")
 
 

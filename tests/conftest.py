@@ -48,7 +48,10 @@ def npz_100(tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def mnist_path():
-    """The real MNIST IDX folder; tests that need it skip where it is absent."""
+    """The real MNIST IDX folder; tests that need it skip where it is absent, and fail under CI, which has it."""
     if not (MNIST_DIR / "train-images-idx3-ubyte.gz").exists():
-        pytest.skip(f"real MNIST not found at {MNIST_DIR}")
+        message = f"real MNIST not found at {MNIST_DIR} (set {data.DATA_DIR_ENV})"
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message)
     return MNIST_DIR

@@ -7,6 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import keras
 import numpy as np
 import pytest
 
@@ -36,6 +37,13 @@ def shared_cache(tmp_path_factory):
 def real_test(mnist_dir, n=300):
     x, y = data.load_arrays(split="test", data_dir=mnist_dir)
     return x[:n, ..., 0], y[:n]
+
+
+def unseen_real(mnist_path, n=300):
+    """Real digits in neither split of `mnist_dir`: the reference classifier never trained on them, and they are
+    not part of the real set they are compared with (so precision is not 1 by construction)."""
+    x, y = data.load_arrays(split="train", data_dir=mnist_path)
+    return x[50000 : 50000 + n, ..., 0], y[50000 : 50000 + n]
 
 
 def run_cli(*args):
@@ -129,16 +137,20 @@ def test_classifier_has_features_layer():
     assert features.shape == (3, 128) and features.dtype == np.float64
 
 
-def test_evaluate_samples_trains_the_reference_once_then_loads_it(mnist_dir, tmp_path, monkeypatch, capsys):
-    x, y = real_test(mnist_dir)
+def test_evaluate_samples_trains_the_reference_once_then_loads_it(mnist_dir, mnist_path, tmp_path, monkeypatch,
+                                                                   capsys):
+    x, y = unseen_real(mnist_path)
     result = evaluate.evaluate_samples(x, y, data_dir=mnist_dir)
     assert set(result) == KEYS
     assert result["n_samples"] == 300 and result["dataset"] == "mnist"
     assert result["label_fidelity"] > 0.85 and result["classifier_test_accuracy"] > 0.85
-    assert 0.0 <= result["fid"] < 50.0
+    assert 0.0 < result["fid"] < 50.0
     assert result["precision"] > 0.5 and result["recall"] > 0.5
+    noise = np.random.default_rng(0).integers(0, 256, x.shape, dtype=np.uint8)  # the same scores on noise: far worse
+    worse = evaluate.evaluate_samples(noise, y, data_dir=mnist_dir)
+    assert worse["fid"] > 5 * result["fid"] and worse["recall"] < 0.2 and worse["label_fidelity"] < 0.5, worse
     assert "training the reference classifier once" in capsys.readouterr().err
-    (cached,) = (tmp_path / "cache").glob("classifier-mnist-v*.keras")
+    (cached,) = (tmp_path / "cache").glob("classifier-mnist-*.keras")
     mtime = cached.stat().st_mtime_ns
 
     def no_training(*args, **kwargs):
@@ -151,14 +163,32 @@ def test_evaluate_samples_trains_the_reference_once_then_loads_it(mnist_dir, tmp
     assert "training" not in capsys.readouterr().err
 
 
+def test_cache_key_follows_the_recipe_and_the_versions(monkeypatch):
+    """A changed architecture, training code, step budget or Keras/TensorFlow version never loads an old file."""
+    key = evaluate._recipe_key(None)
+    assert evaluate._recipe_key(None) == key and evaluate._recipe_key(evaluate.STEPS + 1) != key
+    other_architecture = lambda image_shape, num_classes: None  # noqa: E731
+    assert evaluate._recipe_key(None, (other_architecture, evaluate.train_classifier)) != key
+    monkeypatch.setattr(keras, "__version__", "0.0.0")
+    assert evaluate._recipe_key(None) != key
+
+
+def test_evaluate_refuses_a_test_split_that_is_the_training_split(mnist_dir, tmp_path):
+    x, y = real_test(mnist_dir)
+    np.savez(tmp_path / "one.npz", x=x, y=y)
+    with pytest.raises(DataError, match="one.npz: the test split is the training split"):
+        evaluate.evaluate_samples(x, y, data_dir=str(tmp_path / "one.npz"))
+    assert not list((tmp_path / "cache").glob("*.keras"))  # refused before any classifier trained
+
+
 def test_evaluate_samples_rejects_cas_without_labels():
     with pytest.raises(AugmentError, match="labels"):
         evaluate.evaluate_samples(np.zeros((10, 28, 28), np.uint8), cas=True)
 
 
-def test_cli_prints_one_json_object_with_cas(mnist_dir, shared_cache, tmp_path, monkeypatch, capsys):
+def test_cli_prints_one_json_object_with_cas(mnist_dir, mnist_path, shared_cache, tmp_path, monkeypatch, capsys):
     monkeypatch.setenv(evaluate.CACHE_ENV, str(shared_cache))
-    x, y = real_test(mnist_dir)
+    x, y = unseen_real(mnist_path)  # CAS trains on them and is scored on the test split: no image in both
     np.savez(tmp_path / "samples.npz", x=x, y=y)
     cli.run(evaluate.main, [str(tmp_path / "samples.npz"), "--data-dir", str(mnist_dir), "--cas",
                             "--max-samples", "200"])

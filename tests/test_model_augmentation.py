@@ -6,7 +6,7 @@ import tensorflow as tf
 
 import keras
 
-from augment_tf.models import ConditionalGAN, ConditionalVAE
+from augment_tf.models import ConditionalGAN, ConditionalVAE, base
 from augment_tf.models.augmentation import random_affine
 
 SHAPE = (28, 28, 1)
@@ -42,19 +42,32 @@ def test_random_affine_same_seed_same_views_and_gradients_flow():
 
 
 @pytest.mark.parametrize("cls", [ConditionalGAN, ConditionalVAE])
-def test_augmented_training_differs_from_plain_and_round_trips(cls, tmp_path):
+def test_augmented_training_differs_from_plain_and_round_trips(cls, tmp_path, monkeypatch):
+    """Against a control that draws the same random numbers but hands the networks the images unmoved: the
+    views themselves, not merely a shifted noise stream, change what the model learns."""
     low = cls.value_range[0]
     x, y = digits(16, low), np.arange(16) % 10
-    trained = {}
-    for augment in (False, True):
+
+    def train(augment):
         keras.utils.set_random_seed(0)
         model = cls(image_shape=SHAPE, latent_dim=8, width=8, num_classes=10, seed=0, augment=augment)
         model.compile()
         history = model.fit(x, y, batch_size=8, epochs=1, verbose=0, shuffle=False)
         assert all(np.isfinite(v[0]) for v in history.history.values())
-        trained[augment] = model
-    plain, augmented = (trained[a].sampler.get_weights() for a in (False, True))
+        return model
+
+    trained = {False: train(False), True: train(True)}
+
+    def same_draws_unmoved_images(self, images):
+        random_affine(images, self.seed_generator, fill_value=self.value_range[0])
+        return images
+
+    with monkeypatch.context() as patch:
+        patch.setattr(base.GenerativeModel, "_view", same_draws_unmoved_images)
+        control = train(True)
+    plain, augmented, unmoved = (m.sampler.get_weights() for m in (trained[False], trained[True], control))
     assert any(not np.allclose(a, b) for a, b in zip(plain, augmented))
+    assert any(not np.allclose(a, b, atol=1e-5) for a, b in zip(unmoved, augmented))
     trained[True].save(tmp_path / "model.keras")
     loaded = keras.saving.load_model(tmp_path / "model.keras")
     assert loaded.augment is True and loaded.get_config() == trained[True].get_config()

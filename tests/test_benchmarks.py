@@ -1,0 +1,297 @@
+"""The benchmark scripts' helpers (benchmarks/common.py, benchmarks/augmentation_benefit.py), on tiny hand-made data:
+the numbers the benchmark README reports come from them, so each one is checked against counts worked out by hand."""
+
+import math
+import types
+
+import keras
+import numpy as np
+import pytest
+
+from benchmarks import augmentation_benefit as benefit
+from benchmarks import common
+
+
+def labelled_ids(counts):
+    """(x, y): image i is the single pixel value i (N, 1, 1, 1 uint8), so every output image names its source."""
+    y = np.repeat(np.arange(len(counts)), counts)
+    return np.arange(len(y), dtype=np.uint8).reshape(-1, 1, 1, 1), y
+
+
+def ids(x):
+    return x.reshape(len(x)).astype(int)
+
+
+# --- common.WallClockSnapshots -----------------------------------------------------------------------------------
+
+
+class FakeClock:
+    """time.perf_counter that only moves when told: snapshot marks are hit at known steps, never by chance."""
+
+    def __init__(self):
+        self.now = 1000.0
+
+    def perf_counter(self):
+        return self.now
+
+
+class Ticker(keras.callbacks.Callback):
+    """Before the snapshot callback at each batch end: 5 s pass, and the model's weights are recorded."""
+
+    def __init__(self, clock):
+        super().__init__()
+        self.clock, self.weights = clock, []
+
+    def on_train_batch_end(self, batch, logs=None):
+        self.clock.now += 5.0
+        self.weights.append(self.model.get_weights())
+
+
+def test_snapshots_at_wall_clock_marks_then_training_stops(monkeypatch):
+    """Marks 7.5 s, 15 s, 30 s (given unsorted) at 5 s a batch: snapshots after steps 2, 3 and 6 with those steps,
+    seconds, images/s and the weights of that very step; fit stops after step 6 of 40."""
+    clock = FakeClock()
+    monkeypatch.setattr(common, "time", types.SimpleNamespace(perf_counter=clock.perf_counter))
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
+    model.compile(optimizer=keras.optimizers.SGD(0.1), loss="mse")
+    x = np.random.default_rng(0).standard_normal((64, 2)).astype("float32")
+    ticker = Ticker(clock)
+    snapshots = common.WallClockSnapshots(None, [0.5, 0.125, 0.25], batch_size=8)
+    history = model.fit(x, x.sum(1, keepdims=True), batch_size=8, epochs=5, shuffle=False, verbose=0,
+                        callbacks=[ticker, snapshots])
+    assert len(ticker.weights) == 6 and len(history.epoch) == 1  # stopped right after the last mark
+    assert [(s["minutes"], s["steps"], s["seconds"]) for s in snapshots.snapshots] == [
+        (0.125, 2, 10.0), (0.25, 3, 15.0), (0.5, 6, 30.0)]
+    assert [s["images_per_s"] for s in snapshots.snapshots] == pytest.approx([2 * 8 / 10, 3 * 8 / 15, 6 * 8 / 30])
+    for snap in snapshots.snapshots:
+        recorded = ticker.weights[snap["steps"] - 1]
+        assert all(np.array_equal(a, b) for a, b in zip(snap["weights"], recorded, strict=True))
+    assert not np.array_equal(snapshots.snapshots[0]["weights"][0], snapshots.snapshots[2]["weights"][0])
+
+
+def test_snapshot_copy_time_is_not_counted(monkeypatch):
+    """A network whose get_weights takes 100 s: the marks still fall on training time alone (7.5 s at step 2,
+    22.5 s at step 5, not at step 3 as wall time would say); no batch size, no images/s."""
+    clock = FakeClock()
+    monkeypatch.setattr(common, "time", types.SimpleNamespace(perf_counter=clock.perf_counter))
+    copies = []
+
+    class SlowNetwork:
+        def get_weights(self):
+            clock.now += 100.0
+            copies.append(clock.now)
+            return [np.array(len(copies))]
+
+    model = types.SimpleNamespace(stop_training=False)
+    callback = common.WallClockSnapshots(SlowNetwork(), [0.125, 0.375])
+    callback.set_model(model)
+    callback.on_train_begin()
+    stopped_after = []
+    for step in range(1, 8):
+        clock.now += 5.0
+        callback.on_train_batch_end(step - 1)
+        stopped_after.append(model.stop_training)
+    assert [(s["minutes"], s["steps"], s["seconds"]) for s in callback.snapshots] == [(0.125, 2, 10.0), (0.375, 5, 25.0)]
+    assert [int(s["weights"][0]) for s in callback.snapshots] == [1, 2]
+    assert all("images_per_s" not in s for s in callback.snapshots)
+    assert callback.paused == pytest.approx(200.0)
+    assert stopped_after == [False] * 4 + [True] * 3
+
+
+# --- common.markdown -----------------------------------------------------------------------------------------------
+
+
+def test_markdown_table_formats_floats_and_blanks_missing_values():
+    """Header, separator, one line per row in column order; floats to 3 decimals, ints and strings as they are,
+    None and absent keys blank (a run that lacks a metric must not shift the columns)."""
+    rows = [{"model": "GAN", "minutes": 10, "fid": 1.83649, "cas": None},
+            {"model": "VAE", "fid": 12.0, "extra": "not a column"}]
+    assert common.markdown(rows, ["model", "minutes", "fid", "cas"]).split("\n") == [
+        "| model | minutes | fid | cas |",
+        "|---|---|---|---|",
+        "| GAN | 10 | 1.836 |  |",
+        "| VAE |  | 12.000 |  |"]
+    assert common.markdown([]) == "| " + " | ".join(common.QUALITY_COLUMNS) + " |\n" + "|---" * 9 + "|"
+
+
+# --- augmentation_benefit: data ----------------------------------------------------------------------------------
+
+
+def test_draw_takes_exact_counts_per_class_without_replacement():
+    """counts[c] distinct images of class c, each still paired with its own label; more than a class has fails."""
+    x, y = labelled_ids([6, 5, 4, 6, 6, 6, 6, 6, 6, 6])
+    counts = [3, 5, 0, 1, 6, 2, 2, 2, 2, 2]
+    x_out, y_out = benefit.draw(x, y, counts, np.random.default_rng(0))
+    assert np.bincount(y_out, minlength=10).tolist() == counts
+    assert len(set(ids(x_out))) == len(x_out) == sum(counts)
+    assert np.array_equal(y[ids(x_out)], y_out)
+    assert set(ids(x_out[y_out == 1])) == set(np.flatnonzero(y == 1))  # all 5 of class 1
+    x_again, _ = benefit.draw(x, y, counts, np.random.default_rng(0))
+    assert np.array_equal(x_again, x_out)
+    with pytest.raises(ValueError):
+        benefit.draw(x, y, [7] + [1] * 9, np.random.default_rng(0))
+
+
+def test_hold_out_keeps_a_fifth_of_each_class_and_at_least_one_image():
+    """Held out per class: round(0.2 n), at least 1 (n = 1 and 2 lose their image to validation); the parts are
+    disjoint, cover the input, and keep image-label pairs."""
+    sizes = [10, 2, 5, 8, 13, 50, 3, 7, 12, 1]
+    x, y = labelled_ids(sizes)
+    (x_train, y_train), (x_val, y_val) = benefit.hold_out(x, y, np.random.default_rng(0))
+    expected_val = [2, 1, 1, 2, 3, 10, 1, 1, 2, 1]
+    assert np.bincount(y_val, minlength=10).tolist() == expected_val
+    assert np.bincount(y_train, minlength=10).tolist() == [n - v for n, v in zip(sizes, expected_val)]
+    train, val = set(ids(x_train)), set(ids(x_val))
+    assert not train & val and train | val == set(range(len(y)))
+    assert np.array_equal(y[ids(x_train)], y_train) and np.array_equal(y[ids(x_val)], y_val)
+    (_, _), (x_val2, _) = benefit.hold_out(x, y, np.random.default_rng(1))
+    assert set(ids(x_val2)) != val  # the held-out images are drawn, not the first of each class
+
+
+def test_hold_out_on_a_low_data_subset():
+    """The low-data experiment's split: 10 per class -> 8 train and 2 held out of every class."""
+    x, y = labelled_ids([10] * 10)
+    (_, y_train), (_, y_val) = benefit.hold_out(x, y, np.random.default_rng(3))
+    assert np.bincount(y_train).tolist() == [8] * 10 and np.bincount(y_val).tolist() == [2] * 10
+
+
+def test_oversample_tops_every_class_up_to_the_largest_with_its_own_images():
+    """Originals first and unchanged, then copies of the same class (drawn with replacement) up to 7 each."""
+    sizes = [7, 1, 3, 7, 2, 7, 7, 7, 7, 5]
+    x, y = labelled_ids(sizes)
+    x_out, y_out = benefit.oversample(x, y, np.random.default_rng(0))
+    assert np.bincount(y_out).tolist() == [7] * 10
+    assert np.array_equal(x_out[: len(y)], x) and np.array_equal(y_out[: len(y)], y)
+    assert np.array_equal(y[ids(x_out)], y_out)
+    assert set(ids(x_out[y_out == 1])) == {int(np.flatnonzero(y == 1)[0])}  # 7 copies of class 1's only image
+
+
+def test_class_weights_make_every_class_weigh_the_same():
+    """n / (K n_c) on 60 labels with classes of 10 and 5: 0.6 and 1.2; weight x count is n / K for every class."""
+    y = np.repeat(np.arange(10), [10, 5, 5, 5, 5, 5, 5, 5, 5, 10])
+    weights = benefit.class_weights(y)
+    assert weights == pytest.approx({0: 0.6, **{c: 1.2 for c in range(1, 9)}, 9: 0.6})
+    assert [weights[c] * n for c, n in enumerate(np.bincount(y))] == pytest.approx([6.0] * 10)
+
+
+class MarkedSampler:
+    """A conditional 'generator' whose sample of class c is the pixel value 200 + c: synthetic images are
+    recognisable and carry their class."""
+
+    config = {"latent_dim": 2, "value_range": (0.0, 255.0), "image_shape": [1, 1, 1]}
+
+    def predict(self, inputs, batch_size=None, verbose=0):
+        labels = np.asarray(inputs[1])
+        return np.broadcast_to(200.0 + labels[:, None, None, None], (len(labels), 1, 1, 1)).astype("float32")
+
+
+@pytest.mark.parametrize("share, synthetic", [
+    (0.4, [0, 0, 0, 0, 0, 2, 2, 1, 1, 0]),  # 0.4 of shortfalls 5,4,3,2,1 = 2.0,1.6,1.2,0.8,0.4, rounded
+    (0.0, [0] * 10),  # random oversampling
+    (1.0, [0, 0, 0, 0, 0, 5, 4, 3, 2, 1]),  # augment's --balance
+])
+def test_rebalance_splits_each_shortfall_between_synthetic_and_real_copies(share, synthetic):
+    """Every class ends at the largest (6); the real part is the originals plus copies of the same class, the
+    synthetic part exactly round(share x shortfall) of each class, from the sampler, with its class."""
+    sizes = [6, 6, 6, 6, 6, 1, 2, 3, 4, 5]
+    x, y = labelled_ids(sizes)
+    sampler = MarkedSampler()
+    x_out, y_out = benefit.rebalance(x, y, sampler, sampler.config, share, np.random.default_rng(0), seed=0)
+    assert np.bincount(y_out).tolist() == [6] * 10
+    is_syn = ids(x_out) >= 200
+    assert np.bincount(y_out[is_syn], minlength=10).tolist() == synthetic
+    assert np.array_equal(ids(x_out[is_syn]) - 200, y_out[is_syn])
+    real, y_real = ids(x_out[~is_syn]), y_out[~is_syn]
+    assert np.array_equal(real[: len(y)], np.arange(len(y))) and np.array_equal(y[real], y_real)
+    copies = np.bincount(y_real[len(y):], minlength=10)
+    assert copies.tolist() == [max(sizes) - n - k for n, k in zip(sizes, synthetic)]
+
+
+def test_scores_accuracy_balanced_accuracy_minority_recall_and_loss():
+    """25 test images, classes 0-4 three each all right, classes 5-9 two each one right: accuracy 20/25, balanced
+    accuracy 0.75, minority recall 0.5; log loss from the probabilities of the true classes."""
+    y = np.repeat(np.arange(10), [3] * 5 + [2] * 5)
+    predicted = y.copy()
+    predicted[np.flatnonzero(y >= 5)[::2]] = 0  # the first image of each of classes 5-9 taken for a 0
+    probabilities = np.full((len(y), 10), 0.01)
+    probabilities[np.arange(len(y)), predicted] = 0.91
+
+    class Model:
+        def predict(self, x, batch_size=None, verbose=0):
+            assert x.dtype == np.float32
+            return probabilities
+
+    scores = benefit.scores(Model(), np.zeros((len(y), 2, 2, 1), np.uint8), y)
+    assert scores == pytest.approx({"accuracy": 0.8, "balanced_accuracy": 0.75, "minority_recall": 0.5,
+                                    "loss": -(20 * math.log(0.91) + 5 * math.log(0.01)) / 25})
+
+
+# --- augmentation_benefit: results ---------------------------------------------------------------------------------
+
+
+def row(experiment, setting, arm, seed, accuracy, minority_recall=0.0, **extra):
+    return {"experiment": experiment, "setting": setting, "arm": arm, "seed": seed, "accuracy": accuracy,
+            "balanced_accuracy": accuracy, "minority_recall": minority_recall, **extra}
+
+
+LOW, SKEW = "low data", "imbalanced"
+BEST, CLASSICAL = "real + classical + best synthetic", "real + classical"
+
+
+def test_summarise_mean_std_min_max_over_seeds_and_best_picks():
+    """Groups by (experiment, setting, arm) in first-seen order; std with ddof 1 (0 for one seed); which generator
+    was picked as best, counted over seeds."""
+    rows = [row(LOW, "10 per class", "real only", 0, 0.70), row(LOW, "10 per class", "real only", 1, 0.74),
+            row(LOW, "10 per class", BEST, 0, 0.80, best="GAN"), row(LOW, "10 per class", BEST, 1, 0.75, best="VAE"),
+            row(LOW, "10 per class", BEST, 2, 0.85, best="GAN"), row(LOW, "50 per class", "real only", 0, 0.9),
+            row(SKEW, "classes 5-9 at 1%", "as is", 0, 0.6, minority_recall=0.3)]
+    summary = benefit.summarise(rows)
+    assert [(e["experiment"], e["setting"], e["arm"], e["seeds"]) for e in summary] == [
+        (LOW, "10 per class", "real only", 2), (LOW, "10 per class", BEST, 3), (LOW, "50 per class", "real only", 1),
+        (SKEW, "classes 5-9 at 1%", "as is", 1)]
+    assert summary[0]["accuracy"] == pytest.approx({"mean": 0.72, "std": math.sqrt(0.0008), "min": 0.70, "max": 0.74})
+    assert summary[1]["accuracy"] == pytest.approx({"mean": 0.80, "std": 0.05, "min": 0.75, "max": 0.85})
+    assert summary[1]["best_picks"] == {"GAN": 2, "VAE": 1} and "best_picks" not in summary[0]
+    assert summary[3]["minority_recall"] == pytest.approx({"mean": 0.3, "std": 0.0, "min": 0.3, "max": 0.3})
+    assert benefit.tables(summary).split("\n\n")[1].split("\n")[2:4] == [
+        "| 10 per class | real only | 0.720 ± 0.028 (0.700–0.740) | 2 |  |",
+        "| 10 per class | real + classical + best synthetic | 0.800 ± 0.050 (0.750–0.850) | 3 | GAN 2, VAE 1 |"]
+
+
+def test_margins_are_seed_by_seed_differences_in_points():
+    """Each target (best synthetic vs classical on accuracy, GAN / VAE rebalancing vs oversampling on minority
+    recall), per setting: arm minus baseline on the seeds both have; 'yes' only if every margin is above 0."""
+    rows = [row(LOW, "10 per class", CLASSICAL, 0, 0.78), row(LOW, "10 per class", BEST, 0, 0.80),
+            row(LOW, "10 per class", CLASSICAL, 1, 0.76), row(LOW, "10 per class", BEST, 1, 0.75),
+            row(LOW, "10 per class", BEST, 2, 0.99),  # no baseline on seed 2: left out
+            row(LOW, "10 per class", "real only", 0, 0.10),
+            row(LOW, "50 per class", CLASSICAL, 0, 0.90), row(LOW, "50 per class", BEST, 0, 0.93),
+            row(SKEW, "classes 5-9 at 1%", "random oversampling", 0, 0.9, minority_recall=0.40),
+            row(SKEW, "classes 5-9 at 1%", "random oversampling", 1, 0.9, minority_recall=0.50),
+            row(SKEW, "classes 5-9 at 1%", "GAN rebalancing", 0, 0.1, minority_recall=0.45),
+            row(SKEW, "classes 5-9 at 1%", "GAN rebalancing", 1, 0.1, minority_recall=0.55),
+            row(SKEW, "classes 5-9 at 1%", "VAE rebalancing", 0, 0.1, minority_recall=0.40)]  # a tie is no win
+    assert benefit.margins(rows).split("\n") == [
+        "### margins (test split, seed by seed)",
+        "",
+        "| setting | comparison | metric | per seed (points) | better on every seed |",
+        "|---|---|---|---|---|",
+        f"| 10 per class | {BEST} − {CLASSICAL} | accuracy | +2.0, -1.0 | no |",
+        f"| 50 per class | {BEST} − {CLASSICAL} | accuracy | +3.0 | yes |",
+        "| classes 5-9 at 1% | GAN rebalancing − random oversampling | minority_recall | +5.0, +5.0 | yes |",
+        "| classes 5-9 at 1% | VAE rebalancing − random oversampling | minority_recall | +0.0 | no |"]
+    assert benefit.margins([r for r in rows if r["arm"] != CLASSICAL and r["experiment"] == LOW]) == ""
+
+
+def test_sizes_and_argument_checks():
+    """'10,50' lists and 'none'; shares outside their ranges and --report without its JSON are refused; unset
+    budgets come from QUICK or FULL."""
+    assert benefit.sizes("10,50,200", int) == [10, 50, 200] and benefit.sizes("0.01,0.1", float) == [0.01, 0.1]
+    assert benefit.sizes("none", float) == []
+    quick = benefit.parse_args(["--quick", "--seeds", "2"])
+    assert (quick.seeds, quick.per_class, quick.gen_steps) == (2, benefit.QUICK["per_class"], benefit.QUICK["gen_steps"])
+    assert benefit.parse_args([]).classifier_epochs == benefit.FULL["classifier_epochs"]
+    for bad in (["--synthetic-share", "1"], ["--rebalance-share", "1.5"], ["--report", "--out", "/nonexistent/x"]):
+        with pytest.raises(SystemExit):
+            benefit.parse_args(bad)
