@@ -8,8 +8,10 @@
 Classifier: the same for every arm, evaluate.build_classifier (raw 0..255 images), Adam 1e-3, batch 128, early
 stopping on the loss of a held-out slice of the real subset (VAL_FRACTION of each class, at least 1 image) with the
 best weights restored. An epoch is one pass over its training set, but at least 2048 and at most 8192 samples
-(EPOCH_SAMPLES), and at most --classifier-epochs of them. Accuracies are on the whole real MNIST test split; tables
-give mean ± std (min–max) over --seeds seeds (seed s draws the subset and seeds generators and classifiers).
+(EPOCH_SAMPLES), and at most --classifier-epochs of them. Accuracies are on the whole real MNIST test split (--split
+test, to report), or on 10k training images held out from where subsets are drawn (--split validation, to choose
+shares and recipes: common.split_arrays); tables give mean ± std (min–max) over --seeds seeds from --first-seed
+(seed s draws the subset and seeds generators and classifiers).
 
 Low data (--per-class N): N real train images of each class. Arms: real only; + classical augmentation
 (RandomTranslation 0.1, RandomRotation ±10°, RandomZoom ±10%, drawn afresh every batch); + GAN; + VAE (every batch
@@ -48,7 +50,7 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 
 from augment_tf import augment, data, evaluate, files, generate, mixing, runs, train_gan, train_vae  # noqa: E402
-from benchmarks.common import markdown  # noqa: E402
+from benchmarks.common import markdown, split_arrays  # noqa: E402
 
 NUM_CLASSES = 10
 MINORITY = np.arange(5, 10)
@@ -293,7 +295,7 @@ def margins(rows):
                               "per seed (points)": ", ".join(f"{d:+.1f}" for d in diffs),
                               "better on every seed": "yes" if min(diffs) > 0 else "no"})
     columns = ["setting", "comparison", "metric", "per seed (points)", "better on every seed"]
-    return f"### margins (test split, seed by seed)\n\n{markdown(table, columns)}" if table else ""
+    return f"### margins (scored split, seed by seed)\n\n{markdown(table, columns)}" if table else ""
 
 
 def tables(summary):
@@ -309,7 +311,7 @@ def tables(summary):
                  **{m.replace("_", " "): cell(e[m]) for m in metrics}} for e in entries]
         columns = ["setting", "arm", *(m.replace("_", " ") for m in metrics), "seeds"]
         columns += ["best of GAN/VAE"] if experiment == "low data" else []
-        out.append(f"### {experiment} (test split, mean ± std (min–max) over seeds)\n\n{markdown(rows, columns)}")
+        out.append(f"### {experiment} (scored split, mean ± std (min–max) over seeds)\n\n{markdown(rows, columns)}")
     return "\n\n".join(out)
 
 
@@ -388,6 +390,11 @@ def parse_args(argv=None):
                         help=f"most classifier epochs of {EPOCH_SAMPLES[0]}-{EPOCH_SAMPLES[1]} samples (full 30, "
                         "quick 15)")
     parser.add_argument("--patience", type=int, default=5, help="epochs without a better held-out loss before stopping")
+    parser.add_argument("--split", choices=["validation", "test"], default="test",
+                        help="validation: subsets from 50k training images, scored on 10k others (to choose shares "
+                        "and recipes); test: subsets from the whole training split, scored on the test split")
+    parser.add_argument("--first-seed", type=int, default=0,
+                        help="seeds FIRST..FIRST+S-1: report on seeds that no choice was made on")
     parser.add_argument("--out", default="benchmarks/results/augmentation_benefit",
                         help="writes OUT.json, OUT.md, OUT.png")
     parser.add_argument("--report", action="store_true",
@@ -416,12 +423,11 @@ def main(argv=None):
         with open(f"{args.out}.json") as f:
             done = json.load(f)
         return report(args.out, done["rows"], done["summary"], f"(report from {args.out}.json: {done['command']})")
-    train_split = data.load_arrays("mnist", "train", args.data_dir)
-    test = data.load_arrays("mnist", "test", args.data_dir)
+    train_split, test, _, _ = split_arrays(args.data_dir, args.split)
     rows, generator_runs, begin = [], [], time.perf_counter()
     experiments = [(low_data, n) for n in sizes(args.per_class, int)]
     experiments += [(imbalanced, f) for f in sizes(args.imbalance, float)]
-    for seed in range(args.seeds):
+    for seed in range(args.first_seed, args.first_seed + args.seeds):
         for experiment, setting in experiments:
             with tempfile.TemporaryDirectory() as work_dir:  # the subset and the generators' run directories
                 new_rows, new_generators = experiment(train_split, test, setting, seed, args, work_dir)
@@ -429,7 +435,8 @@ def main(argv=None):
             generator_runs += new_generators
             write_results(args.out, rows, generator_runs, args)
     summary = write_results(args.out, rows, generator_runs, args)
-    report(args.out, rows, summary, f"Total time: {(time.perf_counter() - begin) / 60:.1f} min.")
+    minutes = (time.perf_counter() - begin) / 60
+    report(args.out, rows, summary, f"Scored split: {args.split}. Total time: {minutes:.1f} min.")
 
 
 def report(out, rows, summary, footer=""):

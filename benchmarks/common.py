@@ -47,27 +47,35 @@ def score(x, y, data_dir, n, cas):
 VALIDATION_SIZE = 10_000  # training images held out to choose on; the reference classifier never trains on them
 
 
-def split_dirs(data_dir, split, work_dir, seed=0):
-    """(train_dir, score_dir, held_out): where to train generators and where to score them for `split`.
+def split_arrays(data_dir, split, seed=0):
+    """(train, score, rest, held), each (x, y): what to train on and score against for `split`, and the two parts
+    of the training split: `held`, its VALIDATION_SIZE images drawn with `seed`, and `rest`, the other 50k.
 
-    The training split's VALIDATION_SIZE images drawn with `seed` are held out. 'validation' (choices are made
-    here): generators train on the rest and are scored against the held-out images, the test split unread;
-    `held_out` is None. 'test' (the final choice, scored once): generators train on the whole training split and
-    are scored against the test split; `held_out` (x, y) are real digits the reference classifier never saw (in
-    both splits it trains on the rest only): the floor, scored like samples.
+    'validation' (choices are made here): train on `rest`, score against `held`; the test split is not read.
+    'test' (the final choice, scored once): train on the whole training split, score against the test split.
     """
     x, y = data.load_arrays("mnist", "train", data_dir)
     order = np.random.default_rng(seed).permutation(len(x))
-    held, rest = order[:VALIDATION_SIZE], np.sort(order[VALIDATION_SIZE:])
+    held, rest = np.sort(order[:VALIDATION_SIZE]), np.sort(order[VALIDATION_SIZE:])
+    held, rest = (x[held], y[held]), (x[rest], y[rest])
+    if split == "validation":
+        return rest, held, rest, held
+    return (x, y), data.load_arrays("mnist", "test", data_dir), rest, held
+
+
+def split_dirs(data_dir, split, work_dir, seed=0):
+    """(train_dir, score_dir, held_out): data folders for `split_arrays`, for the training scripts and evaluate.
+
+    score_dir's train split is `rest` in both cases, so the reference classifier never trains on the held-out
+    images. With 'test', `held_out` (x, y) are those images, real digits the reference never saw: the floor,
+    scored like samples; with 'validation' they are what is scored against, and `held_out` is None.
+    """
+    train, score_split, rest, held = split_arrays(data_dir, split, seed)
     score_dir = os.path.join(work_dir, split)
     os.makedirs(score_dir, exist_ok=True)
-    files.write_npz(os.path.join(score_dir, "train.npz"), x=x[rest], y=y[rest])
-    if split == "validation":
-        files.write_npz(os.path.join(score_dir, "test.npz"), x=x[held], y=y[held])
-        return score_dir, score_dir, None
-    x_test, y_test = data.load_arrays("mnist", "test", data_dir)
-    files.write_npz(os.path.join(score_dir, "test.npz"), x=x_test, y=y_test)
-    return data_dir, score_dir, (x[held], y[held])
+    files.write_npz(os.path.join(score_dir, "train.npz"), x=rest[0], y=rest[1])
+    files.write_npz(os.path.join(score_dir, "test.npz"), x=score_split[0], y=score_split[1])
+    return (score_dir, score_dir, None) if split == "validation" else (data_dir, score_dir, held)
 
 
 def real_row(held_out, score_dir, n):

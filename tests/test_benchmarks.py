@@ -273,7 +273,7 @@ def test_margins_are_seed_by_seed_differences_in_points():
             row(SKEW, "classes 5-9 at 1%", "GAN rebalancing", 1, 0.1, minority_recall=0.55),
             row(SKEW, "classes 5-9 at 1%", "VAE rebalancing", 0, 0.1, minority_recall=0.40)]  # a tie is no win
     assert benefit.margins(rows).split("\n") == [
-        "### margins (test split, seed by seed)",
+        "### margins (scored split, seed by seed)",
         "",
         "| setting | comparison | metric | per seed (points) | better on every seed |",
         "|---|---|---|---|---|",
@@ -295,3 +295,30 @@ def test_sizes_and_argument_checks():
     for bad in (["--synthetic-share", "1"], ["--rebalance-share", "1.5"], ["--report", "--out", "/nonexistent/x"]):
         with pytest.raises(SystemExit):
             benefit.parse_args(bad)
+
+
+# --- common.split_arrays / split_dirs: choose on validation, report on test -----------------------------------------
+
+
+def test_split_holds_out_training_images_and_keeps_the_test_split_for_the_final_score(tmp_path, monkeypatch):
+    """validation: train on the rest, score on the held-out images, never read the test split; test: train on the
+    whole training split, score on the test split; the reference's training split is the rest in both."""
+    monkeypatch.setattr(common, "VALIDATION_SIZE", 5)
+    x, y = labelled_ids([2] * 10)
+    np.savez(tmp_path / "train.npz", x=x, y=y)
+    np.savez(tmp_path / "test.npz", x=x[:7] + 100, y=y[:7])
+    train, score, rest, held = common.split_arrays(str(tmp_path), "validation")
+    assert len(held[0]) == 5 and len(rest[0]) == 15
+    assert sorted(np.r_[ids(held[0]), ids(rest[0])]) == list(range(20))
+    assert ids(train[0]).tolist() == ids(rest[0]).tolist() and ids(score[0]).tolist() == ids(held[0]).tolist()
+    assert all(ids(part[0]).max() < 100 for part in (train, score))  # the test split stays unread
+    train_t, score_t, rest_t, held_t = common.split_arrays(str(tmp_path), "test")
+    assert len(train_t[0]) == 20 and ids(score_t[0]).min() >= 100
+    assert ids(rest_t[0]).tolist() == ids(rest[0]).tolist() and ids(held_t[0]).tolist() == ids(held[0]).tolist()
+
+    train_dir, score_dir, floor = common.split_dirs(str(tmp_path), "test", str(tmp_path / "work"))
+    from augment_tf import data
+
+    assert train_dir == str(tmp_path) and ids(floor[0]).tolist() == ids(held[0]).tolist()
+    assert ids(data.load_arrays(split="train", data_dir=score_dir)[0]).tolist() == ids(rest[0]).tolist()
+    assert ids(data.load_arrays(split="test", data_dir=score_dir)[0]).min() >= 100
