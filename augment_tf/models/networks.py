@@ -33,7 +33,8 @@ def _with_label(first_input, x, num_classes, embed_dim):
 
 
 def upsampler(image_shape, input_dim, num_classes=None, width=64, activation="tanh", name="generator"):
-    """Vector (plus label) -> image: dense to (H/4, W/4), two stride-2 transposed convs, BatchNorm + ReLU."""
+    """Vector (plus label) -> image: dense to a quarter of the padded size, two stride-2 transposed convs with
+    BatchNorm + ReLU, then cropped to `image_shape`."""
     (height, width_px), channels = _padded_size(image_shape), image_shape[2]
     vector = keras.Input(shape=(input_dim,), name="z")
     inputs, x = _with_label(vector, vector, num_classes, embed_dim=input_dim)
