@@ -322,3 +322,19 @@ def test_split_holds_out_training_images_and_keeps_the_test_split_for_the_final_
     assert train_dir == str(tmp_path) and ids(floor[0]).tolist() == ids(held[0]).tolist()
     assert ids(data.load_arrays(split="train", data_dir=score_dir)[0]).tolist() == ids(rest[0]).tolist()
     assert ids(data.load_arrays(split="test", data_dir=score_dir)[0]).min() >= 100
+
+
+# --- seeds.py: one table over several runs ---------------------------------------------------------------------------
+
+
+def test_seed_table_pools_rows_by_model_and_minutes():
+    """Two runs' rows pooled by (model, minutes): mean ± std over runs, then each run's value in file order."""
+    from benchmarks import seeds
+
+    runs = [{"rows": [{"model": "floor", "fid": 0.5}, {"model": "GAN", "minutes": 10, "fid": 2.0, "steps": 100}]},
+            {"quality": [{"model": "GAN", "minutes": 10, "fid": 1.0, "steps": 300}]}]
+    groups = seeds.pooled(runs)
+    assert groups[("GAN", 10)]["fid"] == [2.0, 1.0] and groups[("floor", None)]["fid"] == [0.5]
+    lines = seeds.table(groups).splitlines()
+    assert lines[2].startswith("| floor |  | 1 |") and "0.500 (0.500)" in lines[2]
+    assert lines[3].startswith("| GAN | 10 | 2 | 200 ± 141 (100, 300) | ") and "1.500 ± 0.707 (2.000, 1.000)" in lines[3]
