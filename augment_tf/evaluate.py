@@ -137,7 +137,7 @@ def evaluate_samples(x, y=None, *, dataset="mnist", data_dir=None, cas=False, ma
     if n <= K_NEIGHBOURS:
         raise DataError(f"need at least {K_NEIGHBOURS + 1} samples to evaluate, got {n}")
     x_test, y_test = data.load_arrays(dataset, "test", data_dir)
-    if _digest(x_test, y_test) == _digest(x_train, y_train):
+    if np.array_equal(x_test, x_train) and np.array_equal(y_test, y_train):  # shapes differ: no pass over the data
         raise DataError(f"{data_dir or dataset}: the test split is the training split (an .npz file serves every split), "
                         "so scores would be measured on the reference classifier's own training images; pass a folder "
                         "with both splits (train.npz and test.npz, or the MNIST IDX files)")

@@ -70,7 +70,7 @@ def split_dirs(data_dir, split, work_dir, seed=0):
     images. With 'test', `held_out` (x, y) are those images, real digits the reference never saw: the floor,
     scored like samples; with 'validation' they are what is scored against, and `held_out` is None.
     """
-    train, score_split, rest, held = split_arrays(data_dir, split, seed)
+    _, score_split, rest, held = split_arrays(data_dir, split, seed)
     score_dir = os.path.join(work_dir, split)
     os.makedirs(score_dir, exist_ok=True)
     files.write_npz(os.path.join(score_dir, "train.npz"), x=rest[0], y=rest[1])
