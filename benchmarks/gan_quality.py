@@ -2,6 +2,8 @@
 
     python benchmarks/gan_quality.py --data-dir ../shared/data/mnist --split validation   # to choose: ~45 min
     python benchmarks/gan_quality.py --data-dir ../shared/data/mnist --split test --seed S  # to report, per seed
+    python benchmarks/gan_quality.py --data-dir ../shared/data/mnist --split validation --variant lr-4e-4 \
+        --marks 10 --reference-minutes 0 --no-real                                      # one default changed
     python benchmarks/gan_quality.py --data-dir ../shared/data/mnist --marks 1 --reference-minutes 1  # smoke
 
 --split validation trains on the training split less 10k held-out images and scores against those;
@@ -28,16 +30,17 @@ import numpy as np  # noqa: E402
 
 from augment_tf import data, evaluate, files, generate, images, train_gan, training  # noqa: E402
 from benchmarks import keras_io_dcgan  # noqa: E402
+from benchmarks.gan_variants import VARIANTS  # noqa: E402
 from benchmarks.common import WallClockSnapshots, markdown, real_row, score, split_dirs  # noqa: E402
 
 
-def train_ours(marks, data_dir, work_dir, extra_args=()):
+def train_ours(marks, data_dir, work_dir, extra_args=(), build_model=train_gan.build_model):
     """Runs train_gan.py's own start/fit with default flags (plus `extra_args`) and the snapshot callback."""
     parser = argparse.ArgumentParser()
     training.add_arguments(parser, train_gan.DEFAULT_EPOCHS)
     argv = ["--conditional", "--epochs", "1000", "--out", work_dir, *extra_args]
     args = parser.parse_args(argv + (["--data-dir", data_dir] if data_dir else []))
-    model, config, _ = training.start(args, "gan", "generator.keras", train_gan.build_model, train_gan.DEFAULT_EPOCHS)
+    model, config, _ = training.start(args, "gan", "generator.keras", build_model, train_gan.DEFAULT_EPOCHS)
     snapshots = WallClockSnapshots(model.ema_generator, marks, config["batch_size"])
     training.fit(model, config, extra_callbacks=[snapshots], verbose=0)
     return model, config, snapshots.snapshots
@@ -61,6 +64,8 @@ def main():
     parser.add_argument("--no-real", action="store_true", help="skip scoring real images (the floor)")
     parser.add_argument("--n", type=int, default=10_000, help="samples scored per snapshot")
     parser.add_argument("--train-args", default="", help="extra train_gan.py flags for experiments, e.g. '--width 48'")
+    parser.add_argument("--variant", choices=list(VARIANTS), default="defaults",
+                        help="train our GAN with one default changed (gan_variants.py), to re-make a choice")
     parser.add_argument("--split", choices=["validation", "test"], default="test",
                         help="validation: choose on held-out training images; test: report the final choice")
     parser.add_argument("--seed", type=int, default=0, help="our GAN's --seed (data order, noise)")
@@ -73,14 +78,15 @@ def main():
         rows = [] if args.no_real or held_out is None else [real_row(held_out, score_dir, args.n)]
 
         train_args = ["--seed", str(args.seed), *shlex.split(args.train_args)]
-        model, config, snapshots = train_ours(marks, train_dir, os.path.join(work_dir, "run"), train_args)
+        model, config, snapshots = train_ours(marks, train_dir, os.path.join(work_dir, "run"), train_args,
+                                              VARIANTS[args.variant])
         labels = generate.balanced_labels(args.n, range(config["num_classes"]))
         for snap in snapshots:
             model.ema_generator.set_weights(snap.pop("weights"))
             x = generate.sample(model.ema_generator, config, labels=labels, seed=1)
             png = args.out.replace(".json", f"_ours_{snap['minutes']:g}min.png")
             files.write_png(png, generate.preview(x, labels))
-            rows.append({"model": "augment_tf ConditionalGAN (defaults)", **snap,
+            rows.append({"model": f"augment_tf ConditionalGAN ({args.variant})", **snap,
                          **score(x, labels, score_dir, args.n, True)})
             print(json.dumps(rows[-1]), flush=True)
 
@@ -94,7 +100,7 @@ def main():
             rows.append({"model": "keras.io DCGAN example", **snap, **score(x, None, score_dir, args.n, False)})
             print(json.dumps(rows[-1]), flush=True)
 
-    files.write_json(args.out, {"rows": rows, "split": args.split, "seed": args.seed, "command": " ".join(sys.argv)})
+    files.write_json(args.out, {"rows": rows, "split": args.split, "seed": args.seed, "variant": args.variant, "command": " ".join(sys.argv)})
     print(markdown(rows))
 
 

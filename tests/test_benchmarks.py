@@ -338,3 +338,37 @@ def test_seed_table_pools_rows_by_model_and_minutes():
     lines = seeds.table(groups).splitlines()
     assert lines[2].startswith("| floor |  | 1 |") and "0.500 (0.500)" in lines[2]
     assert lines[3].startswith("| GAN | 10 | 2 | 200 ± 141 (100, 300) | ") and "1.500 ± 0.707 (2.000, 1.000)" in lines[3]
+
+
+# --- gan_variants: each variant changes the one thing it names --------------------------------------------------
+
+
+def test_gan_variants_change_one_default_each_and_train():
+    from benchmarks.gan_variants import VARIANTS
+
+    config = dict(image_shape=(8, 8, 1), latent_dim=4, width=4, seed=0, augment=False, num_classes=3,
+                  conditional=True, jit_compile="off")
+
+    def settings(model):
+        adam = lambda opt: (round(float(opt.learning_rate), 8), opt.beta_1, opt.beta_2)
+        return dict(cls=type(model).__name__, minibatch_std=model.minibatch_std, d=adam(model.d_optimizer),
+                    g=adam(model.g_optimizer), weights=model.count_params())
+
+    defaults = settings(VARIANTS["defaults"](config))
+    changed = {name: {k: v for k, v in settings(build(config)).items() if v != defaults[k]}
+               for name, build in VARIANTS.items()}
+    assert changed["defaults"] == {}
+    assert changed["alternating"] == {"cls": "AlternatingConditionalGAN"}
+    assert changed["adam-beta1-0.5"] == {"d": (2e-4, 0.5, 0.999), "g": (2e-4, 0.5, 0.999)}
+    assert changed["lr-4e-4"] == {"d": (4e-4, 0.0, 0.99), "g": (4e-4, 0.0, 0.99)}
+    assert set(changed["no-minibatch-std"]) == {"minibatch_std", "weights"}
+
+    x = np.random.default_rng(0).uniform(-1, 1, (4, 8, 8, 1)).astype("float32")
+    y = np.array([0, 1, 2, 0])
+    model = VARIANTS["alternating"](config)
+    d_before = [w.copy() for w in model.discriminator.get_weights()]
+    g_before = [w.copy() for w in model.generator.get_weights()]
+    model.fit(x, y, batch_size=4, epochs=1, verbose=0)
+    assert int(model.d_optimizer.iterations) == int(model.g_optimizer.iterations) == 1
+    assert any(not np.array_equal(a, b) for a, b in zip(d_before, model.discriminator.get_weights()))
+    assert any(not np.array_equal(a, b) for a, b in zip(g_before, model.generator.get_weights()))

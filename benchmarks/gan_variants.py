@@ -1,0 +1,78 @@
+"""Alternatives to the GAN's defaults, one change each, so that `gan_quality.py --variant` can re-make a choice.
+
+Each variant builds the model `train_gan.build_model` would build, with one thing changed; `defaults` changes
+nothing. They exist to choose defaults on the validation split, not for users.
+"""
+
+import keras
+import tensorflow as tf
+from keras import ops
+
+from augment_tf import train_gan
+from augment_tf.models import ConditionalGAN
+from augment_tf.models.base import unpack_batch
+
+
+@keras.saving.register_keras_serializable(package="augment_tf_benchmarks")
+class AlternatingConditionalGAN(ConditionalGAN):
+    """The DCGAN update the defaults replaced: a discriminator step, then a generator step on fresh noise."""
+
+    def train_step(self, data):
+        images, labels = unpack_batch(data)
+        cond = self._conditioning(labels)
+        batch_size = ops.shape(images)[0]
+        z = keras.random.normal((batch_size, self.latent_dim), seed=self.seed_generator)
+        fake = self.generator(self._inputs(z, cond), training=True)
+        with tf.GradientTape() as tape:
+            real_logits = self.discriminator(self._inputs(self._view(images), cond), training=True)
+            fake_logits = self.discriminator(self._inputs(self._view(fake), cond), training=True)
+            d_loss = ops.mean(ops.softplus(-real_logits)) + ops.mean(ops.softplus(fake_logits))
+        d_variables = self.discriminator.trainable_variables
+        self.d_optimizer.apply_gradients(zip(tape.gradient(d_loss, d_variables), d_variables))
+
+        z = keras.random.normal((batch_size, self.latent_dim), seed=self.seed_generator)
+        with tf.GradientTape() as tape:
+            fake = self.generator(self._inputs(z, cond), training=True)
+            fake_logits = self.discriminator(self._inputs(self._view(fake), cond), training=True)
+            g_loss = ops.mean(ops.softplus(-fake_logits))
+        g_variables = self.generator.trainable_variables
+        self.g_optimizer.apply_gradients(zip(tape.gradient(g_loss, g_variables), g_variables))
+
+        self._update_ema()
+        self.d_loss_tracker.update_state(d_loss)
+        self.g_loss_tracker.update_state(g_loss)
+        return {m.name: m.result() for m in self.metrics}
+
+
+def _with_adam(learning_rate, beta_1, beta_2):
+    """The default model with both networks on Adam(learning_rate, beta_1, beta_2)."""
+    def build(config):
+        model = train_gan.build_model(config)
+        model.compile(
+            d_optimizer=keras.optimizers.Adam(learning_rate, beta_1=beta_1, beta_2=beta_2),
+            g_optimizer=keras.optimizers.Adam(learning_rate, beta_1=beta_1, beta_2=beta_2),
+            jit_compile=model.jit_compile,
+        )
+        return model
+
+    return build
+
+
+def _rebuilt(model_class=ConditionalGAN, **changes):
+    """The default model's config with `changes`, as `model_class`, compiled like the default."""
+    def build(config):
+        default = train_gan.build_model(config)
+        model = model_class.from_config({**default.get_config(), **changes})
+        model.compile(jit_compile=default.jit_compile)
+        return model
+
+    return build
+
+
+VARIANTS = {
+    "defaults": train_gan.build_model,
+    "alternating": _rebuilt(AlternatingConditionalGAN),  # update scheme
+    "adam-beta1-0.5": _with_adam(2e-4, 0.5, 0.999),  # the DCGAN recipe's betas
+    "lr-4e-4": _with_adam(4e-4, 0.0, 0.99),
+    "no-minibatch-std": _rebuilt(minibatch_std=False),
+}
