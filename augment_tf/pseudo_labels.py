@@ -18,28 +18,30 @@ from augment_tf.models.classifier import SemiSupervisedClassifier
 
 CLASSIFIER = "classifier.keras"
 LABELS = "pseudo_labels.npz"
-STEPS = 2000  # default optimizer steps of the classifier
+STEPS = 6000  # default optimizer steps of the classifier: ~5 min on 2 CPU cores (benchmarks/README.md, "Few labels")
 LABELED_BATCH = 32
 UNLABELED_BATCH = 128
 EPOCH_STEPS = 250
 
 
-def train_classifier(x, y, num_classes, *, steps=STEPS, seed=0, verbose=0):
-    """A SemiSupervisedClassifier fitted for `steps` steps on uint8 images `x` with labels `y` (UNLABELED: none)."""
+def train_classifier(x, y, num_classes, *, steps=STEPS, seed=0, verbose=0, callbacks=(),
+                     unlabeled_batch=UNLABELED_BATCH, **options):
+    """A SemiSupervisedClassifier (`options`: its settings) fitted for `steps` steps on uint8 images `x` with labels
+    `y` (UNLABELED: none); `callbacks` see an epoch end every EPOCH_STEPS steps or so."""
     (x_labeled, y_labeled), x_unlabeled = data.split_labeled(x, y)
     labeled = data.make_dataset(x_labeled, y_labeled, min(LABELED_BATCH, len(x_labeled)), seed=seed, repeat=True,
                                 value_range=(0.0, 255.0))
     unlabeled = data.make_dataset(x_unlabeled, np.full(len(x_unlabeled), data.UNLABELED),
-                                  min(UNLABELED_BATCH, len(x_unlabeled)), seed=seed + 1, repeat=True,
+                                  min(unlabeled_batch, len(x_unlabeled)), seed=seed + 1, repeat=True,
                                   value_range=(0.0, 255.0)).map(lambda images, _: images)
     import tensorflow as tf
 
     keras.utils.set_random_seed(seed)
-    model = SemiSupervisedClassifier(x.shape[1:], num_classes, seed=seed)
+    model = SemiSupervisedClassifier(x.shape[1:], num_classes, seed=seed, **options)
     model.compile()
     epochs = math.ceil(steps / EPOCH_STEPS)  # epochs only pace the progress lines
     model.fit(tf.data.Dataset.zip((labeled, unlabeled)), epochs=epochs, steps_per_epoch=math.ceil(steps / epochs),
-              verbose=verbose, shuffle=False)  # the pipelines shuffle with the seed
+              verbose=verbose, callbacks=list(callbacks), shuffle=False)  # the pipelines shuffle with the seed
     return model
 
 
@@ -50,10 +52,10 @@ def label_run(run_dir, x, y, num_classes, *, steps=STEPS, seed=0):
           file=sys.stderr)
     model = train_classifier(x, y, num_classes, steps=steps, seed=seed, verbose=1 if sys.stdout.isatty() else 2)
     # Eager calls, not predict(): one more traced function here made the VAE's later predict calls log a retracing warning.
-    probabilities = np.concatenate([keras.ops.convert_to_numpy(model.network(np.asarray(x[i:i + 1000], np.float32)))
+    probabilities = np.concatenate([keras.ops.convert_to_numpy(model.predictor(np.asarray(x[i:i + 1000], np.float32)))
                                     for i in range(0, len(x), 1000)])
     labels = np.where(y == data.UNLABELED, probabilities.argmax(axis=1), y)
-    files.save_model(model.network, runs.path(run_dir, CLASSIFIER))
+    files.save_model(model.predictor, runs.path(run_dir, CLASSIFIER))
     files.write_npz(runs.path(run_dir, LABELS), y=labels, confidence=probabilities.max(axis=1).astype(np.float32))
     return labels
 

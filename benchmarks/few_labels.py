@@ -20,6 +20,7 @@ Writes OUT.json (every row, rewritten after each seed) and OUT.md (mean ± std, 
 """
 
 import argparse
+import ast
 import contextlib
 import io
 import json
@@ -66,6 +67,29 @@ def accuracy(model, x, y):
     return float(np.mean(probabilities.argmax(axis=1) == y))
 
 
+def pseudo_label_quality(probabilities, truth, thresholds=(0.0, 0.5, 0.9, 0.95, 0.99)):
+    """{threshold: (share of unlabelled images at or above that confidence, accuracy of their labels)}."""
+    confidence, predicted = probabilities.max(axis=1), probabilities.argmax(axis=1)
+    quality = {}
+    for t in thresholds:
+        kept = confidence >= t
+        quality[str(t)] = (float(kept.mean()), float(np.mean(predicted[kept] == truth[kept])) if kept.any() else None)
+    return quality
+
+
+class AccuracyCurve(keras.callbacks.Callback):
+    """(steps, accuracy on `scored`, share of confident unlabelled images) at each epoch end, printed too."""
+
+    def __init__(self, scored):
+        super().__init__()
+        self.scored, self.points = scored, []
+
+    def on_epoch_end(self, epoch, logs=None):
+        steps = int(self.model.optimizer.iterations)
+        self.points.append((steps, accuracy(self.model.predictor, *self.scored), float(logs.get("confident", 0))))
+        print(f"  step {steps}: accuracy {self.points[-1][1]:.4f}, confident {self.points[-1][2]:.3f}", flush=True)
+
+
 def train_run(kind, x, y, labelled, seed, args, work_dir):
     """(sampler, config, seconds): `kind`'s training script, --conditional, on the labelled images with the rest
     unlabelled, defaults but for --seed (and the smoke-test lengths)."""
@@ -94,11 +118,14 @@ def one_seed(pool, scored, score_dir, labels, seed, args, work_dir):
         print(json.dumps(rows[-1]), flush=True)
 
     if args.classifier_only:  # the labelling classifier alone, as a run trains it: for choosing its settings
+        curve = AccuracyCurve(scored)
         begin = time.perf_counter()
         model = pseudo_labels.train_classifier(x, np.where(labelled, y, data.UNLABELED), NUM_CLASSES, seed=seed,
-                                               steps=args.classifier_steps or pseudo_labels.STEPS)
-        add("run's classifier alone", accuracy(model.network, *scored), seconds=time.perf_counter() - begin,
-            steps=args.classifier_steps or pseudo_labels.STEPS)
+                                               steps=args.classifier_steps or pseudo_labels.STEPS, callbacks=[curve],
+                                               **args.classifier_option)
+        probabilities = model.predictor.predict(np.asarray(x[~labelled], np.float32), batch_size=1000, verbose=0)
+        add("run's classifier alone", accuracy(model.predictor, *scored), seconds=time.perf_counter() - begin,
+            curve=curve.points, pseudo_labels=pseudo_label_quality(probabilities, y[~labelled]))
         return rows
     recipe = dict(seed=seed, steps=args.recipe_steps)
     add("labelled only", accuracy(fit_recipe(x[labelled], y[labelled], **recipe), *scored))
@@ -149,11 +176,16 @@ def parse_args(argv=None):
     parser.add_argument("--n", type=int, default=10_000, help="samples scored for FID, fidelity and CAS")
     parser.add_argument("--classifier-only", action="store_true",
                         help="train and score only the run's labelling classifier (no generator): to choose its settings")
+    parser.add_argument("--classifier-option", action="append", default=[], metavar="NAME=VALUE",
+                        help="with --classifier-only: a setting of pseudo_labels.train_classifier to try, e.g. "
+                        "threshold=0.9, ema_decay=None, erase=0.4, unlabeled_batch=256 (repeatable)")
     parser.add_argument("--all-labels", action=argparse.BooleanOptionalAction, default=True,
                         help="also train the recipe on the whole pool labelled (the ceiling)")
     parser.add_argument("--out", default="benchmarks/results/few_labels/few_labels")
     args = parser.parse_args(argv)
     args.labels = [int(v) for v in args.labels.split(",")]
+    args.classifier_option = {name: ast.literal_eval(value)
+                              for name, value in (option.split("=", 1) for option in args.classifier_option)}
     if any(v < NUM_CLASSES or v % NUM_CLASSES for v in args.labels):
         parser.error("--labels must be multiples of 10 (the same number of each class)")
     return args

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from augment_tf import augment, data, pseudo_labels, runs, train_gan, train_vae, training
+from augment_tf import augment, data, evaluate, pseudo_labels, runs, train_gan, train_vae, training
 from augment_tf.errors import AugmentError, DataError
 from augment_tf.models import SemiSupervisedClassifier
 from augment_tf.models.augmentation import random_erase
@@ -92,6 +92,21 @@ def test_unlabelled_images_train_only_where_the_prediction_is_confident():
     assert everything["labeled_loss"] == pytest.approx(nothing["labeled_loss"])  # same seed, same labelled view
 
 
+def test_predictor_is_the_moving_average_of_the_trained_network():
+    keras.utils.set_random_seed(0)
+    model = SemiSupervisedClassifier((12, 12, 1), 3, seed=0)
+    model.compile()
+    start = [w.copy() for w in model.network.get_weights()]
+    assert all(np.array_equal(a, b) for a, b in zip(model.predictor.get_weights(), start))
+    batch = ((images(6)[..., None].astype("float32"), np.arange(6) % 3), images(8, seed=1)[..., None].astype("float32"))
+    model.fit(tf.data.Dataset.from_tensors(batch), epochs=1, verbose=0)
+    d = min(0.999, 2 / 11)  # the warm-up decay after one step
+    for average, before, after in zip(model.predictor.get_weights(), start, model.network.get_weights()):
+        np.testing.assert_allclose(average, d * before + (1 - d) * after, rtol=1e-5, atol=1e-7)
+    assert any(not np.array_equal(a, b) for a, b in zip(start, model.network.get_weights()))
+    assert SemiSupervisedClassifier((12, 12, 1), 3, ema_decay=None).predictor is not None  # the network itself
+
+
 def test_classifier_saves_loads_and_exports_plain_keras(tmp_path):
     model = SemiSupervisedClassifier((12, 12, 1), 3, threshold=0.9, seed=2)
     model.save(tmp_path / "model.keras")
@@ -145,6 +160,26 @@ def test_conditional_run_labels_unlabelled_images_with_its_classifier(few_labels
     assert len(written["y"]) == 12 + 6 and written["y"].min() >= 0
     summary = json.loads((tmp_path / "augmented.json").read_text())
     assert summary["run_trained_on"] == {"labeled": 12, "unlabeled": 20}
+    # --filter scores samples with the run's own classifier (no reference is trained: the cache stays empty)
+    idx = tmp_path / "idx"
+    augment.main([str(run), "--out", str(idx), "--format", "idx", "--ratio", "0.5",
+                  "--filter", "--threshold", "0.01", "--data-dir", labelled])
+    report = json.loads((idx / "summary.json").read_text())["filter"]
+    assert report["generated"] >= 6 and not os.path.exists(os.environ[evaluate.CACHE_ENV])
+
+
+def test_reference_classifier_trains_on_the_labelled_rows_only(tmp_path, monkeypatch):
+    path = tmp_path / "mixed.npz"
+    np.savez(path, x=images(24), y=np.where(np.arange(24) < 12, np.arange(24) % 3, data.UNLABELED))
+    seen = {}
+
+    def fake_train(x, y, num_classes, **kwargs):
+        seen.update(n=len(x), labels=set(y.tolist()), num_classes=num_classes)
+        return keras.Sequential([keras.Input((12, 12, 1)), keras.layers.Flatten(), keras.layers.Dense(3)])
+
+    monkeypatch.setattr(evaluate, "train_classifier", fake_train)
+    evaluate.reference_classifier("mnist", str(path), verbose=False)
+    assert seen == {"n": 12, "labels": {0, 1, 2}, "num_classes": 3}
 
 
 def test_vae_takes_unlabelled_rows_marked_minus_one_in_its_data(tmp_path):
