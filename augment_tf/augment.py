@@ -32,7 +32,7 @@ import sys
 
 import numpy as np
 
-from augment_tf import cli, data, evaluate, files, generate, images, runs
+from augment_tf import cli, data, evaluate, files, generate, images, pseudo_labels, runs
 from augment_tf.errors import AugmentError, DataError
 
 FORMATS = ("npz", "idx", "tfds")
@@ -162,6 +162,13 @@ def check_real(x, y, config):
         raise DataError(f"real labels must be {len(x)} classes in 0..{run_classes(config) - 1}, "
                         f"got {len(y)} in {y.min(initial=0)}..{y.max(initial=0)}")
     return x, y
+
+
+def filter_classifier(run_dir, dataset, data_dir):
+    """What --filter scores samples with: the run's own classifier where it trained one (from unlabelled images
+    too, so better than a reference trained on the few labelled ones), else the reference classifier."""
+    own = runs.path(run_dir, pseudo_labels.CLASSIFIER)
+    return runs.load_model(own) if os.path.exists(own) else evaluate.reference_classifier(dataset, data_dir)
 
 
 def combine(x_real, y_real, x_syn, y_syn):
@@ -305,10 +312,11 @@ def main(argv=None):
     if fmt == "idx" and config["image_shape"][-1] != 1:
         raise AugmentError("IDX files hold grayscale images only: use --format npz or tfds")
     dataset = args.dataset or config.get("dataset") or "mnist"
-    x_real, y_real = check_real(*data.load_arrays(dataset, "train", args.real or args.data_dir), config)
+    (x_real, y_real), _ = data.split_labeled(*data.load_arrays(dataset, "train", args.real or args.data_dir))
+    x_real, y_real = check_real(x_real, y_real, config)
     counts = synthetic_counts(y_real, num_classes, per_class=args.synthetic_per_class, ratio=args.ratio,
                               balance=args.balance, classes=classes)
-    classifier = evaluate.reference_classifier(dataset, args.data_dir) if args.filter else None
+    classifier = filter_classifier(args.run_dir, dataset, args.data_dir) if args.filter else None
     x_syn, y_syn, report = synthesize(sampler, config, counts, classifier=classifier, threshold=threshold,
                                       max_rounds=max_rounds, seed=args.seed)
     x, y, is_synthetic = combine(x_real, y_real, x_syn, y_syn)
@@ -317,6 +325,8 @@ def main(argv=None):
         or f"tfds:{dataset}", "format": fmt, "seed": args.seed, "n_real": len(x_real), "n_synthetic": len(x_syn),
         "real_per_class": np.bincount(y_real, minlength=num_classes).tolist(),
         "synthetic_per_class": np.bincount(y_syn, minlength=num_classes).tolist(), "filter": report,
+        "run_trained_on": {"labeled": config.get("n_labeled", config.get("n_train")),
+                           "unlabeled": config.get("n_unlabeled", 0)},
     }
     _report_filter(report)
     write = {"npz": write_npz, "idx": write_idx, "tfds": write_tfds}[fmt]

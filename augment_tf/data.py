@@ -18,6 +18,7 @@ from augment_tf.errors import DataError
 from augment_tf.files import atomic_path
 
 DATA_DIR_ENV = "AUGMENT_TF_DATA_DIR"
+UNLABELED = -1  # the label of an image nobody has labelled (in an .npz's y, or every image of `load_images`)
 
 # split -> (images, labels): the original MNIST file names, each also accepted with `.gz`.
 IDX_FILES = {
@@ -79,7 +80,8 @@ def load_arrays(dataset="mnist", split="train", data_dir=None):
 
     Source: `data_dir`, else `$AUGMENT_TF_DATA_DIR`, else TensorFlow Datasets `dataset` (ignored
     for local data). A folder holds the MNIST IDX pair of `split` (`train`, `test`; raw or .gz)
-    or `{split}.npz`; an `.npz` file (arrays `x`, `y`) is the data whatever the split.
+    or `{split}.npz`; an `.npz` file (arrays `x`, `y`) is the data whatever the split. A label of
+    `UNLABELED` (-1) marks an image without a label.
     """
     data_dir = data_dir or os.environ.get(DATA_DIR_ENV) or None
     if data_dir is None:
@@ -89,10 +91,37 @@ def load_arrays(dataset="mnist", split="train", data_dir=None):
     return _load(("local", files, tuple((os.stat(p).st_mtime_ns, os.stat(p).st_size) for p in files)))
 
 
+def load_images(path):
+    """Unlabelled images: read-only `x` uint8 (N, H, W, C) and `y` all `UNLABELED`, from an .npz with `x` (any
+    other array ignored), an MNIST IDX images file (raw or .gz), or a folder holding train-images-idx3-ubyte[.gz]."""
+    path = Path(path).expanduser()
+    if path.is_dir():
+        name = IDX_FILES["train"][0]
+        found = next((path / n for n in (f"{name}.gz", name) if (path / n).is_file()), None)
+        if found is None:
+            raise DataError(f"{path}: no {name}[.gz] in this folder; pass an .npz with x or an IDX images file")
+        path = found
+    elif not path.exists():
+        raise DataError(f"{path}: no such file or folder")
+    stat = os.stat(path)
+    return _load(("images", (str(path.resolve()),), ((stat.st_mtime_ns, stat.st_size),)))
+
+
+def split_labeled(x, y):
+    """((labelled images, their labels), unlabelled images): rows whose label is `UNLABELED` go to the second."""
+    unlabeled = np.asarray(y) == UNLABELED
+    return (x[~unlabeled], y[~unlabeled]), x[unlabeled]
+
+
 def num_classes(y, source="labels"):
-    """Number of classes K of labels 0..K-1, each with at least one sample: a class without any is corrupt labels
-    (one label 12 among MNIST's 0..9 would make a 13-class model with three classes it never saw)."""
-    counts = np.bincount(np.asarray(y, np.int64))
+    """Number of classes K of labels 0..K-1 (unlabelled rows aside), each with at least one sample: a class without
+    any is corrupt labels (one label 12 among MNIST's 0..9 would make a 13-class model with three classes it never
+    saw)."""
+    y = np.asarray(y, np.int64)
+    counts = np.bincount(y[y != UNLABELED])
+    if not counts.size:
+        raise DataError(f"{source}: no labelled images (every label is {UNLABELED}); a class-conditional model needs "
+                        "some images of every class labelled")
     empty = np.flatnonzero(counts == 0)
     if empty.size:
         listed = ", ".join(map(str, empty[:10])) + (", ..." if empty.size > 10 else "")
@@ -145,7 +174,16 @@ def _local_files(path, split):
 def _load(key):
     """Reads and validates the arrays of a `load_arrays` key; cached, hence returned read-only."""
     kind, *args = key
-    if kind == "tfds":
+    if kind == "images":
+        path = args[0][0]
+        if path.endswith(".npz"):
+            x = read_npz(path, ("x",), hint="save with np.savez(path, x=images)")["x"]
+        else:
+            x = read_idx(path)
+            if x.ndim != 3:
+                raise DataError(f"{path}: expected images (N, H, W), got shape {x.shape}")
+        (x, y), source = (x, np.full(len(x), UNLABELED)), path
+    elif kind == "tfds":
         (x, y), source = _read_tfds(*args), f"TensorFlow Datasets {args[0]!r}"
     elif len(args[0]) == 2:
         (x, y), source = [read_idx(p) for p in args[0]], f"{args[0][0]} + {os.path.basename(args[0][1])}"
@@ -201,8 +239,8 @@ def _check(x, y, source):
             raise DataError(f"{source}: images must be uint8 (or integers 0..255), got {x.dtype}; "
                             "for floats in [0, 1] save (x * 255).round().astype('uint8')")
         x = x.astype(np.uint8)
-    if y.min() < 0:
-        raise DataError(f"{source}: labels must be >= 0, found {y.min()}")
+    if y.min() < UNLABELED:
+        raise DataError(f"{source}: labels must be >= 0 (or {UNLABELED} for an unlabelled image), found {y.min()}")
     return x, y.astype(np.int64)
 
 

@@ -20,13 +20,14 @@ import numpy as np
 import scipy.linalg
 
 from augment_tf import cli, data, files
+from augment_tf.models import networks
 from augment_tf.errors import AugmentError, DataError
 
 CACHE_ENV = "AUGMENT_TF_CACHE"
 STEPS = 2345  # Optimizer steps: 5 epochs of the 60k MNIST train split; CAS gets as many on fewer samples.
 BATCH_SIZE = 128
 K_NEIGHBOURS = 3
-MIN_CLASSIFIER_SIZE = 10  # two valid 3x3 convolutions, each followed by 2x2 pooling, need 10 pixels a side
+MIN_CLASSIFIER_SIZE = networks.MIN_CLASSIFIER_SIZE
 _CHUNK = 1024  # rows per distance block: 1024 x 10k float64 = 80 MB.
 
 
@@ -36,21 +37,11 @@ def cache_dir():
 
 
 def build_classifier(image_shape, num_classes):
-    """Small CNN on raw 0..255 images; its penultimate Dense layer "features" feeds the metrics."""
+    """The reference CNN (`networks.classifier`), or a DataError for images too small for it."""
     if min(image_shape[:2]) < MIN_CLASSIFIER_SIZE:
         raise DataError(f"images of {image_shape[0]}x{image_shape[1]} pixels are too small for the reference classifier "
                         f"(at least {MIN_CLASSIFIER_SIZE}x{MIN_CLASSIFIER_SIZE}): evaluate and --filter cannot score them")
-    inputs = keras.Input(tuple(image_shape), name="images")
-    x = keras.layers.Rescaling(1.0 / 255.0)(inputs)
-    for filters in (32, 64):
-        x = keras.layers.Conv2D(filters, 3, activation="relu")(x)
-        x = keras.layers.MaxPooling2D()(x)
-    x = keras.layers.Flatten()(x)
-    x = keras.layers.Dropout(0.25)(x)
-    x = keras.layers.Dense(128, activation="relu", name="features")(x)
-    x = keras.layers.Dropout(0.5)(x)
-    outputs = keras.layers.Dense(num_classes, activation="softmax", name="probabilities")(x)
-    return keras.Model(inputs, outputs, name="classifier")
+    return networks.classifier(image_shape, num_classes)
 
 
 def train_classifier(x, y, num_classes, *, seed=0, steps=None, verbose=0):
@@ -69,8 +60,8 @@ def train_classifier(x, y, num_classes, *, seed=0, steps=None, verbose=0):
 
 
 def reference_classifier(dataset="mnist", data_dir=None, *, steps=None, verbose=True):
-    """The classifier trained on the real train split, trained once and then loaded from the cache."""
-    x, y = data.load_arrays(dataset, "train", data_dir)
+    """The classifier trained on the real train split (its labelled images), trained once, then loaded from the cache."""
+    (x, y), _ = data.split_labeled(*data.load_arrays(dataset, "train", data_dir))
     name = re.sub(r"[^\w.-]+", "_", dataset)
     path = os.path.join(cache_dir(), f"classifier-{name}-{_recipe_key(steps)}-{_digest(x, y)}.keras")
     if os.path.exists(path):
@@ -84,7 +75,7 @@ def reference_classifier(dataset="mnist", data_dir=None, *, steps=None, verbose=
     return model
 
 
-def _recipe_key(steps, recipe_functions=(build_classifier, train_classifier)):
+def _recipe_key(steps, recipe_functions=(networks.classifier, train_classifier)):
     """Short hash of everything that decides the trained classifier besides its data: the code of the recipe
     (architecture and training), its step budget and batch, and the Keras and TensorFlow versions."""
     import tensorflow as tf

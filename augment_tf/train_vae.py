@@ -7,7 +7,7 @@
 
 import keras
 
-from augment_tf import cli, data, images, training
+from augment_tf import cli, images, training
 from augment_tf.errors import AugmentError
 from augment_tf.models import VAE, ConditionalVAE, FitLatentPrior, KLAnnealing
 
@@ -50,7 +50,7 @@ def callbacks(config):
     """KL annealing and the fitted prior, when the run asks for them."""
     extra = [KLAnnealing(epochs=config["kl_anneal_epochs"])] if config["kl_anneal_epochs"] else []
     if config.get("latent_prior", "fitted") == "fitted":
-        x, y = data.load_arrays(config["dataset"], "train", config["data_dir"])
+        x, y = training.training_arrays(config)
         extra.append(FitLatentPrior(images.to_unit_range(x), y))
     return extra
 

@@ -15,8 +15,9 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from augment_tf import data, files, images, runs
-from augment_tf.errors import AugmentError
+from augment_tf import data, files, images, pseudo_labels, runs
+from augment_tf.errors import AugmentError, DataError
+from augment_tf.models import networks
 
 BATCH_SIZE = 128  # the default batch, on data of BATCH_SIZE * BATCHES_PER_EPOCH images or more
 BATCHES_PER_EPOCH = 8  # smaller sets get a default batch of n / 8 (at least MIN_BATCH_SIZE)
@@ -51,6 +52,15 @@ def add_arguments(parser, default_epochs, default_latent_dim=64, default_width=3
         "--augment", action="store_true",
         help="train on random shifts, rotations and zooms of the images (for small data sets)",
     )
+    parser.add_argument(
+        "--unlabeled", metavar="PATH",
+        help="--conditional: unlabelled images to learn from too (an .npz with x, an MNIST IDX images file, or a "
+        "folder with train-images-idx3-ubyte[.gz]); rows labelled -1 in --data-dir count as unlabelled as well",
+    )
+    parser.add_argument(
+        "--classifier-steps", type=int,
+        help=f"steps of the classifier that labels unlabelled images (default {pseudo_labels.STEPS})",
+    )
     parser.add_argument("--seed", type=int, default=0, help="same seed, same data order and samples")
     parser.add_argument("--out", help="run directory (default: runs/<model>-<time>)")
     parser.add_argument("--jit-compile", choices=["auto", "on", "off"], default="auto", help="XLA (auto: GPU only)")
@@ -58,12 +68,15 @@ def add_arguments(parser, default_epochs, default_latent_dim=64, default_width=3
 
 
 def check_arguments(args):
-    for name in ("epochs", "steps", "batch_size", "latent_dim", "width"):
+    for name in ("epochs", "steps", "batch_size", "latent_dim", "width", "classifier_steps"):
         value = getattr(args, name)
         if value is not None and value < 1:
             raise AugmentError(f"--{name.replace('_', '-')} must be a positive integer, got {value}")
     if args.resume and not args.out:
         raise AugmentError("--resume needs --out RUN_DIR, the run to continue")
+    if args.unlabeled and not args.conditional:
+        raise AugmentError("--unlabeled is for --conditional runs; an unconditional model needs no labels: "
+                           "train it on all the images with --data-dir")
 
 
 def schedule(n_examples, batch_size, epochs=None, steps=None):
@@ -192,9 +205,10 @@ def start(args, model_name, sampler, build_model, default_epochs, options=()):
     if runs.completed_epochs(run_dir) or os.path.exists(runs.path(run_dir, runs.CONFIG)):
         raise AugmentError(f"{run_dir} already holds a run: pass --resume to continue it, or another --out")
     data_dir = args.data_dir or os.environ.get(data.DATA_DIR_ENV) or None
-    x, y = data.load_arrays(args.dataset, "train", data_dir)
+    x, y = _with_unlabeled(data.load_arrays(args.dataset, "train", data_dir), args.unlabeled)
     source = data_dir or f"TensorFlow Datasets {args.dataset!r}"
     num_classes = data.num_classes(y, source) if args.conditional else None  # refuses a class without images
+    n_unlabeled = int(np.sum(y == data.UNLABELED))
     if x.shape[-1] not in (1, 3, 4):
         raise AugmentError(f"{source}: images have {x.shape[-1]} channels; sample grids need 1 (grayscale), 3 (RGB) "
                            "or 4 (RGBA)")
@@ -219,8 +233,20 @@ def start(args, model_name, sampler, build_model, default_epochs, options=()):
         "image_shape": list(x.shape[1:]),
         "num_classes": num_classes,
         "n_train": len(x),
+        "n_labeled": len(x) - n_unlabeled,
+        "n_unlabeled": n_unlabeled,
+        "unlabeled": args.unlabeled,
+        "classifier_steps": (args.classifier_steps or pseudo_labels.STEPS) if args.conditional and n_unlabeled else None,
         **{name: getattr(args, name) for name in options},
     }
+    if args.classifier_steps and not config["classifier_steps"]:
+        raise AugmentError("--classifier-steps applies to --conditional runs with unlabelled images only")
+    if config["classifier_steps"]:  # before config.json, so an interrupted labelling leaves no run: start it again
+        if min(x.shape[1:3]) < networks.MIN_CLASSIFIER_SIZE:
+            raise DataError(f"{source}: images of {x.shape[1]}x{x.shape[2]} pixels are too small for the classifier that "
+                            f"labels unlabelled images (at least {networks.MIN_CLASSIFIER_SIZE} a side): label them all")
+        os.makedirs(run_dir, exist_ok=True)
+        pseudo_labels.label_run(run_dir, x, y, num_classes, steps=config["classifier_steps"], seed=args.seed)
     keras.utils.set_random_seed(args.seed)
     model = build_model(config)
     config.update(model=type(model).__name__, value_range=list(model.value_range))
@@ -229,10 +255,31 @@ def start(args, model_name, sampler, build_model, default_epochs, options=()):
     return model, config, 0
 
 
+def _with_unlabeled(arrays, unlabeled):
+    """(x, y) of the run's data followed by the images at `unlabeled` (labelled UNLABELED), if any."""
+    x, y = arrays
+    if not unlabeled:
+        return x, y
+    x_more, y_more = data.load_images(unlabeled)
+    if x_more.shape[1:] != x.shape[1:]:
+        raise DataError(f"{unlabeled}: unlabelled images are {'x'.join(map(str, x_more.shape[1:]))} (HxWxC) but the "
+                        f"labelled ones {'x'.join(map(str, x.shape[1:]))}; pass images of one shape")
+    return np.concatenate([x, x_more]), np.concatenate([y, y_more])
+
+
+def training_arrays(config):
+    """(x, y) a run trains on: its data and unlabelled images; a conditional run's unlabelled images carry the
+    labels its classifier gave them (pseudo_labels)."""
+    x, y = _with_unlabeled(data.load_arrays(config["dataset"], "train", config["data_dir"]), config.get("unlabeled"))
+    if config.get("classifier_steps"):
+        y = pseudo_labels.read_labels(config["run_dir"], y)
+    return x, y
+
+
 def fit(model, config, initial_epoch=0, extra_callbacks=(), verbose=None):
     """Trains to the configured length from `initial_epoch`, exports the standalone models; returns history."""
     run_dir = config["run_dir"]
-    x, y = data.load_arrays(config["dataset"], "train", config["data_dir"])
+    x, y = training_arrays(config)
     epochs, steps_per_epoch = schedule(
         len(x), config["batch_size"], config["epochs_requested"], config["steps_requested"]
     )

@@ -372,3 +372,29 @@ def test_gan_variants_change_one_default_each_and_train():
     assert int(model.d_optimizer.iterations) == int(model.g_optimizer.iterations) == 1
     assert any(not np.array_equal(a, b) for a, b in zip(d_before, model.discriminator.get_weights()))
     assert any(not np.array_equal(a, b) for a, b in zip(g_before, model.generator.get_weights()))
+
+
+# --- few_labels -------------------------------------------------------------------------------------------------
+
+
+def test_few_labels_draws_the_same_number_of_each_class_and_scores_pseudo_labels():
+    from benchmarks import few_labels
+
+    y = np.repeat(np.arange(10), 7)
+    keep = few_labels.draw_labels(y, 30, np.random.default_rng(0))
+    assert keep.sum() == 30 and np.array_equal(np.bincount(y[keep]), [3] * 10)
+    assert not np.array_equal(keep, few_labels.draw_labels(y, 30, np.random.default_rng(1)))
+
+    probabilities = np.array([[0.99, 0.01], [0.6, 0.4], [0.2, 0.8], [0.05, 0.95]])
+    quality = few_labels.pseudo_label_quality(probabilities, np.array([0, 1, 1, 0]), thresholds=(0.0, 0.9, 0.99))
+    assert quality == {"0.0": (1.0, 0.5), "0.9": (0.5, 0.5), "0.99": (0.25, 1.0)}
+
+    rows = [{"labels": 100, "arm": "a", "accuracy": acc, "seed": s, "fid": fid}
+            for s, (acc, fid) in enumerate([(0.9, 2.0), (0.8, 4.0)])]
+    table = few_labels.summary_table(rows)
+    assert "| 100 | a | 0.8500 ± 0.0707 (0.8000-0.9000) | 0.9000, 0.8000 | fid 3.0000 |" in table
+    args = few_labels.parse_args(["--labels", "100,600", "--classifier-option", "threshold=0.9",
+                                  "--classifier-option", "ema_decay=None"])
+    assert args.labels == [100, 600] and args.classifier_option == {"threshold": 0.9, "ema_decay": None}
+    with pytest.raises(SystemExit):
+        few_labels.parse_args(["--labels", "105"])

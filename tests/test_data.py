@@ -190,7 +190,7 @@ def test_npz_in_folder_and_integer_images(tmp_path):
         (dict(x=np.zeros((3, 4, 4), np.uint8), y=np.zeros(3)), "labels must be 1-D integers"),
         (dict(x=np.zeros((3, 4, 4), np.uint8), y=np.zeros(2, int)), "3 images but 2 labels"),
         (dict(x=np.zeros((0, 4, 4), np.uint8), y=np.zeros(0, int)), "no samples"),
-        (dict(x=np.zeros((3, 4, 4), np.uint8), y=np.array([0, -1, 2])), "labels must be >= 0"),
+        (dict(x=np.zeros((3, 4, 4), np.uint8), y=np.array([0, -2, 2])), "labels must be >= 0"),
     ],
 )
 def test_npz_invalid(tmp_path, arrays, match):

@@ -20,6 +20,15 @@ def resolve_jit_compile(jit_compile):
     return bool(jit_compile)
 
 
+def update_moving_average(averages, currents, decay, step):
+    """averages <- d * averages + (1 - d) * currents, with d = min(decay, (1 + step) / (10 + step)): a warm-up that
+    keeps the average from lagging far behind early in training."""
+    step = ops.cast(step, "float32")
+    d = ops.minimum(decay, (1.0 + step) / (10.0 + step))
+    for average, current in zip(averages, currents):
+        average.assign(d * average + (1.0 - d) * ops.cast(current, average.dtype))
+
+
 def unpack_batch(data):
     """(images, labels) or images alone -> (images, labels or None)."""
     if isinstance(data, (tuple, list)):

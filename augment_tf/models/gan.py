@@ -9,7 +9,7 @@ import tensorflow as tf
 from keras import ops
 
 from augment_tf.models import networks
-from augment_tf.models.base import ClassConditional, GenerativeModel, unpack_batch
+from augment_tf.models.base import ClassConditional, GenerativeModel, unpack_batch, update_moving_average
 
 
 @keras.saving.register_keras_serializable(package="augment_tf")
@@ -102,10 +102,8 @@ class GAN(GenerativeModel):
 
     def _update_ema(self):
         """Moves the averaged generator towards the trained one; warm-up keeps early samples from lagging."""
-        step = ops.cast(self.g_optimizer.iterations, "float32")
-        decay = ops.minimum(self.ema_decay, (1.0 + step) / (10.0 + step))
-        for average, current in zip(self.ema_generator.variables, self.generator.variables):
-            average.assign(decay * average + (1.0 - decay) * ops.cast(current, average.dtype))
+        update_moving_average(self.ema_generator.variables, self.generator.variables, self.ema_decay,
+                              self.g_optimizer.iterations)
 
 
 @keras.saving.register_keras_serializable(package="augment_tf")

@@ -3,13 +3,15 @@
 Images are (H, W, C) of any size: the two stride-2 stages work on H and W padded to the next multiple of 4
 (28x28 MNIST and 32x32 CIFAR need none; USPS 16x16 none; 30x30 pads to 32x32), and generated images are cropped
 back. Class conditioning is optional everywhere: pass `num_classes` and the network takes a second input,
-integer labels.
+integer labels. `classifier` is the small CNN that scores samples (evaluate) and labels unlabelled images.
 """
 
 import keras
 import numpy as np
 import tensorflow as tf
 from keras import layers, ops
+
+MIN_CLASSIFIER_SIZE = 10  # `classifier`'s two valid 3x3 convolutions, each followed by 2x2 pooling, need 10 pixels
 
 
 def _padding(image_shape):
@@ -143,3 +145,19 @@ def discriminator(image_shape, num_classes=None, width=64, minibatch_std=False, 
     embedding = layers.Embedding(num_classes, features.shape[-1], name="projection")(label)
     projection = layers.Dot(axes=1)([features, embedding])
     return keras.Model([image, label], layers.Add()([logit, projection]), name=name)
+
+
+def classifier(image_shape, num_classes, name="classifier"):
+    """Small CNN on raw 0..255 images (at least MIN_CLASSIFIER_SIZE pixels a side) -> class probabilities; its
+    penultimate Dense layer "features" feeds the sample-quality metrics. Plain Keras layers only."""
+    inputs = keras.Input(tuple(image_shape), name="images")
+    x = layers.Rescaling(1.0 / 255.0)(inputs)
+    for filters in (32, 64):
+        x = layers.Conv2D(filters, 3, activation="relu")(x)
+        x = layers.MaxPooling2D()(x)
+    x = layers.Flatten()(x)
+    x = layers.Dropout(0.25)(x)
+    x = layers.Dense(128, activation="relu", name="features")(x)
+    x = layers.Dropout(0.5)(x)
+    outputs = layers.Dense(num_classes, activation="softmax", name="probabilities")(x)
+    return keras.Model(inputs, outputs, name=name)

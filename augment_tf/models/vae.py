@@ -130,7 +130,8 @@ class VAE(GenerativeModel):
         groups = {None: slice(None)} if self.num_classes is None else {c: labels == c for c in np.unique(labels)}
         for c, rows in groups.items():
             m = mean[rows].mean(axis=0)
-            cov = np.cov(mean[rows], rowvar=False) + np.diag(np.exp(log_var[rows]).mean(axis=0))
+            single = len(mean[rows]) < 2  # one image: no spread between images, only its posterior's own
+            cov = np.cov(mean[rows], rowvar=False, bias=single) + np.diag(np.exp(log_var[rows]).mean(axis=0))
             scale = np.linalg.cholesky(cov + 1e-6 * np.eye(self.latent_dim))
             if c is None:
                 self.prior.get_layer("prior_affine").set_weights([scale.T, m])

@@ -1,0 +1,100 @@
+"""Classifier trained on a few labelled and many unlabelled images at once (FixMatch, Sohn et al. 2020).
+
+The network's prediction on a lightly moved view of an unlabelled image, where it is confident, is the target for
+a strongly distorted view of the same image: it learns from unlabelled images only what it is already sure of, and
+learns it invariant to the distortions, so confidence spreads from the labelled images to the rest.
+"""
+
+import keras
+import tensorflow as tf
+from keras import ops
+
+from augment_tf.models import augmentation, networks
+from augment_tf.models.base import resolve_jit_compile, update_moving_average
+
+STRONG = dict(shift=0.15, rotation=20.0, zoom=0.2)  # random_affine bounds of the strong view
+ERASE = 0.25  # side of the square the strong view erases, as a share of the image height
+
+
+@keras.saving.register_keras_serializable(package="augment_tf")
+class SemiSupervisedClassifier(keras.Model):
+    """`fit` on batches ((images, labels), unlabelled images), raw 0..255; `network` is the plain Keras classifier
+    (`networks.classifier`) that trains; `predictor`, its exponential moving average, labels images and is exported.
+
+    `threshold`: confidence above which an unlabelled image's prediction becomes its target;
+    `unlabeled_weight`: weight of the unlabelled images' loss against the labelled images' loss;
+    `erase`: side of the square the strong view erases (0: none), as a share of the image height.
+    """
+
+    def __init__(self, image_shape=(28, 28, 1), num_classes=10, threshold=0.95, unlabeled_weight=1.0, erase=ERASE,
+                 ema_decay=0.999, seed=None, **kwargs):
+        super().__init__(**kwargs)
+        self.image_shape = tuple(image_shape)
+        self.num_classes = num_classes
+        self.threshold = threshold
+        self.unlabeled_weight = unlabeled_weight
+        self.erase = erase
+        self.ema_decay = ema_decay
+        self.seed = seed
+        self.network = networks.classifier(self.image_shape, num_classes, name="trained_classifier")
+        self.ema_network = networks.classifier(self.image_shape, num_classes) if ema_decay else None
+        if ema_decay:
+            self.ema_network.set_weights(self.network.get_weights())
+        self.seed_generator = keras.random.SeedGenerator(seed)
+        self.labeled_loss_tracker = keras.metrics.Mean(name="labeled_loss")
+        self.unlabeled_loss_tracker = keras.metrics.Mean(name="unlabeled_loss")
+        self.confident_tracker = keras.metrics.Mean(name="confident")  # share of unlabelled images with a target
+        self.accuracy_tracker = keras.metrics.SparseCategoricalAccuracy(name="labeled_accuracy")
+        self.built = True
+
+    def get_config(self):
+        return {**super().get_config(), "image_shape": self.image_shape, "num_classes": self.num_classes,
+                "threshold": self.threshold, "unlabeled_weight": self.unlabeled_weight, "erase": self.erase,
+                "ema_decay": self.ema_decay, "seed": self.seed}
+
+    def compile(self, optimizer=None, jit_compile="auto", **kwargs):
+        """Adam(1e-3) by default; jit_compile 'auto'|True|False."""
+        super().compile(optimizer=optimizer or keras.optimizers.Adam(1e-3),
+                        jit_compile=resolve_jit_compile(jit_compile), **kwargs)
+
+    @property
+    def metrics(self):
+        return [self.labeled_loss_tracker, self.unlabeled_loss_tracker, self.confident_tracker, self.accuracy_tracker]
+
+    @property
+    def predictor(self):
+        """The network that labels and is exported: the weights averaged over training (steadier), if kept."""
+        return self.ema_network if self.ema_decay else self.network
+
+    def call(self, images, training=False):
+        return self.predictor(images, training=training)
+
+    def _weak(self, images):
+        return augmentation.random_affine(images, self.seed_generator)
+
+    def _strong(self, images):
+        moved = augmentation.random_affine(images, self.seed_generator, **STRONG)
+        return augmentation.random_erase(moved, self.seed_generator, size=self.erase) if self.erase else moved
+
+    def train_step(self, data):
+        (images, labels), unlabeled = data
+        probabilities = self.network(self._weak(unlabeled), training=False)
+        confidence, targets = ops.max(probabilities, axis=-1), ops.argmax(probabilities, axis=-1)
+        mask = ops.cast(confidence >= self.threshold, "float32")
+        strong = self._strong(unlabeled)
+        with tf.GradientTape() as tape:
+            predicted = self.network(self._weak(images), training=True)
+            labeled_loss = ops.mean(keras.losses.sparse_categorical_crossentropy(labels, predicted))
+            predicted_unlabeled = self.network(strong, training=True)
+            unlabeled_loss = ops.mean(mask * keras.losses.sparse_categorical_crossentropy(targets, predicted_unlabeled))
+            loss = labeled_loss + self.unlabeled_weight * unlabeled_loss
+        variables = self.network.trainable_variables
+        self.optimizer.apply_gradients(zip(tape.gradient(loss, variables), variables))
+        if self.ema_decay:  # trainable weights only: dropout's seed state is not a weight
+            update_moving_average(self.ema_network.trainable_variables, variables, self.ema_decay,
+                                  self.optimizer.iterations)
+        self.labeled_loss_tracker.update_state(labeled_loss)
+        self.unlabeled_loss_tracker.update_state(unlabeled_loss)
+        self.confident_tracker.update_state(ops.mean(mask))
+        self.accuracy_tracker.update_state(labels, predicted)
+        return {m.name: m.result() for m in self.metrics}
