@@ -2,7 +2,7 @@
 
     python benchmarks/gan_quality.py --data-dir ../shared/data/mnist --split validation   # to choose: ~45 min
     python benchmarks/gan_quality.py --data-dir ../shared/data/mnist --split test --seed S  # to report, per seed
-    python benchmarks/gan_quality.py --data-dir ../shared/data/mnist --split validation --variant lr-4e-4 \
+    python benchmarks/gan_quality.py --data-dir ../shared/data/mnist --split validation --variant lr-2e-4 \
         --marks 10 --reference-minutes 0 --no-real                                      # one default changed
     python benchmarks/gan_quality.py --data-dir ../shared/data/mnist --marks 1 --reference-minutes 1  # smoke
 

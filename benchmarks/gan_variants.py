@@ -10,6 +10,7 @@ from keras import ops
 
 from augment_tf import train_gan
 from augment_tf.models import ConditionalGAN
+from augment_tf.models.gan import LEARNING_RATE
 from augment_tf.models.base import unpack_batch
 
 
@@ -72,7 +73,7 @@ def _rebuilt(model_class=ConditionalGAN, **changes):
 VARIANTS = {
     "defaults": train_gan.build_model,
     "alternating": _rebuilt(AlternatingConditionalGAN),  # update scheme
-    "adam-beta1-0.5": _with_adam(2e-4, 0.5, 0.999),  # the DCGAN recipe's betas
-    "lr-4e-4": _with_adam(4e-4, 0.0, 0.99),
+    "adam-beta1-0.5": _with_adam(LEARNING_RATE, 0.5, 0.999),  # the DCGAN recipe's betas
+    "lr-2e-4": _with_adam(2e-4, 0.0, 0.99),  # the default before the validation split chose 4e-4
     "no-minibatch-std": _rebuilt(minibatch_std=False),
 }

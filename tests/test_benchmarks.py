@@ -359,8 +359,8 @@ def test_gan_variants_change_one_default_each_and_train():
                for name, build in VARIANTS.items()}
     assert changed["defaults"] == {}
     assert changed["alternating"] == {"cls": "AlternatingConditionalGAN"}
-    assert changed["adam-beta1-0.5"] == {"d": (2e-4, 0.5, 0.999), "g": (2e-4, 0.5, 0.999)}
-    assert changed["lr-4e-4"] == {"d": (4e-4, 0.0, 0.99), "g": (4e-4, 0.0, 0.99)}
+    assert changed["adam-beta1-0.5"] == {"d": (4e-4, 0.5, 0.999), "g": (4e-4, 0.5, 0.999)}
+    assert changed["lr-2e-4"] == {"d": (2e-4, 0.0, 0.99), "g": (2e-4, 0.0, 0.99)}
     assert set(changed["no-minibatch-std"]) == {"minibatch_std", "weights"}
 
     x = np.random.default_rng(0).uniform(-1, 1, (4, 8, 8, 1)).astype("float32")

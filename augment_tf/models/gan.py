@@ -11,6 +11,8 @@ from keras import ops
 from augment_tf.models import networks
 from augment_tf.models.base import ClassConditional, GenerativeModel, unpack_batch, update_moving_average
 
+LEARNING_RATE = 4e-4  # both networks' Adam (benchmarks/README.md: chosen on the validation split over 2e-4)
+
 
 @keras.saving.register_keras_serializable(package="augment_tf")
 class GAN(GenerativeModel):
@@ -60,12 +62,13 @@ class GAN(GenerativeModel):
         return self.ema_generator
 
     def compile(self, d_optimizer=None, g_optimizer=None, jit_compile="auto", **kwargs):
-        """Two Adam optimizers by default (2e-4, beta_1=0, beta_2=0.99: without momentum the two players react to
-        each other at once; measured faster than the DCGAN recipe's beta_1=0.5); jit_compile 'auto'|True|False."""
+        """Two Adam optimizers by default (4e-4, beta_1=0, beta_2=0.99: without momentum the two players react to
+        each other at once; chosen on the validation split over the DCGAN recipe's beta_1=0.5 and over 2e-4,
+        benchmarks/README.md); jit_compile 'auto'|True|False."""
         self._compile_with(
             {
-                "d_optimizer": d_optimizer or keras.optimizers.Adam(2e-4, beta_1=0.0, beta_2=0.99),
-                "g_optimizer": g_optimizer or keras.optimizers.Adam(2e-4, beta_1=0.0, beta_2=0.99),
+                "d_optimizer": d_optimizer or keras.optimizers.Adam(LEARNING_RATE, beta_1=0.0, beta_2=0.99),
+                "g_optimizer": g_optimizer or keras.optimizers.Adam(LEARNING_RATE, beta_1=0.0, beta_2=0.99),
             },
             jit_compile,
             **kwargs,
