@@ -132,6 +132,9 @@ def evaluate_samples(x, y=None, *, dataset="mnist", data_dir=None, cas=False, ma
         raise DataError(f"{data_dir or dataset}: the test split is the training split (an .npz file serves every split), "
                         "so scores would be measured on the reference classifier's own training images; pass a folder "
                         "with both splits (train.npz and test.npz, or the MNIST IDX files)")
+    (x_test, y_test), _ = data.split_labeled(x_test, y_test)  # unlabelled test images score no accuracy
+    if not len(y_test):
+        raise DataError(f"{data_dir or dataset}: the test split has no labelled images; evaluate needs labelled ones")
     model = reference_classifier(dataset, data_dir, steps=classifier_steps, verbose=verbose)
     real_f, test_pred = _features_and_labels(model, x_test)
     real_f = real_f[:max_samples]

@@ -245,3 +245,19 @@ def test_bad_input_is_one_line_and_exit_2_with_nothing_written(tmp_path, case, e
     assert result.returncode == 2, result.stderr
     assert expected in result.stderr and len(result.stderr.strip().splitlines()) == 1, result.stderr
     assert not run.exists()
+
+
+def test_evaluate_scores_accuracy_on_the_labelled_test_images_only(tmp_path):
+    rng = np.random.default_rng(3)
+    np.savez(tmp_path / "train.npz", x=images(30), y=np.arange(30) % 3)
+    y_test = np.where(np.arange(10) < 6, np.arange(10) % 3, data.UNLABELED)
+    np.savez(tmp_path / "test.npz", x=images(10, seed=4), y=y_test)
+    samples = images(8, seed=5)
+    result = evaluate.evaluate_samples(samples, rng.integers(0, 3, 8), data_dir=str(tmp_path), classifier_steps=3,
+                                       verbose=False)
+    reference = evaluate.reference_classifier("mnist", str(tmp_path), steps=3, verbose=False)
+    predicted = reference.predict(images(10, seed=4)[:6, ..., None].astype("float32"), verbose=0).argmax(axis=1)
+    assert result["classifier_test_accuracy"] == pytest.approx(np.mean(predicted == y_test[:6]))
+    np.savez(tmp_path / "test.npz", x=images(10, seed=4), y=np.full(10, data.UNLABELED))
+    with pytest.raises(DataError, match="the test split has no labelled images"):
+        evaluate.evaluate_samples(samples, None, data_dir=str(tmp_path), classifier_steps=3, verbose=False)
