@@ -11,6 +11,7 @@ import sys
 
 import keras
 import numpy as np
+import tensorflow as tf
 
 from augment_tf import data, files, runs
 from augment_tf.errors import AugmentError
@@ -18,7 +19,7 @@ from augment_tf.models.classifier import SemiSupervisedClassifier
 
 CLASSIFIER = "classifier.keras"
 LABELS = "pseudo_labels.npz"
-STEPS = 6000  # default optimizer steps of the classifier: ~5 min on 2 CPU cores (benchmarks/README.md, "Few labels")
+STEPS = 6000  # default optimizer steps of the classifier: 3.4 min on 2 CPU cores (benchmarks/README.md, "Few labels")
 LABELED_BATCH = 32
 UNLABELED_BATCH = 128
 EPOCH_STEPS = 250
@@ -34,8 +35,6 @@ def train_classifier(x, y, num_classes, *, steps=STEPS, seed=0, verbose=0, callb
     unlabeled = data.make_dataset(x_unlabeled, np.full(len(x_unlabeled), data.UNLABELED),
                                   min(unlabeled_batch, len(x_unlabeled)), seed=seed + 1, repeat=True,
                                   value_range=(0.0, 255.0)).map(lambda images, _: images)
-    import tensorflow as tf
-
     keras.utils.set_random_seed(seed)
     model = SemiSupervisedClassifier(x.shape[1:], num_classes, seed=seed, **options)
     model.compile()
