@@ -97,7 +97,7 @@ def load_images(path):
     path = Path(path).expanduser()
     if path.is_dir():
         name = IDX_FILES["train"][0]
-        found = next((path / n for n in (f"{name}.gz", name) if (path / n).is_file()), None)
+        found = _idx_file(path, name)
         if found is None:
             raise DataError(f"{path}: no {name}[.gz] in this folder; pass an .npz with x or an IDX images file")
         path = found
@@ -154,6 +154,11 @@ def load_dataset(dataset="mnist", split="train", data_dir=None, batch_size=128, 
     return make_dataset(x, y, batch_size, **pipeline_kwargs)
 
 
+def _idx_file(folder, name):
+    """`folder/name.gz` or `folder/name`, whichever is a file (the gzip one first), else None."""
+    return next((folder / n for n in (f"{name}.gz", name) if (folder / n).is_file()), None)
+
+
 def _local_files(path, split):
     """The resolved files holding `split` at `path`: an (images, labels) IDX pair or one .npz."""
     if path.is_file() and path.suffix == ".npz":
@@ -161,7 +166,7 @@ def _local_files(path, split):
     if not path.is_dir():
         raise DataError(f"{path}: " + ("not a folder or an .npz file" if path.exists() else "no such file or folder"))
     names = IDX_FILES.get(split, ())
-    found = [next((path / n for n in (f"{name}.gz", name) if (path / n).is_file()), None) for name in names]
+    found = [_idx_file(path, name) for name in names]
     if names and all(found):
         return tuple(str(p.resolve()) for p in found)
     if (path / f"{split}.npz").is_file():

@@ -50,12 +50,17 @@ def label_run(run_dir, x, y, num_classes, *, steps=STEPS, seed=0):
     print(f"training the classifier that labels {np.sum(y == data.UNLABELED)} unlabelled images ({steps} steps) ...",
           file=sys.stderr)
     model = train_classifier(x, y, num_classes, steps=steps, seed=seed, verbose=1 if sys.stdout.isatty() else 2)
+    unlabeled = y == data.UNLABELED
+    x_unlabeled = x[unlabeled]
     # Eager calls, not predict(): one more traced function here made the VAE's later predict calls log a retracing warning.
-    probabilities = np.concatenate([keras.ops.convert_to_numpy(model.predictor(np.asarray(x[i:i + 1000], np.float32)))
-                                    for i in range(0, len(x), 1000)])
-    labels = np.where(y == data.UNLABELED, probabilities.argmax(axis=1), y)
+    probabilities = np.concatenate([
+        keras.ops.convert_to_numpy(model.predictor(np.asarray(x_unlabeled[i:i + 1000], np.float32)))
+        for i in range(0, len(x_unlabeled), 1000)
+    ])
+    labels, confidence = y.copy(), np.ones(len(y), np.float32)  # a given label is certain
+    labels[unlabeled], confidence[unlabeled] = probabilities.argmax(axis=1), probabilities.max(axis=1)
     files.save_model(model.predictor, runs.path(run_dir, CLASSIFIER))
-    files.write_npz(runs.path(run_dir, LABELS), y=labels, confidence=probabilities.max(axis=1).astype(np.float32))
+    files.write_npz(runs.path(run_dir, LABELS), y=labels, confidence=confidence)
     return labels
 
 

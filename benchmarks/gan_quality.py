@@ -100,7 +100,8 @@ def main():
             rows.append({"model": "keras.io DCGAN example", **snap, **score(x, None, score_dir, args.n, False)})
             print(json.dumps(rows[-1]), flush=True)
 
-    files.write_json(args.out, {"rows": rows, "split": args.split, "seed": args.seed, "variant": args.variant, "command": " ".join(sys.argv)})
+    files.write_json(args.out, {"rows": rows, "split": args.split, "seed": args.seed, "variant": args.variant,
+                                "command": " ".join(sys.argv)})
     print(markdown(rows))
 
 

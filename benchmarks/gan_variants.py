@@ -27,7 +27,7 @@ class AlternatingConditionalGAN(ConditionalGAN):
         with tf.GradientTape() as tape:
             real_logits = self.discriminator(self._inputs(self._view(images), cond), training=True)
             fake_logits = self.discriminator(self._inputs(self._view(fake), cond), training=True)
-            d_loss = ops.mean(ops.softplus(-real_logits)) + ops.mean(ops.softplus(fake_logits))
+            d_loss = self.discriminator_loss(real_logits, fake_logits)
         d_variables = self.discriminator.trainable_variables
         self.d_optimizer.apply_gradients(zip(tape.gradient(d_loss, d_variables), d_variables))
 
@@ -35,7 +35,7 @@ class AlternatingConditionalGAN(ConditionalGAN):
         with tf.GradientTape() as tape:
             fake = self.generator(self._inputs(z, cond), training=True)
             fake_logits = self.discriminator(self._inputs(self._view(fake), cond), training=True)
-            g_loss = ops.mean(ops.softplus(-fake_logits))
+            g_loss = self.generator_loss(fake_logits)
         g_variables = self.generator.trainable_variables
         self.g_optimizer.apply_gradients(zip(tape.gradient(g_loss, g_variables), g_variables))
 

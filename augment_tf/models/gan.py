@@ -90,8 +90,8 @@ class GAN(GenerativeModel):
             fake = self.generator(self._inputs(z, cond), training=True)
             real_logits = self.discriminator(self._inputs(self._view(images), cond), training=True)
             fake_logits = self.discriminator(self._inputs(self._view(fake), cond), training=True)
-            d_loss = ops.mean(ops.softplus(-real_logits)) + ops.mean(ops.softplus(fake_logits))
-            g_loss = ops.mean(ops.softplus(-fake_logits))
+            d_loss = self.discriminator_loss(real_logits, fake_logits)
+            g_loss = self.generator_loss(fake_logits)
         d_variables, g_variables = self.discriminator.trainable_variables, self.generator.trainable_variables
         d_grads = d_tape.gradient(d_loss, d_variables)
         g_grads = g_tape.gradient(g_loss, g_variables)
@@ -102,6 +102,16 @@ class GAN(GenerativeModel):
         self.d_loss_tracker.update_state(d_loss)
         self.g_loss_tracker.update_state(g_loss)
         return {m.name: m.result() for m in self.metrics}
+
+    @staticmethod
+    def discriminator_loss(real_logits, fake_logits):
+        """Non-saturating GAN loss of the discriminator: real images towards 1, generated ones towards 0."""
+        return ops.mean(ops.softplus(-real_logits)) + ops.mean(ops.softplus(fake_logits))
+
+    @staticmethod
+    def generator_loss(fake_logits):
+        """Non-saturating GAN loss of the generator: its images towards the discriminator's 1."""
+        return ops.mean(ops.softplus(-fake_logits))
 
     def _update_ema(self):
         """Moves the averaged generator towards the trained one; warm-up keeps early samples from lagging."""
