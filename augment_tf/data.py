@@ -132,7 +132,10 @@ def num_classes(y, source="labels"):
 
 def make_dataset(x, y, batch_size=128, *, seed=None, shuffle=True, drop_remainder=True, repeat=False,
                  value_range=(-1.0, 1.0)):
-    """Batches of (float32 images (B, H, W, C) in `value_range`, int64 labels); a seed fixes every epoch's order."""
+    """Batches of (float32 images (B, H, W, C) in `value_range`, int64 labels); a seed fixes every epoch's order.
+
+    Repeated, epoch e's order is a pure function of (seed, e), however often the dataset is iterated: under
+    tf.distribute Keras opens one iterator before training, and tf.data's shuffle reshuffles for every iterator."""
     import tensorflow as tf
 
     x, y = _check(x, y, "make_dataset")
@@ -140,12 +143,31 @@ def make_dataset(x, y, batch_size=128, *, seed=None, shuffle=True, drop_remainde
         raise DataError(f"batch size {batch_size} does not fit {len(x)} samples: lower --batch-size")
     low, high = (float(v) for v in value_range)
     scale = (high - low) / 255.0
+    if repeat and shuffle:
+        return _epochs_in_seeded_order(x, y, batch_size, seed, drop_remainder, scale, low).prefetch(tf.data.AUTOTUNE)
     ds = tf.data.Dataset.from_tensor_slices((x, y))
     ds = ds.map(lambda image, label: (tf.cast(image, tf.float32) * scale + low, label), tf.data.AUTOTUNE).cache()
     if shuffle:
         ds = ds.shuffle(len(x), seed=seed, reshuffle_each_iteration=True)
     ds = ds.batch(batch_size, drop_remainder=drop_remainder)
     return (ds.repeat() if repeat else ds).prefetch(tf.data.AUTOTUNE)
+
+
+def _epochs_in_seeded_order(x, y, batch_size, seed, drop_remainder, scale, low):
+    """Endless batches of `x`, `y` (pixels scaled): epoch e in the order of a permutation drawn from (seed, e)."""
+    import tensorflow as tf
+
+    seed = np.random.SeedSequence().entropy % 2**31 if seed is None else seed
+    images, labels = tf.constant(x), tf.constant(y)
+
+    def epoch_batches(epoch):
+        order = tf.random.experimental.stateless_shuffle(tf.range(len(x), dtype=tf.int64),
+                                                         seed=tf.stack([tf.constant(seed, tf.int64), epoch]))
+        return tf.data.Dataset.from_tensor_slices(order).batch(batch_size, drop_remainder=drop_remainder)
+
+    batches = tf.data.Dataset.counter().flat_map(epoch_batches)
+    return batches.map(lambda rows: (tf.cast(tf.gather(images, rows), tf.float32) * scale + low, tf.gather(labels, rows)),
+                       tf.data.AUTOTUNE)
 
 
 def load_dataset(dataset="mnist", split="train", data_dir=None, batch_size=128, **pipeline_kwargs):

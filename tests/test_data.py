@@ -369,9 +369,17 @@ def test_make_dataset_same_seed_same_order_across_epochs():
     assert all(sorted(e) == list(range(30)) for e in epochs)  # each epoch is a permutation...
     assert not np.array_equal(epochs[0], epochs[1])  # ...reshuffled every epoch
     assert not np.array_equal(first, order(8))
-    ds = data.make_dataset(x, y, 5, seed=7)  # without repeat: iterate twice, same as epochs 1 and 2
-    np.testing.assert_array_equal(np.concatenate([b[1] for b in batches(ds)] + [b[1] for b in batches(ds)]),
-                                  first[:60])
+    ds = data.make_dataset(x, y, 5, seed=7, repeat=True)  # each iteration starts again at epoch 0
+    assert all(np.array_equal(np.concatenate([b[1] for b in batches(ds, 12)]), first[:60]) for _ in range(2))
+
+
+def test_make_dataset_one_pass_reshuffles_every_iteration():
+    x, y = arrays(30)
+    passes = lambda seed: [np.concatenate([b[1] for b in batches(ds)]) for ds in [data.make_dataset(x, y, 5, seed=seed)]
+                           for _ in range(2)]
+    first, second = passes(7)
+    assert sorted(first) == sorted(second) == list(range(30)) and not np.array_equal(first, second)
+    np.testing.assert_array_equal(np.stack(passes(7)), np.stack([first, second]))
 
 
 def test_make_dataset_errors():
