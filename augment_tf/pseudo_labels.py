@@ -15,6 +15,7 @@ import tensorflow as tf
 
 from augment_tf import data, files, runs
 from augment_tf.errors import AugmentError
+from augment_tf.models import networks
 from augment_tf.models.classifier import SemiSupervisedClassifier
 
 CLASSIFIER = "classifier.keras"
@@ -54,12 +55,12 @@ def label_run(run_dir, x, y, num_classes, *, steps=STEPS, seed=0):
     x_unlabeled = x[unlabeled]
     # Eager calls, not predict(): one more traced function here made the VAE's later predict calls log a retracing warning.
     probabilities = np.concatenate([
-        keras.ops.convert_to_numpy(model.predictor(np.asarray(x_unlabeled[i:i + 1000], np.float32)))
+        keras.ops.convert_to_numpy(model.predictor(np.asarray(x_unlabeled[i:i + 1000], np.float32))).astype(np.float32)
         for i in range(0, len(x_unlabeled), 1000)
     ])
     labels, confidence = y.copy(), np.ones(len(y), np.float32)  # a given label is certain
     labels[unlabeled], confidence[unlabeled] = probabilities.argmax(axis=1), probabilities.max(axis=1)
-    files.save_model(model.predictor, runs.path(run_dir, CLASSIFIER))
+    files.save_model(networks.portable(model.predictor), runs.path(run_dir, CLASSIFIER))
     files.write_npz(runs.path(run_dir, LABELS), y=labels, confidence=confidence)
     return labels
 

@@ -15,7 +15,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from augment_tf import data, files, images, pseudo_labels, runs
+from augment_tf import data, distribute, files, images, pseudo_labels, runs
 from augment_tf.errors import AugmentError, DataError
 from augment_tf.models import networks
 
@@ -65,6 +65,7 @@ def add_arguments(parser, default_epochs, default_latent_dim=64, default_width=3
     parser.add_argument("--out", help="run directory (default: runs/<model>-<time>)")
     parser.add_argument("--jit-compile", choices=["auto", "on", "off"], default="auto", help="XLA (auto: GPU only)")
     parser.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
+    distribute.add_arguments(parser)
 
 
 def check_arguments(args):
@@ -77,6 +78,7 @@ def check_arguments(args):
     if args.unlabeled and not args.conditional:
         raise AugmentError("--unlabeled is for --conditional runs; an unconditional model needs no labels: "
                            "train it on all the images with --data-dir")
+    distribute.check_arguments(args)
 
 
 def schedule(n_examples, batch_size, epochs=None, steps=None):
@@ -92,10 +94,11 @@ def schedule(n_examples, batch_size, epochs=None, steps=None):
     return epochs, math.ceil(steps / epochs)
 
 
-def default_batch_size(n_examples):
+def default_batch_size(n_examples, replicas=1):
     """BATCH_SIZE, or n / BATCHES_PER_EPOCH (at least MIN_BATCH_SIZE, at most n) on small data: several batches
-    per pass rather than one batch of everything."""
-    return min(BATCH_SIZE, n_examples, max(MIN_BATCH_SIZE, n_examples // BATCHES_PER_EPOCH))
+    per pass rather than one batch of everything; rounded down to a multiple of `replicas` (at least one each)."""
+    batch = min(BATCH_SIZE, n_examples, max(MIN_BATCH_SIZE, n_examples // BATCHES_PER_EPOCH))
+    return max(replicas, batch - batch % replicas)
 
 
 def default_length(n_examples, batch_size, default_epochs):
@@ -185,13 +188,16 @@ class Checkpoint(keras.callbacks.Callback):
         files.write_json(runs.path(self.run_dir, runs.STATE), {"epoch": epoch + 1})
 
 
-def start(args, model_name, sampler, build_model, default_epochs, options=()):
-    """Returns (model, config, initial_epoch) for a new run or one resumed from its checkpoint.
+def start(args, model_name, sampler, build_model, default_epochs, options=(), strategy=None):
+    """Returns (model, config, initial_epoch) for a new run or one resumed from its checkpoint; call it in the
+    scope of `strategy` (default: one device), which builds or loads the model.
 
     `options` names the script's own flags (see `main_for`), recorded in the config like the shared ones.
-    A resumed run keeps its saved settings; only a new --epochs or --steps changes its length.
+    A resumed run keeps its saved settings; only a new --epochs or --steps, and where it trains
+    (--strategy, --replicas), change.
     """
     check_arguments(args)
+    strategy = strategy or tf.distribute.get_strategy()
     prefix = ("c" if args.conditional else "") + model_name
     run_dir = args.out or os.path.join("runs", f"{prefix}-{datetime.datetime.now():%Y%m%d-%H%M%S}")
     if args.resume:
@@ -201,6 +207,11 @@ def start(args, model_name, sampler, build_model, default_epochs, options=()):
             raise AugmentError(f"{run_dir}: no checkpoint to resume from; start it again without --resume")
         if args.epochs or args.steps:
             config.update(epochs_requested=args.epochs, steps_requested=args.steps)
+        if args.precision and args.precision != config.get("precision", "float32"):
+            raise AugmentError(f"{run_dir} trains in {config.get('precision', 'float32')}; resume it without "
+                               "--precision (or start a new run)")
+        config.update(_placement(args, config["batch_size"], strategy))
+        distribute.set_precision(config.get("precision"))
         return runs.load_model(runs.path(run_dir, runs.CHECKPOINT)), config, done
     if runs.completed_epochs(run_dir) or os.path.exists(runs.path(run_dir, runs.CONFIG)):
         raise AugmentError(f"{run_dir} already holds a run: pass --resume to continue it, or another --out")
@@ -212,7 +223,10 @@ def start(args, model_name, sampler, build_model, default_epochs, options=()):
     if x.shape[-1] not in (1, 3, 4):
         raise AugmentError(f"{source}: images have {x.shape[-1]} channels; sample grids need 1 (grayscale), 3 (RGB) "
                            "or 4 (RGBA)")
-    batch_size = min(args.batch_size, len(x)) if args.batch_size else default_batch_size(len(x))
+    batch_size = min(args.batch_size, len(x)) if args.batch_size else default_batch_size(
+        len(x), strategy.num_replicas_in_sync
+    )
+    placement = _placement(args, batch_size, strategy)
     epochs, steps = (args.epochs, args.steps) if args.epochs or args.steps else default_length(
         len(x), batch_size, default_epochs
     )
@@ -230,6 +244,8 @@ def start(args, model_name, sampler, build_model, default_epochs, options=()):
         "augment": args.augment,
         "seed": args.seed,
         "jit_compile": args.jit_compile,
+        **placement,
+        "precision": args.precision or "float32",
         "image_shape": list(x.shape[1:]),
         "num_classes": num_classes,
         "n_train": len(x),
@@ -241,10 +257,11 @@ def start(args, model_name, sampler, build_model, default_epochs, options=()):
     }
     if args.classifier_steps and not config["classifier_steps"]:
         raise AugmentError("--classifier-steps applies to --conditional runs with unlabelled images only")
+    if config["classifier_steps"] and min(x.shape[1:3]) < networks.MIN_CLASSIFIER_SIZE:
+        raise DataError(f"{source}: images of {x.shape[1]}x{x.shape[2]} pixels are too small for the classifier that "
+                        f"labels unlabelled images (at least {networks.MIN_CLASSIFIER_SIZE} a side): label them all")
+    distribute.set_precision(config["precision"])  # the labelling classifier and the model compute in it
     if config["classifier_steps"]:  # before config.json, so an interrupted labelling leaves no run: start it again
-        if min(x.shape[1:3]) < networks.MIN_CLASSIFIER_SIZE:
-            raise DataError(f"{source}: images of {x.shape[1]}x{x.shape[2]} pixels are too small for the classifier that "
-                            f"labels unlabelled images (at least {networks.MIN_CLASSIFIER_SIZE} a side): label them all")
         os.makedirs(run_dir, exist_ok=True)
         pseudo_labels.label_run(run_dir, x, y, num_classes, steps=config["classifier_steps"], seed=args.seed)
     keras.utils.set_random_seed(args.seed)
@@ -253,6 +270,13 @@ def start(args, model_name, sampler, build_model, default_epochs, options=()):
     os.makedirs(run_dir, exist_ok=True)
     runs.write_config(run_dir, config)
     return model, config, 0
+
+
+def _placement(args, batch_size, strategy):
+    """The config entries that say where a run trains; the global batch must split over the replicas."""
+    distribute.check_batch(batch_size, strategy)
+    replicas = strategy.num_replicas_in_sync
+    return {"strategy": args.strategy, "replicas": replicas, "per_replica_batch": batch_size // replicas}
 
 
 def _with_unlabeled(arrays, unlabeled):
@@ -332,11 +356,15 @@ def main_for(model_name, sampler, build_model, default_epochs, description, argv
         parser.add_argument(flag, **kwargs)
     args = parser.parse_args(argv)
     names = [flag.lstrip("-").replace("-", "_") for flag in options or {}]
-    model, config, initial_epoch = start(args, model_name, sampler, build_model, default_epochs, names)
-    if initial_epoch:
-        print(f"resuming {config['run_dir']} after epoch {initial_epoch}", file=sys.stderr)
-    else:
-        print(f"run directory: {config['run_dir']}", file=sys.stderr)
-    fit(model, config, initial_epoch, extra_callbacks=callbacks(config) if callbacks else ())
-    print(f"done: {runs.path(config['run_dir'], sampler)}")
+    distribute.check_arguments(args)  # before the strategy: --replicas splits the CPU before TensorFlow starts
+    strategy = distribute.make_strategy(args.strategy, args.replicas)
+    with distribute.writable_run_dir(args.out, strategy) as out, strategy.scope():
+        args.out = out  # another worker than the chief writes a scratch copy
+        model, config, initial_epoch = start(args, model_name, sampler, build_model, default_epochs, names, strategy)
+        if initial_epoch:
+            print(f"resuming {config['run_dir']} after epoch {initial_epoch}", file=sys.stderr)
+        else:
+            print(f"run directory: {config['run_dir']}", file=sys.stderr)
+        fit(model, config, initial_epoch, extra_callbacks=callbacks(config) if callbacks else ())
+        print(f"done: {runs.path(config['run_dir'], sampler)}")
     return 0

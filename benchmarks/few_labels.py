@@ -85,7 +85,7 @@ class AccuracyCurve(keras.callbacks.Callback):
         self.scored, self.points = scored, []
 
     def on_epoch_end(self, epoch, logs=None):
-        steps = int(self.model.optimizer.iterations)
+        steps = int(self.model.optimizer.iterations.numpy())
         self.points.append((steps, accuracy(self.model.predictor, *self.scored), float(logs.get("confident", 0))))
         print(f"  step {steps}: accuracy {self.points[-1][1]:.4f}, confident {self.points[-1][2]:.3f}", flush=True)
 

@@ -7,7 +7,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from augment_tf import data, evaluate
+from augment_tf import data, distribute, evaluate
+
+REPLICAS = 2  # the CPU split into this many logical devices, as TensorFlow's own tests do, before anything runs
+distribute.split_cpu(REPLICAS)
 
 ROOT = Path(__file__).parents[1]
 MNIST_DIR = Path(os.environ.get(data.DATA_DIR_ENV) or ROOT.parent / "shared/data/mnist")

@@ -151,6 +151,7 @@ def test_defaults_keep_full_mnist_as_it_was():
     assert training.default_length(60000, 128, 20) == (20, None) and training.default_length(60000, 128, 30) == (30, None)
     assert training.default_batch_size(1024) == 128 and training.default_batch_size(400) == 50
     assert training.default_batch_size(10) == 10
+    assert training.default_batch_size(264, replicas=2) == 32 and training.default_batch_size(400, replicas=3) == 48
 
 
 def test_explicit_length_and_batch_override_the_small_data_defaults(npz_100, tmp_path):

@@ -9,6 +9,8 @@ import math
 import keras
 from keras import ops
 
+from augment_tf.models import replicas
+
 SHIFT = 0.1  # of the image's width and height, either way
 ROTATION = 10.0  # degrees, either way
 ZOOM = 0.1  # scale drawn from [1 - ZOOM, 1 + ZOOM]
@@ -18,7 +20,9 @@ def random_affine(images, seed_generator, fill_value=0.0, shift=SHIFT, rotation=
     """Each image of a (B, H, W, C) batch moved by its own random shift, rotation and zoom about its centre
     (bilinear; uncovered pixels get `fill_value`, the background), with randomness from `seed_generator`."""
     height, width = images.shape[1], images.shape[2]
-    draw = lambda bound: keras.random.uniform((ops.shape(images)[0],), -bound, bound, seed=seed_generator)
+    draw = lambda bound: replicas.rows(
+        lambda shape: keras.random.uniform(shape, -bound, bound, seed=seed_generator), (ops.shape(images)[0],)
+    )
     angle = draw(rotation) * (math.pi / 180.0)
     scale = 1.0 / (1.0 + draw(zoom))  # the transform maps output pixels to input ones
     shift_x, shift_y = draw(shift) * width, draw(shift) * height
@@ -39,7 +43,9 @@ def random_erase(images, seed_generator, size=0.3, fill_value=0.0):
     centred on a random pixel, set to `fill_value` (Cutout, DeVries & Taylor 2017)."""
     height, width = images.shape[1], images.shape[2]
     half = size * height / 2.0
-    centre = lambda extent: keras.random.uniform((ops.shape(images)[0], 1, 1, 1), 0, extent, seed=seed_generator)
+    centre = lambda extent: replicas.rows(
+        lambda shape: keras.random.uniform(shape, 0, extent, seed=seed_generator), (ops.shape(images)[0], 1, 1, 1)
+    )
     cy, cx = centre(height), centre(width)
     rows = ops.reshape(ops.arange(height, dtype="float32"), (1, height, 1, 1)) + 0.5
     cols = ops.reshape(ops.arange(width, dtype="float32"), (1, 1, width, 1)) + 0.5

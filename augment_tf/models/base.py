@@ -10,7 +10,7 @@ import numpy as np
 import tensorflow as tf
 from keras import ops
 
-from augment_tf.models import augmentation
+from augment_tf.models import augmentation, replicas
 
 
 def resolve_jit_compile(jit_compile):
@@ -29,6 +29,20 @@ def update_moving_average(averages, currents, decay, step):
         average.assign(d * average + (1.0 - d) * ops.cast(current, average.dtype))
 
 
+def loss_scaled(optimizer):
+    """`optimizer`, in a LossScaleOptimizer under the mixed_float16 policy (float16 gradients underflow without)."""
+    if keras.config.dtype_policy().name != "mixed_float16" or isinstance(optimizer, keras.optimizers.LossScaleOptimizer):
+        return optimizer
+    return keras.optimizers.LossScaleOptimizer(optimizer)
+
+
+def apply_gradients(optimizer, grads, variables):
+    """`optimizer.apply_gradients`; a loss-scaled step that overflowed on any replica is skipped on all of them."""
+    if isinstance(optimizer, keras.optimizers.LossScaleOptimizer):
+        grads = replicas.skip_everywhere_if_any_overflows(grads)
+    optimizer.apply_gradients(zip(grads, variables))
+
+
 def unpack_batch(data):
     """(images, labels) or images alone -> (images, labels or None)."""
     if isinstance(data, (tuple, list)):
@@ -36,7 +50,27 @@ def unpack_batch(data):
     return data, None
 
 
-class GenerativeModel(keras.Model):
+class ReplicatedModel(keras.Model):
+    """A model that trains the same on one device and under any tf.distribute strategy. Its networks are built in
+    `__init__` and its optimizers in `compile` (their variables must exist before `fit` traces the step in the
+    replicas); its `train_step` returns `self._logs()`."""
+
+    def _logs(self):
+        """{name: result} of the metrics. Under MultiWorkerMirroredStrategy each has shape (1,): Keras reduces a
+        multi-worker run's logs along axis 0, which a scalar lacks (tensorflow/tensorflow#72388)."""
+        logs = {m.name: m.result() for m in self.metrics}
+        if isinstance(tf.distribute.get_strategy(), tf.distribute.MultiWorkerMirroredStrategy):
+            logs = {name: ops.reshape(value, (1,)) for name, value in logs.items()}
+        return logs
+
+    def _maybe_symbolic_build(self, iterator=None, data_batch=None):
+        # Nothing to build. Keras would peek a batch here under tf.distribute, and that fails on
+        # MultiWorkerMirroredStrategy's per-replica batches ("Attempt to convert a value (PerReplica ...) to a
+        # Tensor", keras-team/keras#20585); the peek also opened one more iterator over the data.
+        return
+
+
+class GenerativeModel(ReplicatedModel):
     """Base of the models: subclasses build their networks, a `seed_generator`, and define `sampler`."""
 
     num_classes = None
@@ -53,10 +87,16 @@ class GenerativeModel(keras.Model):
         }
 
     def _compile_with(self, optimizers, jit_compile="auto", **kwargs):
-        """Compiles with named optimizers (attribute name -> optimizer); jit_compile 'auto'|True|False."""
+        """Compiles with named optimizers (attribute name -> optimizer), each built on its variables now: under
+        tf.distribute they must exist before `fit` traces the step (Keras builds only `self.optimizer` itself).
+        Under the mixed_float16 policy each is wrapped in a LossScaleOptimizer. jit_compile 'auto'|True|False."""
         super().compile(jit_compile=resolve_jit_compile(jit_compile), **kwargs)
+        if "optimizer" not in optimizers:  # Keras' default `optimizer`, unused: built empty, or `fit` under a
+            self.optimizer.build([])  # strategy would give it slots for every weight (and checkpoints with them)
+        variables = self._optimized_variables()
         for name, optimizer in optimizers.items():
-            setattr(self, name, optimizer)
+            setattr(self, name, loss_scaled(optimizer))
+            getattr(self, name).build(variables[name])
         self._jit_setting = jit_compile
 
     def _optimized_variables(self):
@@ -71,13 +111,10 @@ class GenerativeModel(keras.Model):
 
     def compile_from_config(self, config):
         """Recompiles after `load_model` and builds the optimizers so their saved state can load."""
-        names = self._optimized_variables()
         self.compile(
-            **{name: keras.optimizers.deserialize(config[name]) for name in names},
+            **{name: keras.optimizers.deserialize(config[name]) for name in self._optimized_variables()},
             jit_compile=config.get("jit_compile", "auto"),
         )
-        for name, variables in self._optimized_variables().items():
-            getattr(self, name).build(variables)
 
     def save_own_variables(self, store):
         """Also saves the noise RNG state, so a resumed run draws the same noise as an uninterrupted one."""
@@ -104,9 +141,11 @@ class GenerativeModel(keras.Model):
         return [first, *cond] if cond else first
 
     def _predict(self, network, first, labels=None, batch_size=500):
-        """Runs `network` on a numpy batch (plus checked labels if conditional); numpy output."""
+        """Runs `network` on a numpy batch (plus checked labels if conditional); float32 numpy output, whatever
+        precision the network computes in."""
         cond = [] if self.num_classes is None else [self._check_labels(labels, len(first))]
-        return network.predict(self._inputs(np.asarray(first, np.float32), cond), batch_size=batch_size, verbose=0)
+        outputs = network.predict(self._inputs(np.asarray(first, np.float32), cond), batch_size=batch_size, verbose=0)
+        return keras.tree.map_structure(lambda a: np.asarray(a, np.float32), outputs)
 
     def call(self, inputs, training=False):
         """Maps latent vectors (and labels, if conditional) to images with the sampling network."""

@@ -9,15 +9,15 @@ import keras
 import tensorflow as tf
 from keras import ops
 
-from augment_tf.models import augmentation, networks
-from augment_tf.models.base import resolve_jit_compile, update_moving_average
+from augment_tf.models import augmentation, networks, replicas
+from augment_tf.models.base import ReplicatedModel, apply_gradients, resolve_jit_compile, update_moving_average
 
 STRONG = dict(shift=0.15, rotation=20.0, zoom=0.2)  # random_affine bounds of the strong view
 ERASE = 0.25  # side of the square the strong view erases, as a share of the image height
 
 
 @keras.saving.register_keras_serializable(package="augment_tf")
-class SemiSupervisedClassifier(keras.Model):
+class SemiSupervisedClassifier(ReplicatedModel):
     """`fit` on batches ((images, labels), unlabelled images), raw 0..255; `network` is the plain Keras classifier
     (`networks.classifier`) that trains; `predictor`, its exponential moving average, labels images and is exported.
 
@@ -53,9 +53,10 @@ class SemiSupervisedClassifier(keras.Model):
                 "ema_decay": self.ema_decay, "seed": self.seed}
 
     def compile(self, optimizer=None, jit_compile="auto", **kwargs):
-        """Adam(1e-3) by default; jit_compile 'auto'|True|False."""
+        """Adam(1e-3) by default, built now (ReplicatedModel); jit_compile 'auto'|True|False."""
         super().compile(optimizer=optimizer or keras.optimizers.Adam(1e-3),
                         jit_compile=resolve_jit_compile(jit_compile), **kwargs)
+        self.optimizer.build(self.network.trainable_variables)
 
     @property
     def metrics(self):
@@ -84,17 +85,20 @@ class SemiSupervisedClassifier(keras.Model):
         strong = self._strong(unlabeled)
         with tf.GradientTape() as tape:
             predicted = self.network(self._weak(images), training=True)
+            predicted = ops.cast(predicted, "float32")  # losses in float32 whatever precision the network computes in
             labeled_loss = ops.mean(keras.losses.sparse_categorical_crossentropy(labels, predicted))
-            predicted_unlabeled = self.network(strong, training=True)
+            predicted_unlabeled = ops.cast(self.network(strong, training=True), "float32")
             unlabeled_loss = ops.mean(mask * keras.losses.sparse_categorical_crossentropy(targets, predicted_unlabeled))
             loss = labeled_loss + self.unlabeled_weight * unlabeled_loss
+            # On the tape: Keras sums the replicas' gradients; a loss-scaling optimizer scales the loss.
+            share = self.optimizer.scale_loss(replicas.share(loss))
         variables = self.network.trainable_variables
-        self.optimizer.apply_gradients(zip(tape.gradient(loss, variables), variables))
+        apply_gradients(self.optimizer, tape.gradient(share, variables), variables)
         if self.ema_decay:  # trainable weights only: dropout's seed state is not a weight
             update_moving_average(self.ema_network.trainable_variables, variables, self.ema_decay,
                                   self.optimizer.iterations)
-        self.labeled_loss_tracker.update_state(labeled_loss)
-        self.unlabeled_loss_tracker.update_state(unlabeled_loss)
-        self.confident_tracker.update_state(ops.mean(mask))
+        self.labeled_loss_tracker.update_state(replicas.global_mean(labeled_loss))
+        self.unlabeled_loss_tracker.update_state(replicas.global_mean(unlabeled_loss))
+        self.confident_tracker.update_state(replicas.global_mean(ops.mean(mask)))
         self.accuracy_tracker.update_state(labels, predicted)
-        return {m.name: m.result() for m in self.metrics}
+        return self._logs()

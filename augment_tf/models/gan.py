@@ -8,8 +8,10 @@ import keras
 import tensorflow as tf
 from keras import ops
 
-from augment_tf.models import networks
-from augment_tf.models.base import ClassConditional, GenerativeModel, unpack_batch, update_moving_average
+from augment_tf.models import networks, replicas
+from augment_tf.models.base import (
+    ClassConditional, GenerativeModel, apply_gradients, unpack_batch, update_moving_average,
+)
 
 LEARNING_RATE = 4e-4  # both networks' Adam (benchmarks/README.md: chosen on the validation split over 2e-4)
 
@@ -50,7 +52,7 @@ class GAN(GenerativeModel):
 
     def export_models(self):
         """The standalone models a run saves at the end: the averaged generator, usable on its own."""
-        return {"generator.keras": self.ema_generator}
+        return {"generator.keras": networks.portable(self.ema_generator)}
 
     @property
     def metrics(self):
@@ -85,33 +87,39 @@ class GAN(GenerativeModel):
         discriminator pass per step over alternating updates (more images/s; benchmarks/README.md)."""
         images, labels = unpack_batch(data)
         cond = self._conditioning(labels)
-        z = keras.random.normal((ops.shape(images)[0], self.latent_dim), seed=self.seed_generator)
+        z = replicas.rows(lambda shape: keras.random.normal(shape, seed=self.seed_generator),
+                          (ops.shape(images)[0], self.latent_dim))
         with tf.GradientTape() as d_tape, tf.GradientTape() as g_tape:
-            fake = self.generator(self._inputs(z, cond), training=True)
+            fake = ops.cast(self.generator(self._inputs(z, cond), training=True), "float32")  # as the real images
             real_logits = self.discriminator(self._inputs(self._view(images), cond), training=True)
             fake_logits = self.discriminator(self._inputs(self._view(fake), cond), training=True)
             d_loss = self.discriminator_loss(real_logits, fake_logits)
             g_loss = self.generator_loss(fake_logits)
+            # On the tapes: Keras sums the replicas' gradients; a loss-scaling optimizer scales its loss.
+            d_share = self.d_optimizer.scale_loss(replicas.share(d_loss))
+            g_share = self.g_optimizer.scale_loss(replicas.share(g_loss))
         d_variables, g_variables = self.discriminator.trainable_variables, self.generator.trainable_variables
-        d_grads = d_tape.gradient(d_loss, d_variables)
-        g_grads = g_tape.gradient(g_loss, g_variables)
-        self.d_optimizer.apply_gradients(zip(d_grads, d_variables))
-        self.g_optimizer.apply_gradients(zip(g_grads, g_variables))
+        d_grads = d_tape.gradient(d_share, d_variables)
+        g_grads = g_tape.gradient(g_share, g_variables)
+        apply_gradients(self.d_optimizer, d_grads, d_variables)
+        apply_gradients(self.g_optimizer, g_grads, g_variables)
 
         self._update_ema()
-        self.d_loss_tracker.update_state(d_loss)
-        self.g_loss_tracker.update_state(g_loss)
-        return {m.name: m.result() for m in self.metrics}
+        self.d_loss_tracker.update_state(replicas.global_mean(d_loss))
+        self.g_loss_tracker.update_state(replicas.global_mean(g_loss))
+        return self._logs()
 
     @staticmethod
     def discriminator_loss(real_logits, fake_logits):
-        """Non-saturating GAN loss of the discriminator: real images towards 1, generated ones towards 0."""
+        """Non-saturating GAN loss of the discriminator: real images towards 1, generated ones towards 0 (float32,
+        whatever precision the networks compute in)."""
+        real_logits, fake_logits = ops.cast(real_logits, "float32"), ops.cast(fake_logits, "float32")
         return ops.mean(ops.softplus(-real_logits)) + ops.mean(ops.softplus(fake_logits))
 
     @staticmethod
     def generator_loss(fake_logits):
         """Non-saturating GAN loss of the generator: its images towards the discriminator's 1."""
-        return ops.mean(ops.softplus(-fake_logits))
+        return ops.mean(ops.softplus(-ops.cast(fake_logits, "float32")))
 
     def _update_ema(self):
         """Moves the averaged generator towards the trained one; warm-up keeps early samples from lagging."""

@@ -11,6 +11,8 @@ import numpy as np
 import tensorflow as tf
 from keras import layers, ops
 
+from augment_tf.models import replicas
+
 MIN_CLASSIFIER_SIZE = 10  # `classifier`'s two valid 3x3 convolutions, each followed by 2x2 pooling, need 10 pixels
 
 
@@ -36,16 +38,17 @@ def _with_label(first_input, x, num_classes, embed_dim):
 
 def upsampler(image_shape, input_dim, num_classes=None, width=64, activation="tanh", name="generator"):
     """Vector (plus label) -> image: dense to a quarter of the padded size, two stride-2 transposed convs with
-    BatchNorm + ReLU, then cropped to `image_shape`."""
+    BatchNorm + ReLU, then cropped to `image_shape`. BatchNorm takes its statistics over the global batch under
+    tf.distribute, as on one device."""
     (height, width_px), channels = _padded_size(image_shape), image_shape[2]
     vector = keras.Input(shape=(input_dim,), name="z")
     inputs, x = _with_label(vector, vector, num_classes, embed_dim=input_dim)
     x = layers.Dense((height // 4) * (width_px // 4) * width * 2, use_bias=False)(x)
-    x = layers.BatchNormalization()(x)
+    x = layers.BatchNormalization(synchronized=True)(x)
     x = layers.ReLU()(x)
     x = layers.Reshape((height // 4, width_px // 4, width * 2))(x)
     x = layers.Conv2DTranspose(width, 4, strides=2, padding="same", use_bias=False)(x)
-    x = layers.BatchNormalization()(x)
+    x = layers.BatchNormalization(synchronized=True)(x)
     x = layers.ReLU()(x)
     outputs = layers.Conv2DTranspose(channels, 4, strides=2, padding="same", activation=activation)(x)
     if any(map(sum, _padding(image_shape))):
@@ -73,13 +76,15 @@ class LeakyReLU(layers.LeakyReLU):
         return leaky_relu(inputs)
 
 
-def with_keras_layers(model):
-    """A copy of `model` with `keras.layers.LeakyReLU` for this module's (same outputs, same weights), so that
-    the saved file loads with plain Keras, without augment_tf."""
+def portable(model):
+    """A copy of `model` (same weights) that loads and runs anywhere with plain Keras: `keras.layers.LeakyReLU`
+    for this module's, and float32 computation whatever precision it trained in."""
 
     def clone(layer):
+        if isinstance(layer, keras.Model):  # nested networks (the VAE's sampler holds its prior and decoder)
+            return keras.models.clone_model(layer, clone_function=clone)
         cls = layers.LeakyReLU if isinstance(layer, LeakyReLU) else layer.__class__
-        return cls.from_config(layer.get_config())
+        return cls.from_config({**layer.get_config(), "dtype": "float32"})
 
     copy = keras.models.clone_model(model, clone_function=clone)
     copy.set_weights(model.get_weights())
@@ -89,10 +94,13 @@ def with_keras_layers(model):
 @keras.saving.register_keras_serializable(package="augment_tf")
 class MinibatchStddev(layers.Layer):
     """Appends the batch's mean feature standard deviation as one more channel (Karras et al. 2018): the
-    discriminator can then tell a batch short of variety, which pushes the generator to cover more modes."""
+    discriminator can then tell a batch short of variety, which pushes the generator to cover more modes.
+    Under tf.distribute the statistic is the global batch's, so replicas compute what one device would."""
 
     def call(self, x):
-        spread = ops.mean(ops.sqrt(ops.var(x, axis=0) + 1e-8))  # the epsilon keeps the gradient finite at 0
+        mean = replicas.global_mean(ops.mean(x, axis=0))
+        variance = replicas.global_mean(ops.mean(ops.square(x - mean), axis=0))
+        spread = ops.mean(ops.sqrt(variance + 1e-8))  # the epsilon keeps the gradient finite at 0
         return ops.concatenate([x, ops.ones_like(x[..., :1]) * spread], axis=-1)
 
 

@@ -10,8 +10,8 @@ import numpy as np
 import tensorflow as tf
 from keras import layers, ops
 
-from augment_tf.models import networks
-from augment_tf.models.base import ClassConditional, GenerativeModel, unpack_batch
+from augment_tf.models import networks, replicas
+from augment_tf.models.base import ClassConditional, GenerativeModel, apply_gradients, unpack_batch
 
 
 @keras.saving.register_keras_serializable(package="augment_tf")
@@ -57,8 +57,8 @@ class VAE(GenerativeModel):
     def export_models(self):
         """The standalone models a run saves: sampler noise (+ label) -> image through the prior, decoder
         z (+ label) -> image in [0, 1], encoder image (+ label) -> [mean, log_var]."""
-        return {"sampler.keras": self.prior_decoder, "decoder.keras": self.image_decoder,
-                "encoder.keras": networks.with_keras_layers(self.encoder)}
+        return {"sampler.keras": networks.portable(self.prior_decoder),
+                "decoder.keras": networks.portable(self.image_decoder), "encoder.keras": networks.portable(self.encoder)}
 
     @property
     def metrics(self):
@@ -78,9 +78,9 @@ class VAE(GenerativeModel):
 
     def elbo_terms(self, images, cond, noise, training=False):
         """(reconstruction loss, KL) averaged over the batch, with z = mean + sigma * noise."""
-        mean, log_var = self.encoder(self._inputs(images, cond), training=training)
+        mean, log_var = (ops.cast(t, "float32") for t in self.encoder(self._inputs(images, cond), training=training))
         z = mean + ops.exp(0.5 * log_var) * noise
-        logits = self.decoder(self._inputs(z, cond), training=training)
+        logits = ops.cast(self.decoder(self._inputs(z, cond), training=training), "float32")  # losses in float32
         bce = ops.binary_crossentropy(images, logits, from_logits=True)
         reconstruction = ops.mean(ops.sum(ops.reshape(bce, (ops.shape(bce)[0], -1)), axis=1))
         kl = ops.mean(-0.5 * ops.sum(1.0 + log_var - ops.square(mean) - ops.exp(log_var), axis=1))
@@ -90,25 +90,29 @@ class VAE(GenerativeModel):
         images, labels = unpack_batch(data)
         images = self._view(images)  # with `augment`, a randomly moved copy is both input and target
         cond = self._conditioning(labels)
-        noise = keras.random.normal((ops.shape(images)[0], self.latent_dim), seed=self.seed_generator)
+        noise = self._noise(ops.shape(images)[0])
         with tf.GradientTape() as tape:
             reconstruction, kl = self.elbo_terms(images, cond, noise, training=True)
             loss = reconstruction + self.beta * kl
-        grads = tape.gradient(loss, self.trainable_variables)
-        self.optimizer.apply_gradients(zip(grads, self.trainable_variables))
+            # On the tape: Keras sums the replicas' gradients; a loss-scaling optimizer scales the loss.
+            share = self.optimizer.scale_loss(replicas.share(loss))
+        apply_gradients(self.optimizer, tape.gradient(share, self.trainable_variables), self.trainable_variables)
         return self._track(loss, reconstruction, kl)
 
     def test_step(self, data):
         images, labels = unpack_batch(data)
-        noise = keras.random.normal((ops.shape(images)[0], self.latent_dim), seed=self.seed_generator)
-        reconstruction, kl = self.elbo_terms(images, self._conditioning(labels), noise)
+        reconstruction, kl = self.elbo_terms(images, self._conditioning(labels), self._noise(ops.shape(images)[0]))
         return self._track(reconstruction + self.beta * kl, reconstruction, kl)
 
+    def _noise(self, batch):
+        """Standard-normal noise for the reparameterisation, this replica's rows of the global batch's draw."""
+        return replicas.rows(lambda shape: keras.random.normal(shape, seed=self.seed_generator), (batch, self.latent_dim))
+
     def _track(self, loss, reconstruction, kl):
-        self.loss_tracker.update_state(loss)
-        self.reconstruction_tracker.update_state(reconstruction)
-        self.kl_tracker.update_state(kl)
-        return {m.name: m.result() for m in self.metrics}
+        self.loss_tracker.update_state(replicas.global_mean(loss))
+        self.reconstruction_tracker.update_state(replicas.global_mean(reconstruction))
+        self.kl_tracker.update_state(replicas.global_mean(kl))
+        return self._logs()
 
     def encode(self, x, labels=None, batch_size=500):
         """(mean, log_var) of q(z|x) as numpy arrays (N, latent_dim) for images `x` in [0, 1]."""
@@ -212,6 +216,6 @@ class KLAnnealing(keras.callbacks.Callback):
     def on_train_batch_begin(self, batch, logs=None):
         if self.done:
             return
-        progress = min(1.0, int(self.model.optimizer.iterations) / max(self.total, 1))
+        progress = min(1.0, int(self.model.optimizer.iterations.numpy()) / max(self.total, 1))
         self.model.beta.assign(self.model.target_beta * progress)
         self.done = progress >= 1.0

@@ -1,0 +1,129 @@
+"""Where a run trains (one device, every local GPU or the CPU split in replicas, several machines) and in what
+precision: the `tf.distribute` strategy and Keras dtype policy behind --strategy, --replicas and --precision.
+
+On several machines every worker runs the whole script (its collectives need all of them), but only the chief
+writes the run directory; the others write to a scratch copy (`writable_run_dir`).
+"""
+
+import contextlib
+import json
+import os
+import shutil
+import tempfile
+
+import keras
+import tensorflow as tf
+
+from augment_tf.errors import AugmentError
+
+STRATEGIES = ("default", "mirrored", "multi-worker")
+PRECISIONS = ("float32", "mixed_bfloat16", "mixed_float16")
+
+
+def add_arguments(parser):
+    """--strategy, --replicas and --precision, shared by both training scripts."""
+    parser.add_argument("--strategy", choices=STRATEGIES, default="default",
+                        help="default: one device; mirrored: every local GPU (without GPUs, the CPU split into "
+                        "--replicas); multi-worker: the machines in TF_CONFIG, the same command on each")
+    parser.add_argument("--replicas", type=int,
+                        help="with --strategy mirrored on a machine without GPUs: CPU replicas (tests, CI)")
+    parser.add_argument("--precision", choices=PRECISIONS,
+                        help="Keras dtype policy (default float32; a resumed run keeps its own); mixed_float16 needs a GPU")
+
+
+def check_arguments(args):
+    """One-line errors for settings that cannot work, before anything is written."""
+    if args.replicas is not None:
+        if args.replicas < 1:
+            raise AugmentError(f"--replicas must be at least 1, got {args.replicas}")
+        if args.strategy != "mirrored":
+            raise AugmentError("--replicas goes with --strategy mirrored (it splits the CPU into replicas)")
+        if tf.config.list_physical_devices("GPU"):
+            raise AugmentError("--replicas splits a CPU into replicas; this machine has GPUs: --strategy mirrored "
+                               "uses every GPU, drop --replicas (CUDA_VISIBLE_DEVICES picks them)")
+    if args.strategy == "multi-worker":
+        cluster_spec()
+        if not args.out:
+            raise AugmentError("--strategy multi-worker needs --out RUN_DIR, the same on every machine")
+    if args.precision == "mixed_float16" and not tf.config.list_physical_devices("GPU"):
+        raise AugmentError("--precision mixed_float16 needs a GPU (on this CPU it runs several times slower than "
+                           "float32); use mixed_bfloat16 or float32")
+
+
+def cluster_spec():
+    """The parsed TF_CONFIG of a multi-worker run, checked: {"cluster": {"worker": [...]}, "task": {...}}."""
+    text = os.environ.get("TF_CONFIG")
+    if not text:
+        raise AugmentError("--strategy multi-worker needs TF_CONFIG, e.g. '{\"cluster\": {\"worker\": [\"host1:port\", "
+                           "\"host2:port\"]}, \"task\": {\"type\": \"worker\", \"index\": 0}}' (index differs per machine)")
+    try:
+        spec = json.loads(text)
+        workers = spec["cluster"]["worker"]
+        task_type, index = spec["task"]["type"], spec["task"]["index"]
+    except (ValueError, KeyError, TypeError):
+        raise AugmentError("TF_CONFIG is not valid: it needs JSON with cluster.worker (a list of host:port) and "
+                           "task.type and task.index") from None
+    if not isinstance(workers, list) or not workers or task_type not in ("worker", "chief") \
+            or not isinstance(index, int) or not 0 <= index < len(workers) + (task_type == "chief"):
+        raise AugmentError(f"TF_CONFIG: task {task_type!r} {index!r} is not in cluster.worker ({len(workers)} "
+                           "workers); give each machine its own task.index")
+    return spec
+
+
+def make_strategy(name, replicas=None):
+    """The tf.distribute strategy for --strategy `name` (call before TensorFlow runs anything, for --replicas)."""
+    if name == "default":
+        return tf.distribute.get_strategy()
+    if name == "multi-worker":
+        return tf.distribute.MultiWorkerMirroredStrategy()
+    devices = None  # every GPU
+    if not tf.config.list_physical_devices("GPU"):
+        devices = [d.name for d in split_cpu(replicas or 1)]
+    # Reductions through one device, not collectives: the replicas' collectives (SyncBatchNorm, minibatch-stddev
+    # and their gradients) were created in different orders and mismatched ("Shape mismatch in the collective
+    # instance"); this cross-device op pairs them through merge_call, in the order every replica reaches them.
+    return tf.distribute.MirroredStrategy(devices, cross_device_ops=tf.distribute.ReductionToOneDevice())
+
+
+def split_cpu(n):
+    """`n` logical CPU devices, splitting the CPU if TensorFlow has not started yet."""
+    cpu = tf.config.list_physical_devices("CPU")[0]
+    try:
+        if len(tf.config.get_logical_device_configuration(cpu) or [None]) < n:
+            tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * n)
+    except RuntimeError:  # TensorFlow already started with its devices
+        pass
+    devices = tf.config.list_logical_devices("CPU")
+    if len(devices) < n:
+        raise AugmentError(f"--replicas {n}: TensorFlow already started with {len(devices)} CPU device(s); "
+                           "split the CPU before anything else runs (a fresh process)")
+    return devices[:n]
+
+
+def check_batch(batch_size, strategy):
+    """The global batch must split evenly over the replicas."""
+    replicas = strategy.num_replicas_in_sync
+    if batch_size % replicas:
+        raise AugmentError(f"the batch of {batch_size} does not split evenly over {replicas} replicas: pass a "
+                           f"--batch-size that is a multiple of {replicas}")
+
+
+@contextlib.contextmanager
+def writable_run_dir(run_dir, strategy):
+    """The folder this process writes the run to: `run_dir` on the chief (and with one process); on another worker
+    a temporary copy of what the chief has written so far (a resumed run's checkpoint), removed at the end."""
+    if strategy.extended.should_checkpoint:
+        yield run_dir
+        return
+    scratch = tempfile.mkdtemp(prefix="augment_tf_worker_")
+    try:
+        if os.path.isdir(run_dir):
+            shutil.copytree(run_dir, scratch, dirs_exist_ok=True, ignore=shutil.ignore_patterns("logs", "samples"))
+        yield scratch
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+def set_precision(precision):
+    """Sets Keras' global dtype policy: the layers built afterwards compute in it (variables stay float32)."""
+    keras.config.set_dtype_policy(precision or "float32")
