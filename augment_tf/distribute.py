@@ -46,8 +46,8 @@ def check_arguments(args):
         if not args.out:
             raise AugmentError("--strategy multi-worker needs --out RUN_DIR, the same on every machine")
     if args.precision == "mixed_float16" and not tf.config.list_physical_devices("GPU"):
-        raise AugmentError("--precision mixed_float16 needs a GPU (on this CPU it runs several times slower than "
-                           "float32); use mixed_bfloat16 or float32")
+        raise AugmentError("--precision mixed_float16 needs a GPU (on a CPU it trains slower than float32, "
+                           "benchmarks/README.md); use mixed_bfloat16 or float32")
 
 
 def cluster_spec():

@@ -398,3 +398,16 @@ def test_few_labels_draws_the_same_number_of_each_class_and_scores_pseudo_labels
     assert args.labels == [100, 600] and args.classifier_option == {"threshold": 0.9, "ema_decay": None}
     with pytest.raises(SystemExit):
         few_labels.parse_args(["--labels", "105"])
+
+
+def test_distributed_benchmark_measures_in_fresh_processes(tmp_path):
+    """One device and two workers, a few steps each: figures come back from the chief, parameters agree."""
+    from benchmarks import distributed
+    from tests.conftest import random_digits
+
+    args = types.SimpleNamespace(steps=2, data_dir=random_digits(tmp_path, distributed.BATCH_SIZE))
+    one = distributed.run_fresh("vae", "one device", "float32", args)
+    two = distributed.run_fresh("vae", "2 workers", "float32", args)
+    assert one["parameters"] == two["parameters"] > 0
+    assert one["images_per_s"] > 0 and two["images_per_s"] > 0
+    assert one["ms_per_step"] == pytest.approx(1000 * distributed.BATCH_SIZE / one["images_per_s"])

@@ -3,7 +3,6 @@
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -14,8 +13,9 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from augment_tf import distribute, runs, train_gan, train_vae
+from augment_tf import distribute, runs
 from augment_tf.models import GAN, VAE, ConditionalGAN, ConditionalVAE, replicas
+from benchmarks.distributed import free_ports
 from tests.conftest import REPLICAS
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -211,16 +211,6 @@ def test_resume_keeps_the_runs_precision(npz_data, tmp_path):
     assert refused.returncode == 2 and "trains in mixed_bfloat16" in refused.stderr
     assert cli("train_gan.py", "--out", str(run), "--resume", "--epochs", "2").returncode == 0
     assert json.loads((run / "config.json").read_text())["precision"] == "mixed_bfloat16"
-
-
-def free_ports(n):
-    sockets = [socket.socket() for _ in range(n)]
-    for s in sockets:
-        s.bind(("127.0.0.1", 0))
-    ports = [s.getsockname()[1] for s in sockets]
-    for s in sockets:
-        s.close()
-    return ports
 
 
 def start_workers(script, flags, scratch):
