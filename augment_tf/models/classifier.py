@@ -23,11 +23,12 @@ class SemiSupervisedClassifier(ReplicatedModel):
 
     `threshold`: confidence above which an unlabelled image's prediction becomes its target;
     `unlabeled_weight`: weight of the unlabelled images' loss against the labelled images' loss;
-    `erase`: side of the square the strong view erases (0: none), as a share of the image height.
+    `erase`: side of the square the strong view erases (0: none), as a share of the image height;
+    `width`: the network's first convolution's channels.
     """
 
     def __init__(self, image_shape=(28, 28, 1), num_classes=10, threshold=0.95, unlabeled_weight=1.0, erase=ERASE,
-                 ema_decay=0.999, seed=None, **kwargs):
+                 ema_decay=0.999, seed=None, width=32, **kwargs):
         super().__init__(**kwargs)
         self.image_shape = tuple(image_shape)
         self.num_classes = num_classes
@@ -36,8 +37,9 @@ class SemiSupervisedClassifier(ReplicatedModel):
         self.erase = erase
         self.ema_decay = ema_decay
         self.seed = seed
-        self.network = networks.classifier(self.image_shape, num_classes, name="trained_classifier")
-        self.ema_network = networks.classifier(self.image_shape, num_classes) if ema_decay else None
+        self.width = width
+        self.network = networks.classifier(self.image_shape, num_classes, width, name="trained_classifier")
+        self.ema_network = networks.classifier(self.image_shape, num_classes, width) if ema_decay else None
         if ema_decay:
             self.ema_network.set_weights(self.network.get_weights())
         self.seed_generator = keras.random.SeedGenerator(seed)
@@ -50,7 +52,7 @@ class SemiSupervisedClassifier(ReplicatedModel):
     def get_config(self):
         return {**super().get_config(), "image_shape": self.image_shape, "num_classes": self.num_classes,
                 "threshold": self.threshold, "unlabeled_weight": self.unlabeled_weight, "erase": self.erase,
-                "ema_decay": self.ema_decay, "seed": self.seed}
+                "ema_decay": self.ema_decay, "seed": self.seed, "width": self.width}
 
     def compile(self, optimizer=None, jit_compile="auto", **kwargs):
         """Adam(1e-3) by default, built now (ReplicatedModel); jit_compile 'auto'|True|False."""

@@ -155,17 +155,17 @@ def discriminator(image_shape, num_classes=None, width=64, minibatch_std=False, 
     return keras.Model([image, label], layers.Add()([logit, projection]), name=name)
 
 
-def classifier(image_shape, num_classes, name="classifier"):
+def classifier(image_shape, num_classes, width=32, name="classifier"):
     """Small CNN on raw 0..255 images (at least MIN_CLASSIFIER_SIZE pixels a side) -> class probabilities; its
-    penultimate Dense layer "features" feeds the sample-quality metrics. Plain Keras layers only."""
+    penultimate Dense layer "features" (4 x `width` units) feeds the sample-quality metrics. Plain Keras layers."""
     inputs = keras.Input(tuple(image_shape), name="images")
     x = layers.Rescaling(1.0 / 255.0)(inputs)
-    for filters in (32, 64):
+    for filters in (width, 2 * width):
         x = layers.Conv2D(filters, 3, activation="relu")(x)
         x = layers.MaxPooling2D()(x)
     x = layers.Flatten()(x)
     x = layers.Dropout(0.25)(x)
-    x = layers.Dense(128, activation="relu", name="features")(x)
+    x = layers.Dense(4 * width, activation="relu", name="features")(x)
     x = layers.Dropout(0.5)(x)
     outputs = layers.Dense(num_classes, activation="softmax", name="probabilities")(x)
     return keras.Model(inputs, outputs, name=name)
