@@ -142,19 +142,19 @@ def make_dataset(x, y, batch_size=128, *, seed=None, shuffle=True, drop_remainde
     if batch_size < 1 or (drop_remainder and batch_size > len(x)):
         raise DataError(f"batch size {batch_size} does not fit {len(x)} samples: lower --batch-size")
     low, high = (float(v) for v in value_range)
-    scale = (high - low) / 255.0
+    to_range = lambda images: tf.cast(images, tf.float32) * ((high - low) / 255.0) + low
     if repeat and shuffle:
-        return _epochs_in_seeded_order(x, y, batch_size, seed, drop_remainder, scale, low).prefetch(tf.data.AUTOTUNE)
+        return _epochs_in_seeded_order(x, y, batch_size, seed, drop_remainder, to_range).prefetch(tf.data.AUTOTUNE)
     ds = tf.data.Dataset.from_tensor_slices((x, y))
-    ds = ds.map(lambda image, label: (tf.cast(image, tf.float32) * scale + low, label), tf.data.AUTOTUNE).cache()
+    ds = ds.map(lambda image, label: (to_range(image), label), tf.data.AUTOTUNE).cache()
     if shuffle:
         ds = ds.shuffle(len(x), seed=seed, reshuffle_each_iteration=True)
     ds = ds.batch(batch_size, drop_remainder=drop_remainder)
     return (ds.repeat() if repeat else ds).prefetch(tf.data.AUTOTUNE)
 
 
-def _epochs_in_seeded_order(x, y, batch_size, seed, drop_remainder, scale, low):
-    """Endless batches of `x`, `y` (pixels scaled): epoch e in the order of a permutation drawn from (seed, e)."""
+def _epochs_in_seeded_order(x, y, batch_size, seed, drop_remainder, to_range):
+    """Endless batches of (`to_range` of `x`, `y`): epoch e in the order of a permutation drawn from (seed, e)."""
     import tensorflow as tf
 
     seed = np.random.SeedSequence().entropy % 2**31 if seed is None else seed
@@ -166,8 +166,7 @@ def _epochs_in_seeded_order(x, y, batch_size, seed, drop_remainder, scale, low):
         return tf.data.Dataset.from_tensor_slices(order).batch(batch_size, drop_remainder=drop_remainder)
 
     batches = tf.data.Dataset.counter().flat_map(epoch_batches)
-    return batches.map(lambda rows: (tf.cast(tf.gather(images, rows), tf.float32) * scale + low, tf.gather(labels, rows)),
-                       tf.data.AUTOTUNE)
+    return batches.map(lambda rows: (to_range(tf.gather(images, rows)), tf.gather(labels, rows)), tf.data.AUTOTUNE)
 
 
 def load_dataset(dataset="mnist", split="train", data_dir=None, batch_size=128, **pipeline_kwargs):

@@ -125,6 +125,10 @@ class GenerativeModel(ReplicatedModel):
         self.seed_generator.state.assign(store["seed_generator_state"])
         super().load_own_variables({k: store[k] for k in store.keys() if k != "seed_generator_state"})
 
+    def _noise(self, batch):
+        """Standard-normal latent noise for a training batch: this replica's rows of the global batch's draw."""
+        return replicas.rows(lambda shape: keras.random.normal(shape, seed=self.seed_generator), (batch, self.latent_dim))
+
     def _view(self, images):
         """What the networks train on: the images, or with `augment` a random shift/rotation/zoom of each."""
         if not self.augment:

@@ -87,8 +87,7 @@ class GAN(GenerativeModel):
         discriminator pass per step over alternating updates (more images/s; benchmarks/README.md)."""
         images, labels = unpack_batch(data)
         cond = self._conditioning(labels)
-        z = replicas.rows(lambda shape: keras.random.normal(shape, seed=self.seed_generator),
-                          (ops.shape(images)[0], self.latent_dim))
+        z = self._noise(ops.shape(images)[0])
         with tf.GradientTape() as d_tape, tf.GradientTape() as g_tape:
             fake = ops.cast(self.generator(self._inputs(z, cond), training=True), "float32")  # as the real images
             real_logits = self.discriminator(self._inputs(self._view(images), cond), training=True)

@@ -104,10 +104,6 @@ class VAE(GenerativeModel):
         reconstruction, kl = self.elbo_terms(images, self._conditioning(labels), self._noise(ops.shape(images)[0]))
         return self._track(reconstruction + self.beta * kl, reconstruction, kl)
 
-    def _noise(self, batch):
-        """Standard-normal noise for the reparameterisation, this replica's rows of the global batch's draw."""
-        return replicas.rows(lambda shape: keras.random.normal(shape, seed=self.seed_generator), (batch, self.latent_dim))
-
     def _track(self, loss, reconstruction, kl):
         self.loss_tracker.update_state(replicas.global_mean(loss))
         self.reconstruction_tracker.update_state(replicas.global_mean(reconstruction))
