@@ -113,16 +113,17 @@ def split_labeled(x, y):
     return (x[~unlabeled], y[~unlabeled]), x[unlabeled]
 
 
-def num_classes(y, source="labels"):
+def num_classes(y, source="labels", known=0):
     """Number of classes K of labels 0..K-1 (unlabelled rows aside), each with at least one sample: a class without
     any is corrupt labels (one label 12 among MNIST's 0..9 would make a 13-class model with three classes it never
-    saw)."""
-    y = np.asarray(y, np.int64)
-    counts = np.bincount(y[y != UNLABELED])
-    if not counts.size:
+    saw). Classes below `known` (learned elsewhere: a model to fine-tune) may have none here."""
+    labeled = np.asarray(y, np.int64)
+    labeled = labeled[labeled != UNLABELED]
+    if not labeled.size:
         raise DataError(f"{source}: no labelled images (every label is {UNLABELED}); a class-conditional model needs "
                         "some images of every class labelled")
-    empty = np.flatnonzero(counts == 0)
+    counts = np.bincount(labeled, minlength=known)
+    empty = np.flatnonzero(counts[known:] == 0) + known
     if empty.size:
         listed = ", ".join(map(str, empty[:10])) + (", ..." if empty.size > 10 else "")
         raise DataError(f"{source}: no samples of class {listed} (labels run 0..{len(counts) - 1}); a class-conditional "

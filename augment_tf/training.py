@@ -18,6 +18,7 @@ import tensorflow as tf
 from augment_tf import data, distribute, files, images, pseudo_labels, runs
 from augment_tf.errors import AugmentError, DataError
 from augment_tf.models import networks
+from augment_tf.models.base import transfer_weights
 
 BATCH_SIZE = 128  # the default batch, on data of BATCH_SIZE * BATCHES_PER_EPOCH images or more
 BATCHES_PER_EPOCH = 8  # smaller sets get a default batch of n / 8 (at least MIN_BATCH_SIZE)
@@ -46,8 +47,12 @@ def add_arguments(parser, default_epochs, default_latent_dim=64, default_width=3
         help=f"default {BATCH_SIZE}, or n/{BATCHES_PER_EPOCH} (at least {MIN_BATCH_SIZE}) on n < "
         f"{BATCH_SIZE * BATCHES_PER_EPOCH} images, so that an epoch has several batches",
     )
-    parser.add_argument("--latent-dim", type=int, default=default_latent_dim)
-    parser.add_argument("--width", type=int, default=default_width, help="channels of the first conv layer")
+    parser.add_argument("--latent-dim", type=int, help=f"default {default_latent_dim}, or the --init-from run's")
+    parser.add_argument(
+        "--width", type=int,
+        help=f"channels of the first conv layer (default {default_width}, or the --init-from run's)",
+    )
+    parser.set_defaults(network_defaults={"latent_dim": default_latent_dim, "width": default_width})
     parser.add_argument(
         "--augment", action="store_true",
         help="train on random shifts, rotations and zooms of the images (for small data sets)",
@@ -60,6 +65,11 @@ def add_arguments(parser, default_epochs, default_latent_dim=64, default_width=3
     parser.add_argument(
         "--classifier-steps", type=int,
         help=f"steps of the classifier that labels unlabelled images (default {pseudo_labels.STEPS})",
+    )
+    parser.add_argument(
+        "--init-from", metavar="RUN",
+        help="start from the networks of another run of this model (e.g. trained on a larger, related data set) and "
+        "fine-tune them; labels are the same classes as in RUN, a class RUN never had gets a new label embedding",
     )
     parser.add_argument("--seed", type=int, default=0, help="same seed, same data order and samples")
     parser.add_argument("--out", help="run directory (default: runs/<model>-<time>)")
@@ -75,6 +85,8 @@ def check_arguments(args):
             raise AugmentError(f"--{name.replace('_', '-')} must be a positive integer, got {value}")
     if args.resume and not args.out:
         raise AugmentError("--resume needs --out RUN_DIR, the run to continue")
+    if args.resume and args.init_from:
+        raise AugmentError("--init-from starts a new run; a resumed run continues from its own checkpoint: drop it")
     if args.unlabeled and not args.conditional:
         raise AugmentError("--unlabeled is for --conditional runs; an unconditional model needs no labels: "
                            "train it on all the images with --data-dir")
@@ -215,10 +227,16 @@ def start(args, model_name, sampler, build_model, default_epochs, options=(), st
         return runs.load_model(runs.path(run_dir, runs.CHECKPOINT)), config, done
     if runs.completed_epochs(run_dir) or os.path.exists(runs.path(run_dir, runs.CONFIG)):
         raise AugmentError(f"{run_dir} already holds a run: pass --resume to continue it, or another --out")
+    origin, origin_model = _origin(args, model_name) if args.init_from else ({}, None)
     data_dir = args.data_dir or os.environ.get(data.DATA_DIR_ENV) or None
     x, y = _with_unlabeled(data.load_arrays(args.dataset, "train", data_dir), args.unlabeled)
     source = data_dir or f"TensorFlow Datasets {args.dataset!r}"
-    num_classes = data.num_classes(y, source) if args.conditional else None  # refuses a class without images
+    if origin and list(x.shape[1:]) != origin["image_shape"]:
+        raise DataError(f"{source}: images are {'x'.join(map(str, x.shape[1:]))} (HxWxC) but {args.init_from} "
+                        f"trained on {'x'.join(map(str, origin['image_shape']))}; --init-from needs a run on images "
+                        "of this shape")
+    # refuses a class without images, unless the --init-from run learned it
+    num_classes = data.num_classes(y, source, known=origin.get("num_classes") or 0) if args.conditional else None
     n_unlabeled = int(np.sum(y == data.UNLABELED))
     if x.shape[-1] not in (1, 3, 4):
         raise AugmentError(f"{source}: images have {x.shape[-1]} channels; sample grids need 1 (grayscale), 3 (RGB) "
@@ -239,8 +257,7 @@ def start(args, model_name, sampler, build_model, default_epochs, options=(), st
         "epochs_requested": epochs,
         "steps_requested": steps,
         "batch_size": batch_size,
-        "latent_dim": args.latent_dim,
-        "width": args.width,
+        **_network_sizes(args, origin),
         "augment": args.augment,
         "seed": args.seed,
         "jit_compile": args.jit_compile,
@@ -253,6 +270,7 @@ def start(args, model_name, sampler, build_model, default_epochs, options=(), st
         "n_unlabeled": n_unlabeled,
         "unlabeled": args.unlabeled,
         "classifier_steps": (args.classifier_steps or pseudo_labels.STEPS) if args.conditional and n_unlabeled else None,
+        "init_from": {key: origin[key] for key in ("run_dir", "model", "num_classes", "epochs")} if origin else None,
         **{name: getattr(args, name) for name in options},
     }
     if args.classifier_steps and not config["classifier_steps"]:
@@ -266,10 +284,38 @@ def start(args, model_name, sampler, build_model, default_epochs, options=(), st
         pseudo_labels.label_run(run_dir, x, y, num_classes, steps=config["classifier_steps"], seed=args.seed)
     keras.utils.set_random_seed(args.seed)
     model = build_model(config)
+    if origin_model is not None:
+        transfer_weights(origin_model, model)
     config.update(model=type(model).__name__, value_range=list(model.value_range))
     os.makedirs(run_dir, exist_ok=True)
     runs.write_config(run_dir, config)
     return model, config, 0
+
+
+def _origin(args, model_name):
+    """(config, model) of the --init-from run, which must be of the model this run trains and have a checkpoint."""
+    run = args.init_from
+    config = runs.read_json(run, runs.CONFIG)
+    wanted = ("Conditional" if args.conditional else "") + model_name.upper()
+    if config.get("model") != wanted:
+        raise AugmentError(f"{run} is a {config.get('model')} run; this run trains a {wanted}, so --init-from needs a "
+                           f"{wanted} run")
+    epochs = runs.completed_epochs(run)
+    if not epochs:
+        raise AugmentError(f"{run}: no checkpoint yet; let that run finish an epoch, or start without --init-from")
+    return {**config, "run_dir": run, "epochs": epochs}, runs.load_model(runs.path(run, runs.CHECKPOINT))
+
+
+def _network_sizes(args, origin):
+    """latent_dim and width: the flags, else the --init-from run's (whose networks must fit), else the defaults."""
+    sizes = {}
+    for name, default in args.network_defaults.items():
+        value = getattr(args, name)
+        if origin and value not in (None, origin[name]):
+            raise AugmentError(f"--{name.replace('_', '-')} {value}: {args.init_from} has {origin[name]}, and "
+                               "--init-from keeps its networks; drop the flag")
+        sizes[name] = value or origin.get(name) or default
+    return sizes
 
 
 def _placement(args, batch_size, strategy):

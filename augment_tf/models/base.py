@@ -70,6 +70,46 @@ class ReplicatedModel(keras.Model):
         return
 
 
+def _network_layers(model):
+    """The layers inside `model`'s networks (its keras.Model attributes, nested ones too), each once, in build order."""
+    found, seen = [], set()
+
+    def walk(layer):
+        if id(layer) in seen:
+            return
+        seen.add(id(layer))
+        if isinstance(layer, keras.Model):
+            for inner in layer.layers:
+                walk(inner)
+        elif layer.weights:
+            found.append(layer)
+
+    for network in model.layers:
+        walk(network)
+    return found
+
+
+def transfer_weights(source, target):
+    """Copies the network weights of `source` into `target`, a model of the same kind and sizes (fine-tuning).
+
+    Classes are label indices: a class both know keeps the source's label embedding rows; a class only `target`
+    has starts at the mean of the source's rows, a neutral point among the classes it learned. Optimizer state,
+    noise state and settings such as the VAE's beta stay the target's."""
+    pairs = list(zip(_network_layers(source), _network_layers(target), strict=True))
+    for old, new in pairs:
+        if type(old) is not type(new):
+            raise ValueError(f"the networks differ: {type(old).__name__} where {type(new).__name__} was expected")
+        for old_weight, new_weight in zip(old.weights, new.weights, strict=True):
+            value = ops.convert_to_numpy(old_weight)
+            more_classes = new_weight.shape[0] - value.shape[0]
+            if isinstance(new, keras.layers.Embedding) and more_classes > 0 and new_weight.shape[1:] == value.shape[1:]:
+                value = np.concatenate([value, np.repeat(value.mean(axis=0, keepdims=True), more_classes, axis=0)])
+            if tuple(new_weight.shape) != value.shape:
+                raise ValueError(f"{new.name}: weight {new_weight.name} is {tuple(new_weight.shape)} here but "
+                                 f"{value.shape} in the source model")
+            new_weight.assign(value)
+
+
 class GenerativeModel(ReplicatedModel):
     """Base of the models: subclasses build their networks, a `seed_generator`, and define `sampler`."""
 
