@@ -8,7 +8,9 @@ Amount, exactly one of: `--synthetic-per-class N`, `--ratio R` (R synthetic per 
 rounded), `--balance` (every class topped up to the largest class count); `--classes` restricts it to some classes.
 `--filter` keeps only samples the reference classifier (`evaluate.reference_classifier`) gives their label with
 probability >= `--threshold`, drawing fresh noise for the rest. Samples are ordered real (as read) then synthetic
-(by class); the same `--seed` writes the same bytes.
+(by class); the same `--seed` writes the same bytes. Before writing, a cross-validation on the real images
+estimates whether the samples help a small classifier (`benefit.py`; printed, warned about when they would hurt,
+and kept in the summary; `--no-estimate` skips it).
 
 Formats (`--format`, default from OUT: `.npz` file or folder):
     npz   OUT.npz: x uint8 (N×H×W grayscale, N×H×W×C colour), y int64, is_synthetic bool
@@ -18,7 +20,7 @@ Formats (`--format`, default from OUT: `.npz` file or folder):
           is_synthetic (bool): `tfds.builder_from_directory(OUT)` reads it; for OUT=DIR/NAME/X.Y.Z
           `tfds.load(NAME, data_dir=DIR)` does too
 Beside the data: a grid of real (one row) then synthetic (one row) samples per synthesised class, and a JSON
-summary (counts per class, filter report): OUT_grid.png and OUT.json for an .npz, OUT/grid.png and OUT/summary.json
+summary (counts per class, filter report, estimate): OUT_grid.png and OUT.json for an .npz, OUT/grid.png and OUT/summary.json
 for a folder. Folders are written to a temporary sibling and renamed into place.
 """
 
@@ -32,7 +34,7 @@ import sys
 
 import numpy as np
 
-from augment_tf import cli, data, evaluate, files, generate, images, pseudo_labels, runs
+from augment_tf import benefit, cli, data, evaluate, files, generate, images, pseudo_labels, runs
 from augment_tf.errors import AugmentError, DataError
 
 FORMATS = ("npz", "idx", "tfds")
@@ -300,6 +302,8 @@ def main(argv=None):
     parser.add_argument("--dataset", help="TensorFlow Datasets name (default: the run's)")
     parser.add_argument("--data-dir", help="local data (IDX folder or .npz): the real samples without --real, and "
                         f"what --filter's reference classifier learns; default ${data.DATA_DIR_ENV} or TFDS")
+    parser.add_argument("--no-estimate", action="store_true", help="skip the estimate of whether the samples help "
+                        f"(a {benefit.FOLDS}-fold cross-validation on the real images, about a minute)")
     parser.add_argument("--seed", type=int, default=0, help="same seed, same output bytes")
     args = parser.parse_args(argv)
     check_amount(args.synthetic_per_class, args.ratio, args.balance)
@@ -329,6 +333,7 @@ def main(argv=None):
                            "unlabeled": config.get("n_unlabeled", 0)},
     }
     _report_filter(report)
+    summary["estimate"] = None if args.no_estimate else _estimate(x_real, y_real, x_syn, y_syn, num_classes, args.seed)
     write = {"npz": write_npz, "idx": write_idx, "tfds": write_tfds}[fmt]
     extra = {"num_classes": num_classes} if fmt == "tfds" else {}
     if fmt == "tfds":
@@ -353,6 +358,20 @@ def _filter_options(args):
     if max_rounds < 1:
         raise AugmentError(f"--max-rounds must be a positive integer, got {max_rounds}")
     return threshold, max_rounds
+
+
+def _estimate(x_real, y_real, x_syn, y_syn, num_classes, seed):
+    """benefit.estimate's result, printed (a warning when the samples would hurt); None where it cannot run."""
+    if not len(x_syn) or min(x_real.shape[1:3]) < evaluate.MIN_CLASSIFIER_SIZE:
+        return None
+    print(f"estimating whether the samples help ({benefit.FOLDS}-fold cross-validation on the real images; "
+          "--no-estimate skips it) ...", file=sys.stderr)
+    result = benefit.estimate(x_real, y_real, x_syn, y_syn, num_classes, seed=seed)
+    if result is None:
+        print("estimate: too few real images to hold any out", file=sys.stderr)
+    else:
+        print(("warning: " if result["verdict"] == "hurts" else "") + benefit.describe(result), file=sys.stderr)
+    return result
 
 
 def _report_filter(report):

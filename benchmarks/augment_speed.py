@@ -5,7 +5,8 @@
 Without --runs it first trains a conditional GAN and VAE with the default architecture for --train-steps steps
 (generation speed depends on the architecture, not on how long it trained). Each timing is the whole command as a
 user runs it: process start, TensorFlow import, loading the real split and the generator, generating, writing the
-file atomically. Prints one JSON line per run and format, and a markdown table of the medians; writes --out.
+file atomically; without the estimate of whether the samples help (`--no-estimate`: timed apart, benchmarks/README.md).
+Prints one JSON line per run and format, and a markdown table of the medians; writes --out.
 """
 
 import argparse
@@ -63,7 +64,7 @@ def main():
                 outs = [os.path.join(work_dir, f"{model}_{i}.{fmt}") for i in range(args.repeats)]  # folders: new
                 seconds = sorted(
                     command("-m", "augment_tf.augment", run_dir, "--out", out, "--format", fmt, "--data-dir",
-                            args.data_dir, "--synthetic-per-class", str(SYNTHETIC_PER_CLASS))
+                            args.data_dir, "--synthetic-per-class", str(SYNTHETIC_PER_CLASS), "--no-estimate")
                     for out in outs)
                 row = {"model": model, "format": fmt, "synthetic": 10 * SYNTHETIC_PER_CLASS,
                        "seconds_median": seconds[len(seconds) // 2], "seconds_all": [round(s, 1) for s in seconds]}

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from augment_tf import data, distribute, evaluate
+from augment_tf import benefit, data, distribute, evaluate
 
 REPLICAS = 2  # the CPU split into this many logical devices, as TensorFlow's own tests do, before anything runs
 distribute.split_cpu(REPLICAS)
@@ -18,7 +18,8 @@ MNIST_DIR = Path(os.environ.get(data.DATA_DIR_ENV) or ROOT.parent / "shared/data
 
 @pytest.fixture(autouse=True)
 def isolated(monkeypatch, tmp_path):
-    """No network, no inherited data dir (tests name their data), a fresh classifier cache per test."""
+    """No network, no inherited data dir (tests name their data), a fresh classifier cache per test, and augment's
+    estimate (six small CNNs) trained for a few steps each."""
 
     def no_network(*args, **kwargs):
         raise OSError("network disabled in tests")
@@ -27,6 +28,7 @@ def isolated(monkeypatch, tmp_path):
     monkeypatch.setattr(socket, "getaddrinfo", no_network)
     monkeypatch.delenv(data.DATA_DIR_ENV, raising=False)
     monkeypatch.setenv(evaluate.CACHE_ENV, str(tmp_path / "cache"))
+    monkeypatch.setattr(benefit, "STEPS", 20)
 
 
 def random_digits(folder, n, seed=0):

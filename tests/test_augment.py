@@ -38,8 +38,10 @@ def run(real, tmp_path_factory):
 
 
 def augment_cli(run, real, out, *args, seed=0):
-    """`python -m augment_tf.augment` in this process, on the balanced real data unless --real is given."""
-    return augment.main([run, "--out", str(out), "--data-dir", real[0], "--seed", str(seed), *map(str, args)])
+    """`python -m augment_tf.augment` in this process, on the balanced real data unless --real is given; without the
+    estimate of whether the samples help (tests/test_benefit.py covers it)."""
+    return augment.main([run, "--out", str(out), "--data-dir", real[0], "--seed", str(seed), "--no-estimate",
+                         *map(str, args)])
 
 
 def load_npz(path):

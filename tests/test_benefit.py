@@ -1,0 +1,75 @@
+"""augment's estimate of whether synthetic samples help (benefit.py), on tiny data a small CNN learns at once."""
+
+import json
+
+import numpy as np
+import pytest
+
+from augment_tf import augment, benefit
+
+CLASSES = 3
+
+
+def stripes(per_class, seed, labels_shift=0):
+    """28x28 images of class c: a bright band across rows 9c..9c+8, over noise; labelled c + shift (mod 3)."""
+    rng = np.random.default_rng(seed)
+    y = np.repeat(np.arange(CLASSES), per_class)
+    x = rng.integers(0, 60, (len(y), 28, 28, 1)).astype(np.uint8)
+    for i, c in enumerate(y):
+        x[i, 9 * c:9 * c + 9] = 255
+    return x, (y + labels_shift) % CLASSES
+
+
+def test_folds_deal_every_class_evenly_and_repeat_with_the_seed():
+    y = np.repeat(np.arange(4), [9, 7, 3, 1])
+    folds = benefit.stratified_folds(y, 3, np.random.default_rng(0))
+    for c in range(4):
+        counts = np.bincount(folds[y == c], minlength=3)
+        assert counts.max() - counts.min() <= 1
+    np.testing.assert_array_equal(folds, benefit.stratified_folds(y, 3, np.random.default_rng(0)))
+
+
+def test_mislabelled_samples_are_called_harmful_and_true_ones_are_not():
+    x, y = stripes(6, seed=0)
+    wrong = benefit.estimate(x, y, *stripes(40, seed=1, labels_shift=1), CLASSES, folds=2, steps=60)
+    assert wrong["verdict"] == "hurts" and wrong["gain"] < -0.3 and wrong["folds"] == 2
+    right = benefit.estimate(x, y, *stripes(40, seed=1), CLASSES, folds=2, steps=60)
+    assert right["verdict"] != "hurts" and right["with_synthetic"] > 0.9
+    assert "hurt" in benefit.describe(wrong) and f"{wrong['gain'] * 100:+.1f} points" in benefit.describe(wrong)
+
+
+def test_a_large_real_set_is_estimated_on_a_draw_with_the_files_proportion():
+    x, y = stripes(40, seed=0)
+    result = benefit.estimate(x, y, *stripes(20, seed=1), CLASSES, steps=5, max_real=60)
+    assert result["real_images"] == 60 and result["synthetic_images"] == 30  # 120 + 60 halved
+    assert result == benefit.estimate(x, y, *stripes(20, seed=1), CLASSES, steps=5, max_real=60)  # same seed
+    assert benefit.estimate(x[:1], y[:1], x, y, CLASSES, steps=5) is None  # nothing to hold out
+
+
+@pytest.fixture
+def real_npz(tmp_path):
+    x, y = stripes(4, seed=2)
+    np.savez(tmp_path / "real.npz", x=x[..., 0], y=y)
+    return str(tmp_path / "real.npz")
+
+
+def test_augment_prints_and_records_the_estimate_and_warns_when_it_would_hurt(real_npz, tmp_path, capsys,
+                                                                               monkeypatch):
+    from tests.test_init_from import digits  # a tiny 3-class run
+    from augment_tf import train_gan
+
+    run = tmp_path / "run"
+    train_gan.main(["--conditional", "--data-dir", digits(tmp_path / "d.npz", [0, 1, 2]), "--out", str(run),
+                    "--steps", "2", "--batch-size", "16", "--latent-dim", "4", "--width", "4"])
+    augment.main([str(run), "--out", str(tmp_path / "a.npz"), "--real", real_npz, "--synthetic-per-class", "5"])
+    estimate = json.loads((tmp_path / "a.json").read_text())["estimate"]
+    assert estimate["folds"] == 3 and estimate["synthetic_images"] == 15 and estimate["steps"] == benefit.STEPS
+    assert "estimate: a small CNN scores" in capsys.readouterr().err
+
+    monkeypatch.setattr(benefit, "estimate", lambda *a, **k: {**estimate, "verdict": "hurts", "gain": -0.05})
+    augment.main([str(run), "--out", str(tmp_path / "b.npz"), "--real", real_npz, "--synthetic-per-class", "5"])
+    assert "warning: estimate:" in capsys.readouterr().err
+    augment.main([str(run), "--out", str(tmp_path / "c.npz"), "--real", real_npz, "--synthetic-per-class", "5",
+                  "--no-estimate"])
+    assert json.loads((tmp_path / "c.json").read_text())["estimate"] is None
+    assert "estimate" not in capsys.readouterr().err
