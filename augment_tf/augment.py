@@ -303,7 +303,7 @@ def main(argv=None):
     parser.add_argument("--data-dir", help="local data (IDX folder or .npz): the real samples without --real, and "
                         f"what --filter's reference classifier learns; default ${data.DATA_DIR_ENV} or TFDS")
     parser.add_argument("--no-estimate", action="store_true", help="skip the estimate of whether the samples help "
-                        f"(a {benefit.FOLDS}-fold cross-validation on the real images, about a minute)")
+                        f"(a {benefit.FOLDS}-fold cross-validation on the real images: {2 * benefit.FOLDS} small CNNs)")
     parser.add_argument("--seed", type=int, default=0, help="same seed, same output bytes")
     args = parser.parse_args(argv)
     check_amount(args.synthetic_per_class, args.ratio, args.balance)

@@ -11,7 +11,7 @@ import numpy as np
 from augment_tf import data, evaluate
 
 FOLDS = 3
-STEPS = 600  # per classifier, whatever the data size: the estimate takes a minute or so on 2 CPU cores
+STEPS = 600  # per classifier, whatever the data size: six small CNNs of 600 steps make the whole estimate
 MAX_REAL = 6000  # larger real sets are estimated on a stratified draw of this many images
 
 
