@@ -22,6 +22,11 @@ better generator, the classical layers then transforming real and synthetic imag
 --synthetic-per-class fixed samples of each class alone. The better generator is the one whose CAS classifier has
 the lower loss on the held-out real slice: its samples alone best predict real images (a loss, because accuracy on a
 slice of 20 images moves in steps of 5%).
+Transfer (--transfer N): N real train images of each of digits 5-9, scored on the test images of 5-9. Generators
+(--gen-steps, --generator-augment as above) are fine-tuned with --init-from from runs that learned digits 0-4 from
+every training image (train_*.py's defaults, or --base-steps; trained once per invocation, seed --first-seed), or from
+scratch on the N images of each class; arms: real only; + classical; + classical + each of the four generators
+(--synthetic-share of each batch, classes 5-9).
 Imbalanced (--imbalance F): classes 0-4 in full, each of 5-9 cut to a fraction F of its images. Arms: as is; random
 oversampling (every class drawn with replacement up to the largest class); class-weighted loss (n / (K n_c));
 GAN / VAE rebalancing (every class topped up to the largest, --rebalance-share of each shortfall with synthetic
@@ -36,6 +41,7 @@ run keeps what it finished (--report turns it into OUT.md and OUT.png).
 
 import argparse
 import contextlib
+import functools
 import io
 import json
 import math
@@ -113,20 +119,29 @@ def class_weights(y):
 # --- generators ------------------------------------------------------------------------------------------------
 
 
-def train_generators(x, y, seed, gen_steps, work_dir, augment=False):
+def train_generators(x, y, seed, gen_steps, work_dir, augment=False, init_from=None):
     """{name: (sampler, config, seconds)}: train_gan.py and train_vae.py --conditional, each through its own main(),
-    on (x, y) written to an .npz; `gen_steps` 0 keeps their defaults; `augment` adds --augment."""
+    on (x, y) written to an .npz, in WORK_DIR/GAN and WORK_DIR/VAE; `gen_steps` 0 keeps their defaults; `augment`
+    adds --augment; `init_from` (a folder of such runs) starts each from its namesake there (--init-from)."""
+    os.makedirs(work_dir, exist_ok=True)
     path = os.path.join(work_dir, "train.npz")
     files.write_npz(path, x=generate.for_file(x), y=y)
     trained = {}
     for name, script in GENERATORS.items():
         run_dir = os.path.join(work_dir, name)
         argv = ["--conditional", "--data-dir", path, "--out", run_dir, "--seed", str(seed)] + ["--augment"] * augment
+        argv += ["--init-from", os.path.join(init_from, name)] if init_from else []
         begin = time.perf_counter()
         with contextlib.redirect_stdout(io.StringIO()):  # one progress line per epoch
             script.main(argv + (["--steps", str(gen_steps)] if gen_steps else []))
         trained[name] = (*runs.load_sampler(run_dir), time.perf_counter() - begin)
     return trained
+
+
+def shifted(sampler, offset):
+    """`sampler` for labels `offset` higher: a run trained on classes 0..K-1 then draws classes offset..offset+K-1."""
+    z, labels = keras.Input(sampler.inputs[0].shape[1:]), keras.Input((), dtype="int32")
+    return keras.Model([z, labels], sampler([z, labels - offset]))
 
 
 def generator_rows(trained, context):
@@ -157,9 +172,9 @@ def classifier(image_shape, classical=False):
 def fit_classifier(x, y, val, *, seed, epochs, patience, classical=False, class_weight=None, mix=None):
     """(classifier, epochs run): trained on uint8 (x, y) until the loss on `val` stops improving, best weights kept.
 
-    `mix` = (sampler, config, share): every batch is `share` fresh synthetic samples and the rest real ones
-    (`mixing.mixed_dataset`); an epoch then counts as if the data were the real samples plus `share / (1 - share)`
-    times as many synthetic ones.
+    `mix` = (sampler, config, share[, classes]): every batch is `share` fresh synthetic samples (of `classes`, default
+    all) and the rest real ones (`mixing.mixed_dataset`); an epoch then counts as if the data were the real samples
+    plus `share / (1 - share)` times as many synthetic ones.
     """
     keras.utils.set_random_seed(seed)
     model = classifier(x.shape[1:], classical)
@@ -169,9 +184,9 @@ def fit_classifier(x, y, val, *, seed, epochs, patience, classical=False, class_
                                     value_range=(0.0, 255.0))
         size = len(x)
     else:
-        sampler, config, share = mix
+        sampler, config, share, *classes = mix
         dataset = mixing.mixed_dataset(sampler, config, x, y, synthetic_fraction=share, batch_size=BATCH_SIZE,
-                                       seed=seed).repeat()
+                                       classes=classes[0] if classes else None, seed=seed).repeat()
         size = len(x) / (1 - share)
     steps = math.ceil(np.clip(size, *EPOCH_SAMPLES) / BATCH_SIZE)
     stop = keras.callbacks.EarlyStopping("val_loss", patience=patience, restore_best_weights=True)
@@ -187,12 +202,13 @@ def _float(x):
 
 
 def scores(model, x, y):
-    """Accuracy, balanced accuracy (mean per-class recall), minority recall (mean recall of MINORITY), log loss."""
+    """Accuracy, balanced accuracy (mean per-class recall), minority recall (mean recall of MINORITY), log loss; the
+    recalls over the classes `y` has."""
     probabilities = model.predict(_float(x), batch_size=1000, verbose=0)
     predicted = np.argmax(probabilities, axis=-1)
-    recall = np.array([np.mean(predicted[y == c] == c) for c in range(NUM_CLASSES)])
-    return {"accuracy": float(np.mean(predicted == y)), "balanced_accuracy": float(recall.mean()),
-            "minority_recall": float(recall[MINORITY].mean()),
+    recall = {c: np.mean(predicted[y == c] == c) for c in np.unique(y)}
+    return {"accuracy": float(np.mean(predicted == y)), "balanced_accuracy": float(np.mean(list(recall.values()))),
+            "minority_recall": float(np.mean([recall[c] for c in MINORITY if c in recall])),
             "loss": float(-np.mean(np.log(np.maximum(probabilities[np.arange(len(y)), y], 1e-7))))}
 
 
@@ -237,6 +253,37 @@ def low_data(train_split, test, per_class, seed, args, work_dir):
     return rows + list(cas.values()), generator_rows(trained, context)
 
 
+def transfer(train_split, test, per_class, seed, args, work_dir, base_dir):
+    """(classifier rows, generator rows) for `per_class` images of each of digits 5-9 (MINORITY), scored on the
+    test images of 5-9: generators fine-tuned from runs on every training image of 0-4 (trained once into
+    `base_dir`), against the same generators trained from scratch on the few images."""
+    x, y = train_split
+    rng = np.random.default_rng([seed, per_class, MINORITY[0]])
+    counts = np.where(np.isin(np.arange(NUM_CLASSES), MINORITY), per_class, 0)
+    train, val = hold_out(*draw(x, y, counts, rng), rng)
+    context = {"experiment": "transfer", "setting": f"{per_class} per class of 5-9", "seed": seed}
+    generator_runs = []
+    if not os.path.isdir(os.path.join(base_dir, "GAN")):
+        known = ~np.isin(y, MINORITY)
+        base = train_generators(x[known], y[known], args.first_seed, args.base_steps, base_dir)
+        generator_runs += generator_rows(base, {**context, "setting": "base: every training image of 0-4"})
+    fine = train_generators(*train, seed, args.gen_steps, os.path.join(work_dir, "fine"), args.generator_augment,
+                            init_from=base_dir)
+    scratch = train_generators(train[0], train[1] - MINORITY[0], seed, args.gen_steps,  # labels 0-4 for 5-9
+                               os.path.join(work_dir, "scratch"), args.generator_augment)
+    generator_runs += generator_rows(fine, {**context, "start": "fine-tuned"})
+    generator_runs += generator_rows(scratch, {**context, "start": "from scratch"})
+    scratch = {name: (shifted(sampler, MINORITY[0]), {**config, "num_classes": NUM_CLASSES}, seconds)
+               for name, (sampler, config, seconds) in scratch.items()}
+    fit = trainer(val, tuple(a[np.isin(test[1], MINORITY)] for a in test), context, args, seed)
+    rows = [fit("real only", *train), fit("real + classical", *train, classical=True)]
+    for start, trained in (("fine-tuned", fine), ("from scratch", scratch)):
+        rows += [fit(f"real + classical + {name} {start}", *train, classical=True,
+                     mix=(sampler, config, args.synthetic_share, MINORITY))
+                 for name, (sampler, config, _) in trained.items()]
+    return rows, generator_runs
+
+
 def imbalanced(train_split, test, fraction, seed, args, work_dir):
     """(classifier rows, generator rows) for classes 0-4 in full and 5-9 cut to `fraction`."""
     rng = np.random.default_rng([seed, round(fraction * 1e6)])
@@ -278,7 +325,9 @@ def summarise(rows):
 # each target of the benchmark: (experiment, arm, baseline arm, metric), compared seed by seed
 COMPARISONS = [("low data", "real + classical + best synthetic", "real + classical", "accuracy"),
                ("imbalanced", "GAN rebalancing", "random oversampling", "minority_recall"),
-               ("imbalanced", "VAE rebalancing", "random oversampling", "minority_recall")]
+               ("imbalanced", "VAE rebalancing", "random oversampling", "minority_recall"),
+               *((("transfer", f"real + classical + {name} {start}", "real + classical", "accuracy")
+                  for name in GENERATORS for start in ("fine-tuned", "from scratch")))]
 
 
 def margins(rows):
@@ -303,7 +352,7 @@ def tables(summary):
     cell = lambda s: f"{s['mean']:.3f} ± {s['std']:.3f} ({s['min']:.3f}–{s['max']:.3f})"
     picks = lambda e: ", ".join(f"{n} {k}" for n, k in e.get("best_picks", {}).items() if k)
     out = []
-    for experiment, metrics in (("low data", METRICS[:1]), ("imbalanced", METRICS)):
+    for experiment, metrics in (("low data", METRICS[:1]), ("imbalanced", METRICS), ("transfer", METRICS[:1])):
         entries = [e for e in summary if e["experiment"] == experiment]
         if not entries:
             continue
@@ -316,7 +365,8 @@ def tables(summary):
 
 
 def plot(summary, path):
-    """Low data: test accuracy against real images per class; imbalanced: minority recall per arm and setting."""
+    """Low data: test accuracy against real images per class; imbalanced: minority recall per arm and setting
+    (nothing is drawn without either)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -325,6 +375,8 @@ def plot(summary, path):
     low = [e for e in summary if e["experiment"] == "low data"]
     skewed = [e for e in summary if e["experiment"] == "imbalanced"]
     panels = [p for p in (low, skewed) if p]
+    if not panels:  # the transfer experiment alone: its table says it all
+        return
     fig, axes = plt.subplots(1, len(panels), figsize=(7 * len(panels), 5), squeeze=False)
     axes = list(axes[0])
     if low:
@@ -376,6 +428,11 @@ def parse_args(argv=None):
     parser.add_argument("--seeds", type=int, help="seeds 0..S-1 (full 3, quick 1)")
     parser.add_argument("--per-class", help="low-data sizes, real images per class, e.g. 10,50,200; none skips")
     parser.add_argument("--imbalance", help="fractions kept of classes 5-9, e.g. 0.01,0.1; none skips")
+    parser.add_argument("--transfer", default="none",
+                        help="transfer: real images per class of 5-9, e.g. 10, with generators fine-tuned from runs "
+                        "on digits 0-4; none (default) skips")
+    parser.add_argument("--base-steps", type=int, default=0,
+                        help="transfer: steps of the runs on digits 0-4 (default 0: train_*.py's defaults)")
     parser.add_argument("--gen-steps", type=int,
                         help="optimizer steps of each GAN / VAE (full 1000, quick 300); 0: train_*.py defaults")
     parser.add_argument("--synthetic-share", type=float, default=0.25,
@@ -427,13 +484,15 @@ def main(argv=None):
     rows, generator_runs, begin = [], [], time.perf_counter()
     experiments = [(low_data, n) for n in sizes(args.per_class, int)]
     experiments += [(imbalanced, f) for f in sizes(args.imbalance, float)]
-    for seed in range(args.first_seed, args.first_seed + args.seeds):
-        for experiment, setting in experiments:
-            with tempfile.TemporaryDirectory() as work_dir:  # the subset and the generators' run directories
-                new_rows, new_generators = experiment(train_split, test, setting, seed, args, work_dir)
-            rows += new_rows
-            generator_runs += new_generators
-            write_results(args.out, rows, generator_runs, args)
+    with tempfile.TemporaryDirectory() as base_dir:  # the transfer experiment's generators on digits 0-4, made once
+        experiments += [(functools.partial(transfer, base_dir=base_dir), n) for n in sizes(args.transfer, int)]
+        for seed in range(args.first_seed, args.first_seed + args.seeds):
+            for experiment, setting in experiments:
+                with tempfile.TemporaryDirectory() as work_dir:  # the subset and the generators' run directories
+                    new_rows, new_generators = experiment(train_split, test, setting, seed, args, work_dir)
+                rows += new_rows
+                generator_runs += new_generators
+                write_results(args.out, rows, generator_runs, args)
     summary = write_results(args.out, rows, generator_runs, args)
     minutes = (time.perf_counter() - begin) / 60
     report(args.out, rows, summary, f"Scored split: {args.split}. Total time: {minutes:.1f} min.")

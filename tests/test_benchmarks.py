@@ -1,6 +1,7 @@
 """The benchmark scripts' helpers (benchmarks/common.py, benchmarks/augmentation_benefit.py), on tiny hand-made data:
 the numbers the benchmark README reports come from them, so each one is checked against counts worked out by hand."""
 
+import json
 import math
 import types
 
@@ -225,6 +226,40 @@ def test_scores_accuracy_balanced_accuracy_minority_recall_and_loss():
     scores = benefit.scores(Model(), np.zeros((len(y), 2, 2, 1), np.uint8), y)
     assert scores == pytest.approx({"accuracy": 0.8, "balanced_accuracy": 0.75, "minority_recall": 0.5,
                                     "loss": -(20 * math.log(0.91) + 5 * math.log(0.01)) / 25})
+
+
+def test_scores_on_the_classes_present_only():
+    """Test images of classes 5-9 only (the transfer experiment): recalls average over those classes, not NaN."""
+    y = np.repeat(np.arange(5, 10), 2)
+
+    class Model:
+        def predict(self, x, batch_size=None, verbose=0):
+            return np.eye(10)[np.where(np.arange(len(y)) % 2, y, 0)]  # every second image taken for a 0
+
+    scores = benefit.scores(Model(), np.zeros((len(y), 2, 2, 1), np.uint8), y)
+    assert scores["balanced_accuracy"] == pytest.approx(0.5) and scores["minority_recall"] == pytest.approx(0.5)
+
+
+def test_transfer_fine_tunes_runs_on_the_other_classes_and_scores_on_the_new_ones(tmp_path):
+    """Smoke run on random images: generators on digits 0-4 once, fine-tuned and from scratch on 3 images of each of
+    5-9, six classifier arms scored on the test images of 5-9, and the margins against classical augmentation."""
+    rng = np.random.default_rng(0)
+    for split, n in (("train", 200), ("test", 50)):
+        np.savez(tmp_path / f"{split}.npz", x=rng.integers(0, 256, (n, 28, 28), np.uint8), y=np.arange(n) % 10)
+    out = tmp_path / "transfer"
+    benefit.main(["--data-dir", str(tmp_path), "--split", "test", "--per-class", "none", "--imbalance", "none",
+                  "--transfer", "3", "--seeds", "1", "--gen-steps", "2", "--base-steps", "2", "--classifier-epochs",
+                  "1", "--out", str(out)])
+    result = json.loads((tmp_path / "transfer.json").read_text())
+    arms = [r["arm"] for r in result["rows"]]
+    assert arms == ["real only", "real + classical", "real + classical + GAN fine-tuned",
+                    "real + classical + VAE fine-tuned", "real + classical + GAN from scratch",
+                    "real + classical + VAE from scratch"]
+    assert all(r["experiment"] == "transfer" and r["n_train"] == 10 for r in result["rows"])  # 3 a class, 1 held out
+    starts = [(g.get("start"), g["n_train"]) for g in result["generators"]]
+    assert starts == [(None, 100), (None, 100), ("fine-tuned", 10), ("fine-tuned", 10), ("from scratch", 10),
+                      ("from scratch", 10)]
+    assert "real + classical + VAE fine-tuned − real + classical" in (tmp_path / "transfer.md").read_text()
 
 
 # --- augmentation_benefit: results ---------------------------------------------------------------------------------
