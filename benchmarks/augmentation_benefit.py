@@ -19,7 +19,9 @@ Low data (--per-class N): N real train images of each class. Arms: real only; + 
 mixing.mixed_dataset; train_gan.py / train_vae.py train the models on the training part of the subset only, for
 --gen-steps steps, or 0: their small-data defaults, with --augment unless --no-generator-augment); + classical + the
 better generator, the classical layers then transforming real and synthetic images alike; CAS GAN / VAE: trained on
---synthetic-per-class fixed samples of each class alone. The better generator is the one whose CAS classifier has
+--synthetic-per-class fixed samples of each class alone; augment output (GAN / VAE): trained on the real images plus
+those samples, the file `augment --synthetic-per-class` writes, beside what augment's estimate (benefit.py, on the
+training part) predicted for it. The better generator is the one whose CAS classifier has
 the lower loss on the held-out real slice: its samples alone best predict real images (a loss, because accuracy on a
 slice of 20 images moves in steps of 5%).
 Transfer (--transfer N): N real train images of each of digits 5-9, scored on the test images of 5-9. Generators
@@ -56,6 +58,7 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 
 from augment_tf import augment, data, evaluate, files, generate, mixing, runs, train_gan, train_vae  # noqa: E402
+from augment_tf.benefit import estimate as estimate_benefit  # noqa: E402
 from benchmarks.common import markdown, split_arrays  # noqa: E402
 
 NUM_CLASSES = 10
@@ -248,6 +251,10 @@ def low_data(train_split, test, per_class, seed, args, work_dir):
         x, y, synthetic = augment.augmented_arrays(sampler, config, *train, per_class=args.synthetic_per_class,
                                                    seed=seed)
         cas[name] = fit(f"CAS {name} (synthetic only)", x[synthetic], y[synthetic])
+        begin = time.perf_counter()  # what augment would tell a user of this file, against what it does on test
+        guess = estimate_benefit(*train, x[synthetic], y[synthetic], NUM_CLASSES, seed=seed)
+        rows.append({**fit(f"augment output ({name})", x, y), "estimate_gain": guess["gain"],
+                     "estimate_verdict": guess["verdict"], "estimate_seconds": time.perf_counter() - begin})
     best = min(cas, key=lambda name: cas[name]["val_loss"])  # a loss, not a count of a few held-out images
     rows.append({**fit("real + classical + best synthetic", *train, classical=True, mix=mix[best]), "best": best})
     return rows + list(cas.values()), generator_rows(trained, context)
@@ -328,6 +335,28 @@ COMPARISONS = [("low data", "real + classical + best synthetic", "real + classic
                ("imbalanced", "VAE rebalancing", "random oversampling", "minority_recall"),
                *((("transfer", f"real + classical + {name} {start}", "real + classical", "accuracy")
                   for name in GENERATORS for start in ("fine-tuned", "from scratch")))]
+
+
+def estimates(rows):
+    """Markdown: augment's estimate for each augment-output arm against its scored outcome (minus real only), and
+    how often a call ("helps", "hurts") was right."""
+    real = {(r["setting"], r["seed"]): r["accuracy"] for r in rows if r["arm"] == "real only"}
+    table = []
+    for r in rows:
+        if "estimate_verdict" not in r or (r["setting"], r["seed"]) not in real:
+            continue
+        outcome = 100 * (r["accuracy"] - real[r["setting"], r["seed"]])
+        right = {"helps": outcome > 0, "hurts": outcome < 0}.get(r["estimate_verdict"])
+        table.append({"setting": r["setting"], "seed": r["seed"], "arm": r["arm"],
+                      "estimate": f"{r['estimate_verdict']} ({100 * r['estimate_gain']:+.1f})",
+                      "outcome (points)": f"{outcome:+.1f}",
+                      "called right": "no call" if right is None else "yes" if right else "no"})
+    if not table:
+        return ""
+    calls = [t["called right"] for t in table if t["called right"] != "no call"]
+    score = f"{calls.count('yes')} of {len(calls)} calls right, {len(table) - len(calls)} without a call"
+    columns = ["setting", "seed", "arm", "estimate", "outcome (points)", "called right"]
+    return f"### augment's estimate against the scored outcome ({score})\n\n{markdown(table, columns)}"
 
 
 def margins(rows):
@@ -500,7 +529,7 @@ def main(argv=None):
 
 def report(out, rows, summary, footer=""):
     """Writes OUT.md (the tables, the seed-by-seed margins, `footer`) and OUT.png; prints the tables."""
-    text = "\n\n".join(part for part in (tables(summary), margins(rows), footer) if part) + "\n"
+    text = "\n\n".join(part for part in (tables(summary), margins(rows), estimates(rows), footer) if part) + "\n"
     with files.atomic_path(f"{out}.md") as tmp, open(tmp, "w") as f:
         f.write(text)
     plot(summary, f"{out}.png")

@@ -240,26 +240,31 @@ def test_scores_on_the_classes_present_only():
     assert scores["balanced_accuracy"] == pytest.approx(0.5) and scores["minority_recall"] == pytest.approx(0.5)
 
 
-def test_transfer_fine_tunes_runs_on_the_other_classes_and_scores_on_the_new_ones(tmp_path):
-    """Smoke run on random images: generators on digits 0-4 once, fine-tuned and from scratch on 3 images of each of
-    5-9, six classifier arms scored on the test images of 5-9, and the margins against classical augmentation."""
+def test_low_data_and_transfer_smoke_run(tmp_path):
+    """Random images, 3 per class: the low-data arms with augment's output and its estimate beside the outcome; the
+    transfer arms: generators on digits 0-4 once, fine-tuned and from scratch on 5-9, scored on the test images of
+    5-9, with the margins against classical augmentation."""
     rng = np.random.default_rng(0)
     for split, n in (("train", 200), ("test", 50)):
         np.savez(tmp_path / f"{split}.npz", x=rng.integers(0, 256, (n, 28, 28), np.uint8), y=np.arange(n) % 10)
-    out = tmp_path / "transfer"
-    benefit.main(["--data-dir", str(tmp_path), "--split", "test", "--per-class", "none", "--imbalance", "none",
+    out = tmp_path / "smoke"
+    benefit.main(["--data-dir", str(tmp_path), "--split", "test", "--per-class", "3", "--imbalance", "none",
                   "--transfer", "3", "--seeds", "1", "--gen-steps", "2", "--base-steps", "2", "--classifier-epochs",
-                  "1", "--out", str(out)])
-    result = json.loads((tmp_path / "transfer.json").read_text())
-    arms = [r["arm"] for r in result["rows"]]
-    assert arms == ["real only", "real + classical", "real + classical + GAN fine-tuned",
-                    "real + classical + VAE fine-tuned", "real + classical + GAN from scratch",
-                    "real + classical + VAE from scratch"]
-    assert all(r["experiment"] == "transfer" and r["n_train"] == 10 for r in result["rows"])  # 3 a class, 1 held out
-    starts = [(g.get("start"), g["n_train"]) for g in result["generators"]]
+                  "1", "--synthetic-per-class", "4", "--out", str(out)])
+    result = json.loads((tmp_path / "smoke.json").read_text())
+    low = {r["arm"]: r for r in result["rows"] if r["experiment"] == "low data"}
+    assert low["augment output (VAE)"]["n_train"] == 20 + 40 and low["augment output (VAE)"]["estimate_verdict"]
+    transfer = [r for r in result["rows"] if r["experiment"] == "transfer"]
+    assert [r["arm"] for r in transfer] == [
+        "real only", "real + classical", "real + classical + GAN fine-tuned", "real + classical + VAE fine-tuned",
+        "real + classical + GAN from scratch", "real + classical + VAE from scratch"]
+    assert all(r["n_train"] == 10 for r in transfer)  # 3 of each of 5-9, one of each held out
+    starts = [(g.get("start"), g["n_train"]) for g in result["generators"] if g["experiment"] == "transfer"]
     assert starts == [(None, 100), (None, 100), ("fine-tuned", 10), ("fine-tuned", 10), ("from scratch", 10),
                       ("from scratch", 10)]
-    assert "real + classical + VAE fine-tuned − real + classical" in (tmp_path / "transfer.md").read_text()
+    report = (tmp_path / "smoke.md").read_text()
+    assert "real + classical + VAE fine-tuned − real + classical" in report
+    assert "### augment's estimate against the scored outcome" in report
 
 
 # --- augmentation_benefit: results ---------------------------------------------------------------------------------
@@ -317,6 +322,20 @@ def test_margins_are_seed_by_seed_differences_in_points():
         "| classes 5-9 at 1% | GAN rebalancing − random oversampling | minority_recall | +5.0, +5.0 | yes |",
         "| classes 5-9 at 1% | VAE rebalancing − random oversampling | minority_recall | +0.0 | no |"]
     assert benefit.margins([r for r in rows if r["arm"] != CLASSICAL and r["experiment"] == LOW]) == ""
+
+
+def test_estimates_are_scored_against_the_outcome_seed_by_seed():
+    """A call is right when its sign matches the scored gain over real only; "unclear" makes no call."""
+    rows = [row(LOW, "10 per class", "real only", 0, 0.80), row(LOW, "10 per class", "real only", 1, 0.80),
+            row(LOW, "10 per class", "augment output (GAN)", 0, 0.78, estimate_gain=-0.03, estimate_verdict="hurts"),
+            row(LOW, "10 per class", "augment output (VAE)", 0, 0.79, estimate_gain=0.01, estimate_verdict="helps"),
+            row(LOW, "10 per class", "augment output (VAE)", 1, 0.85, estimate_gain=0.0, estimate_verdict="unclear")]
+    text = benefit.estimates(rows)
+    assert "(1 of 2 calls right, 1 without a call)" in text
+    assert "| 10 per class | 0 | augment output (GAN) | hurts (-3.0) | -2.0 | yes |" in text
+    assert "| 10 per class | 0 | augment output (VAE) | helps (+1.0) | -1.0 | no |" in text
+    assert "| 10 per class | 1 | augment output (VAE) | unclear (+0.0) | +5.0 | no call |" in text
+    assert benefit.estimates(rows[:2]) == ""
 
 
 def test_sizes_and_argument_checks():
