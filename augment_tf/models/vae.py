@@ -23,7 +23,7 @@ class VAE(GenerativeModel):
 
     value_range = (0.0, 1.0)
 
-    def __init__(self, image_shape=(28, 28, 1), latent_dim=16, width=32, beta=1.0, seed=None, augment=False,
+    def __init__(self, image_shape=(28, 28, 1), latent_dim=16, width=64, beta=1.0, seed=None, augment=False,
                  **kwargs):
         super().__init__(**kwargs)
         self.image_shape = tuple(image_shape)
