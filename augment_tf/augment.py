@@ -20,8 +20,8 @@ Formats (`--format`, default from OUT: `.npz` file or folder):
           is_synthetic (bool): `tfds.builder_from_directory(OUT)` reads it; for OUT=DIR/NAME/X.Y.Z
           `tfds.load(NAME, data_dir=DIR)` does too
 Beside the data: a grid of real (one row) then synthetic (one row) samples per synthesised class, and a JSON
-summary (counts per class, filter report, estimate): OUT_grid.png and OUT.json for an .npz, OUT/grid.png and OUT/summary.json
-for a folder. Folders are written to a temporary sibling and renamed into place.
+summary (counts per class, filter report, estimate): OUT_grid.png and OUT.json for an .npz, OUT/grid.png and
+OUT/summary.json for a folder. Folders are written to a temporary sibling and renamed into place.
 """
 
 import argparse
