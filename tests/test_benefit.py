@@ -5,7 +5,8 @@ import json
 import numpy as np
 import pytest
 
-from augment_tf import augment, benefit
+from augment_tf import augment, benefit, train_gan
+from tests.test_init_from import digits
 
 CLASSES = 3
 
@@ -55,10 +56,7 @@ def real_npz(tmp_path):
 
 def test_augment_prints_and_records_the_estimate_and_warns_when_it_would_hurt(real_npz, tmp_path, capsys,
                                                                                monkeypatch):
-    from tests.test_init_from import digits  # a tiny 3-class run
-    from augment_tf import train_gan
-
-    run = tmp_path / "run"
+    run = tmp_path / "run"  # a tiny 3-class run
     train_gan.main(["--conditional", "--data-dir", digits(tmp_path / "d.npz", [0, 1, 2]), "--out", str(run),
                     "--steps", "2", "--batch-size", "16", "--latent-dim", "4", "--width", "4"])
     augment.main([str(run), "--out", str(tmp_path / "a.npz"), "--real", real_npz, "--synthetic-per-class", "5"])
