@@ -95,8 +95,7 @@ def transfer_weights(source, target):
     Classes are label indices: a class both know keeps the source's label embedding rows; a class only `target`
     has starts at the mean of the source's rows, a neutral point among the classes it learned. Optimizer state,
     noise state and settings such as the VAE's beta stay the target's."""
-    pairs = list(zip(_network_layers(source), _network_layers(target), strict=True))
-    for old, new in pairs:
+    for old, new in zip(_network_layers(source), _network_layers(target), strict=True):
         if type(old) is not type(new):
             raise ValueError(f"the networks differ: {type(old).__name__} where {type(new).__name__} was expected")
         for old_weight, new_weight in zip(old.weights, new.weights, strict=True):
