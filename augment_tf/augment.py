@@ -87,7 +87,7 @@ def synthetic_counts(y_real, num_classes, *, per_class=None, ratio=None, balance
 
 
 def synthesize(sampler, config, counts, *, classifier=None, threshold=DEFAULT_THRESHOLD,
-               max_rounds=DEFAULT_MAX_ROUNDS, seed=0):
+               max_rounds=DEFAULT_MAX_ROUNDS, seed=0, temperature=1.0):
     """(x uint8 (N, H, W, C), y int64, filter report or None): `counts[c]` samples of each class c, by class.
 
     With a `classifier` (raw 0..255 images -> class probabilities) only samples it assigns to their label with
@@ -104,7 +104,8 @@ def synthesize(sampler, config, counts, *, classifier=None, threshold=DEFAULT_TH
         todo = np.ceil(missing / np.clip(rate, 0.1, 1.0)).astype(np.int64)
         labels = np.repeat(np.arange(len(counts)), todo)
         # Round 0 draws what `generate --seed` draws for the same labels.
-        x = generate.sample(sampler, config, labels=labels, seed=seed if rounds == 0 else (seed, rounds))
+        x = generate.sample(sampler, config, labels=labels, seed=seed if rounds == 0 else (seed, rounds),
+                            temperature=temperature)
         ok = np.ones(len(x), bool) if classifier is None else accepted(classifier, x, labels, threshold)
         drawn += todo
         rejected += np.bincount(labels[~ok], minlength=len(counts))
@@ -135,9 +136,10 @@ def accepted(classifier, x, labels, threshold):
 
 
 def augmented_arrays(sampler, config, x_real, y_real, *, per_class=None, ratio=None, balance=False, classes=None,
-                     filter_threshold=None, classifier=None, max_rounds=DEFAULT_MAX_ROUNDS, seed=0):
+                     filter_threshold=None, classifier=None, max_rounds=DEFAULT_MAX_ROUNDS, seed=0, temperature=1.0):
     """(x uint8 (N, H, W, C), y int64, is_synthetic bool): the real samples, then synthetic ones from a conditional
-    run's `sampler` (see `synthetic_counts` for the amounts, `synthesize` for the filter).
+    run's `sampler` (see `synthetic_counts` for the amounts, `synthesize` for the filter, `generate.sample` for the
+    temperature).
 
     `filter_threshold` turns the filter on, with `classifier` or else the reference classifier of the run's data.
     """
@@ -149,7 +151,7 @@ def augmented_arrays(sampler, config, x_real, y_real, *, per_class=None, ratio=N
     elif classifier is None:
         classifier = evaluate.reference_classifier(config["dataset"], config.get("data_dir"))
     x_syn, y_syn, _ = synthesize(sampler, config, counts, classifier=classifier, threshold=filter_threshold,
-                                 max_rounds=max_rounds, seed=seed)
+                                 max_rounds=max_rounds, seed=seed, temperature=temperature)
     return combine(x_real, y_real, x_syn, y_syn)
 
 

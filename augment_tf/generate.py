@@ -16,10 +16,11 @@ def balanced_labels(n, classes):
     return np.sort(np.resize(np.asarray(classes, np.int64), n))
 
 
-def sample(sampler, config, labels=None, n=None, seed=0, batch_size=1000):
-    """uint8 images (N, H, W, C) from a run's sampler; a conditional run needs `labels`, an unconditional one `n`."""
+def sample(sampler, config, labels=None, n=None, seed=0, batch_size=1000, temperature=1.0):
+    """uint8 images (N, H, W, C) from a run's sampler; a conditional run needs `labels`, an unconditional one `n`.
+    `temperature` scales the sampler's standard-normal noise: below 1, typical images at the cost of variety."""
     n = len(labels) if labels is not None else n
-    z = np.random.default_rng(seed).standard_normal((n, config["latent_dim"])).astype("float32")
+    z = temperature * np.random.default_rng(seed).standard_normal((n, config["latent_dim"])).astype("float32")
     inputs = z if labels is None else [z, np.asarray(labels, np.int32)]
     return images.from_model_range(sampler.predict(inputs, batch_size=batch_size, verbose=0), config["value_range"])
 

@@ -11,7 +11,7 @@ import zipfile
 import numpy as np
 import pytest
 
-from augment_tf import augment, data, evaluate, mixing, runs, train_gan
+from augment_tf import augment, data, evaluate, generate, mixing, runs, train_gan
 from augment_tf.errors import AugmentError
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -103,6 +103,18 @@ def test_library_api_matches_the_cli(run, real, tmp_path):
 
 
 # --- formats ---------------------------------------------------------------------------------------------------
+
+
+def test_temperature_scales_the_noise(run):
+    sampler, config = runs.load_sampler(run)
+    labels = np.repeat([3, 7], 4)
+    default = generate.sample(sampler, config, labels=labels, seed=5)
+    np.testing.assert_array_equal(default, generate.sample(sampler, config, labels=labels, seed=5, temperature=1.0))
+    at_zero = generate.sample(sampler, config, labels=labels, seed=5, temperature=0.0)  # every draw the class's centre
+    assert (at_zero[:4] == at_zero[0]).all() and (at_zero[4:] == at_zero[4]).all()
+    assert not (default[:4] == default[0]).all()
+    x, _, _ = augment.synthesize(sampler, config, [0, 0, 0, 4], seed=5, temperature=0.0)
+    np.testing.assert_array_equal(x, at_zero[:4])
 
 
 def test_idx_and_tfds_read_back_as_the_npz_and_same_seed_same_bytes(run, real, tmp_path):

@@ -1,0 +1,136 @@
+"""Small-data recipes, chosen on the validation split: which generator training and which `augment` options make
+synthetic samples help a classifier that has N real images per class.
+
+    python benchmarks/small_data.py --data-dir ../shared/data/mnist --per-class 10 --seeds 2    # choose
+    python benchmarks/small_data.py --data-dir DIR --per-class 10 --seeds 1 --gen-steps 20 --classifier-epochs 1 \
+        --synthetic-per-class 20 --out /tmp/smoke                                                # smoke, never a figure
+
+Always the validation split (common.split_arrays): subsets are drawn from 50k training images and scored on 10k
+others; the test split is never read, since this script is for choosing. Per seed and size, the subset, its hold-out
+slice and the classifier are augmentation_benefit's (early stopping on the slice). Generators: train_gan.py and
+train_vae.py --conditional at their defaults (the small-data length), without and with --augment. For each, the
+file `augment --synthetic-per-class S` writes (the real images plus S samples of each class) trains the classifier,
+and variants of it, each changing one thing: as many synthetic images as real ones (--ratio 1), noise scaled by
+0.7 (temperature), the filter (a classifier of the real training images keeps samples it gives their label with
+p >= 0.9), and classical augmentation on top. Baselines: the real images alone, and with classical augmentation.
+Writes OUT.json (every row, rewritten after each seed and size) and OUT.md (mean, each seed, margin over the real
+images alone).
+"""
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+import numpy as np  # noqa: E402
+
+from augment_tf import augment, data, files  # noqa: E402
+from benchmarks import augmentation_benefit as benefit  # noqa: E402
+from benchmarks.common import split_arrays  # noqa: E402
+
+TEMPERATURE = 0.7
+FILTER_THRESHOLD = 0.9
+GENERATOR_AUGMENT = (False, True)  # each generator trains without, then with --augment
+
+
+def variants(args):
+    """{variant: augment.augmented_arrays options, plus 'classical'}: the plain file, then one change at a time."""
+    plain = {"per_class": args.synthetic_per_class}
+    return {
+        f"file ({args.synthetic_per_class} per class)": plain,
+        "file, as many synthetic as real": {"ratio": 1.0},
+        f"file, temperature {TEMPERATURE}": {**plain, "temperature": TEMPERATURE},
+        f"file, filtered at {FILTER_THRESHOLD}": {**plain, "filter_threshold": FILTER_THRESHOLD},
+        "file + classical": {**plain, "classical": True},
+    }
+
+
+def one_size(train_split, scored, per_class, seed, args, work_dir):
+    """Rows of every arm for one draw of `per_class` real images of each class."""
+    rng = np.random.default_rng([seed, per_class])
+    train, val = benefit.hold_out(*benefit.draw(*train_split, [per_class] * benefit.NUM_CLASSES, rng), rng)
+    context = {"per_class": per_class, "seed": seed}
+    rows = []
+
+    def fit(generator, variant, x, y, classical=False):
+        begin = time.perf_counter()
+        model, epochs = benefit.fit_classifier(x, y, val, seed=seed, epochs=args.classifier_epochs,
+                                               patience=args.patience, classical=classical)
+        held_out = benefit.scores(model, *val)
+        rows.append({**context, "generator": generator, "variant": variant,
+                     "accuracy": benefit.scores(model, *scored)["accuracy"], "slice_loss": held_out["loss"],
+                     "n_train": len(y), "epochs": epochs, "seconds": time.perf_counter() - begin})
+        print(json.dumps(rows[-1]), flush=True)
+        return model
+
+    real_model = fit("none", "real only", *train)
+    fit("none", "real + classical", *train, classical=True)
+    generators = []
+    for generator_augment in GENERATOR_AUGMENT:
+        folder = os.path.join(work_dir, "augment" if generator_augment else "plain")
+        trained = benefit.train_generators(*train, seed, args.gen_steps, folder, generator_augment)
+        generators += benefit.generator_rows(trained, {**context, "generator_augment": generator_augment})
+        for name, (sampler, config, _) in trained.items():
+            generator = name + (" --augment" if generator_augment else "")
+            for variant, options in variants(args).items():
+                options = dict(options)
+                classical = options.pop("classical", False)
+                x, y, _ = augment.augmented_arrays(sampler, config, *train, seed=seed, classifier=real_model,
+                                                   **options)
+                fit(generator, variant, x, y, classical=classical)
+    return rows, generators
+
+
+def summary_table(rows):
+    """Markdown: per (size, generator, variant), mean accuracy, each seed, and each seed's margin over real only."""
+    lines = ["| per class | generator | variant | accuracy: mean (min-max) | each seed | − real only, each seed |",
+             "|---|---|---|---|---|---|"]
+    real = {(r["per_class"], r["seed"]): r["accuracy"] for r in rows if r["variant"] == "real only"}
+    for key in dict.fromkeys((r["per_class"], r["generator"], r["variant"]) for r in rows):
+        group = [r for r in rows if (r["per_class"], r["generator"], r["variant"]) == key]
+        acc = np.array([r["accuracy"] for r in group])
+        margins = ", ".join(f"{100 * (r['accuracy'] - real[r['per_class'], r['seed']]):+.1f}" for r in group)
+        lines.append(f"| {key[0]} | {key[1]} | {key[2]} | {acc.mean():.4f} ({acc.min():.4f}-{acc.max():.4f}) | "
+                     f"{', '.join(f'{a:.4f}' for a in acc)} | {margins} |")
+    return "\n".join(lines)
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data-dir", default=os.environ.get(data.DATA_DIR_ENV))
+    parser.add_argument("--per-class", default="10", help="real images per class, e.g. 10,50")
+    parser.add_argument("--seeds", type=int, default=2)
+    parser.add_argument("--first-seed", type=int, default=0)
+    parser.add_argument("--gen-steps", type=int, default=0, help="generator steps; 0 (default): train_*.py defaults")
+    parser.add_argument("--synthetic-per-class", type=int, default=1000, help="S of the plain augment call")
+    parser.add_argument("--classifier-epochs", type=int, default=benefit.FULL["classifier_epochs"])
+    parser.add_argument("--patience", type=int, default=5)
+    parser.add_argument("--out", default="benchmarks/results/small_data/small_data_validation")
+    args = parser.parse_args(argv)
+    args.per_class = [int(v) for v in args.per_class.split(",")]
+    return args
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    train_split, scored, _, _ = split_arrays(args.data_dir, "validation")
+    rows, generators, begin = [], [], time.perf_counter()
+    for seed in range(args.first_seed, args.first_seed + args.seeds):
+        for per_class in args.per_class:
+            with tempfile.TemporaryDirectory() as work_dir:
+                new_rows, new_generators = one_size(train_split, scored, per_class, seed, args, work_dir)
+            rows, generators = rows + new_rows, generators + new_generators
+            files.write_json(f"{args.out}.json", {"rows": rows, "generators": generators, "split": "validation",
+                                                  "settings": vars(args), "command": " ".join(sys.argv)})
+    text = f"{summary_table(rows)}\n\nScored: validation. Total time: {(time.perf_counter() - begin) / 60:.1f} min.\n"
+    with files.atomic_path(f"{args.out}.md") as tmp, open(tmp, "w") as f:
+        f.write(text)
+    print(text)
+
+
+if __name__ == "__main__":
+    main()
