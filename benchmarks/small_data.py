@@ -7,12 +7,14 @@ synthetic samples help a classifier that has N real images per class.
 
 Always the validation split (common.split_arrays): subsets are drawn from 50k training images and scored on 10k
 others; the test split is never read, since this script is for choosing. Per seed and size, the subset, its hold-out
-slice and the classifier are augmentation_benefit's (early stopping on the slice). Generators: train_gan.py and
-train_vae.py --conditional at their defaults (the small-data length), without and with --augment. For each, the
-file `augment --synthetic-per-class S` writes (the real images plus S samples of each class) trains the classifier,
-and variants of it, each changing one thing: as many synthetic images as real ones (--ratio 1), noise scaled by
-0.7 (temperature), the filter (a classifier of the real training images keeps samples it gives their label with
-p >= 0.9), and classical augmentation on top. Baselines: the real images alone, and with classical augmentation.
+slice and the classifier are augmentation_benefit's (early stopping on the slice). Generators (--generators):
+train_gan.py and train_vae.py --conditional at their defaults (the small-data length), without and with --augment
+(--generator-augment). For each, the file `augment --synthetic-per-class S` writes (the real images plus S samples
+of each class) trains the classifier, and variants of it (--variants; by default each changes one thing): as many
+synthetic images as real ones (--ratio 1), noise scaled by 0.7 (temperature), the filter (a classifier of the real
+training images keeps samples it gives their label with p >= 0.9), classical augmentation on top; and combinations
+of those, or the real images repeated to as many as the synthetic ones. Baselines: the real images alone, and with
+classical augmentation.
 Writes OUT.json (every row, rewritten after each seed and size) and OUT.md (mean, each seed, margin over the real
 images alone).
 """
@@ -34,19 +36,36 @@ from benchmarks.common import split_arrays  # noqa: E402
 
 TEMPERATURE = 0.7
 FILTER_THRESHOLD = 0.9
-GENERATOR_AUGMENT = (False, True)  # each generator trains without, then with --augment
+GENERATOR_AUGMENT = {"off": False, "on": True}  # --generator-augment: each generator trains without / with --augment
+ONE_AT_A_TIME = "plain,ratio-1,temperature,filter,classical"
 
 
-def variants(args):
-    """{variant: augment.augmented_arrays options, plus 'classical'}: the plain file, then one change at a time."""
-    plain = {"per_class": args.synthetic_per_class}
+def variants(per_class):
+    """{id: (row name, augment.augmented_arrays options, plus 'classical' and 'real_copies')}: the plain file of
+    `per_class` samples a class, one change at a time, and the combinations tried after those (--variants picks)."""
+    plain = {"per_class": per_class}
+    temperature, filtered = {"temperature": TEMPERATURE}, {"filter_threshold": FILTER_THRESHOLD}
     return {
-        f"file ({args.synthetic_per_class} per class)": plain,
-        "file, as many synthetic as real": {"ratio": 1.0},
-        f"file, temperature {TEMPERATURE}": {**plain, "temperature": TEMPERATURE},
-        f"file, filtered at {FILTER_THRESHOLD}": {**plain, "filter_threshold": FILTER_THRESHOLD},
-        "file + classical": {**plain, "classical": True},
+        "plain": (f"file ({per_class} per class)", plain),
+        "ratio-1": ("file, as many synthetic as real", {"ratio": 1.0}),
+        "temperature": (f"file, temperature {TEMPERATURE}", {**plain, **temperature}),
+        "filter": (f"file, filtered at {FILTER_THRESHOLD}", {**plain, **filtered}),
+        "classical": ("file + classical", {**plain, "classical": True}),
+        "real-copies": ("file, real images repeated to half", {**plain, "real_copies": True}),
+        "temperature-filter": (f"file, temperature {TEMPERATURE}, filtered", {**plain, **temperature, **filtered}),
+        "temperature-classical": (f"file, temperature {TEMPERATURE} + classical",
+                                  {**plain, **temperature, "classical": True}),
+        "real-copies-temperature": (f"file, temperature {TEMPERATURE}, real repeated to half",
+                                    {**plain, **temperature, "real_copies": True}),
     }
+
+
+def repeat_real(x, y, is_synthetic):
+    """The real images repeated (whole copies) until they are about as many as the synthetic ones."""
+    copies = max(1, round(is_synthetic.sum() / max(1, (~is_synthetic).sum())))
+    real = np.flatnonzero(~is_synthetic)
+    idx = np.concatenate([np.tile(real, copies), np.flatnonzero(is_synthetic)])
+    return x[idx], y[idx]
 
 
 def one_size(train_split, scored, per_class, seed, args, work_dir):
@@ -70,18 +89,20 @@ def one_size(train_split, scored, per_class, seed, args, work_dir):
     real_model = fit("none", "real only", *train)
     fit("none", "real + classical", *train, classical=True)
     generators = []
-    for generator_augment in GENERATOR_AUGMENT:
+    for generator_augment in (GENERATOR_AUGMENT[v] for v in args.generator_augment):
         folder = os.path.join(work_dir, "augment" if generator_augment else "plain")
-        trained = benefit.train_generators(*train, seed, args.gen_steps, folder, generator_augment)
+        trained = benefit.train_generators(*train, seed, args.gen_steps, folder, generator_augment,
+                                           names=args.generators)
         generators += benefit.generator_rows(trained, {**context, "generator_augment": generator_augment})
         for name, (sampler, config, _) in trained.items():
             generator = name + (" --augment" if generator_augment else "")
-            for variant, options in variants(args).items():
+            for variant, options in (variants(args.synthetic_per_class)[v] for v in args.variants):
                 options = dict(options)
-                classical = options.pop("classical", False)
-                x, y, _ = augment.augmented_arrays(sampler, config, *train, seed=seed, classifier=real_model,
-                                                   **options)
-                fit(generator, variant, x, y, classical=classical)
+                classical, real_copies = options.pop("classical", False), options.pop("real_copies", False)
+                x, y, is_synthetic = augment.augmented_arrays(sampler, config, *train, seed=seed,
+                                                              classifier=real_model, **options)
+                fit(generator, variant, *(repeat_real(x, y, is_synthetic) if real_copies else (x, y)),
+                    classical=classical)
     return rows, generators
 
 
@@ -107,11 +128,23 @@ def parse_args(argv=None):
     parser.add_argument("--first-seed", type=int, default=0)
     parser.add_argument("--gen-steps", type=int, default=0, help="generator steps; 0 (default): train_*.py defaults")
     parser.add_argument("--synthetic-per-class", type=int, default=1000, help="S of the plain augment call")
+    parser.add_argument("--variants", default=ONE_AT_A_TIME,
+                        help="which of augment's files train a classifier (ids in variants()), e.g. "
+                        "plain,temperature,temperature-filter")
+    parser.add_argument("--generators", default=",".join(benefit.GENERATORS), help="GAN and/or VAE")
+    parser.add_argument("--generator-augment", default="off,on", help="generators without (off) and/or with (on) "
+                        "--augment")
     parser.add_argument("--classifier-epochs", type=int, default=benefit.FULL["classifier_epochs"])
     parser.add_argument("--patience", type=int, default=5)
     parser.add_argument("--out", default="benchmarks/results/small_data/small_data_validation")
     args = parser.parse_args(argv)
     args.per_class = [int(v) for v in args.per_class.split(",")]
+    args.variants, args.generators = args.variants.split(","), args.generators.split(",")
+    args.generator_augment = args.generator_augment.split(",")
+    for given, known in ((args.variants, variants(0)), (args.generators, benefit.GENERATORS),
+                         (args.generator_augment, GENERATOR_AUGMENT)):
+        if set(given) - set(known):
+            parser.error(f"unknown {sorted(set(given) - set(known))}: choose from {', '.join(known)}")
     return args
 
 

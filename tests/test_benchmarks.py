@@ -272,20 +272,23 @@ def test_small_data_recipes_smoke_run(tmp_path, monkeypatch):
     --augment, go the same way), scored on the validation split only, with each seed's margin over real only."""
     from benchmarks import small_data
 
-    monkeypatch.setattr(benefit, "GENERATORS", {"VAE": benefit.GENERATORS["VAE"]})
-    monkeypatch.setattr(small_data, "GENERATOR_AUGMENT", (True,))
     monkeypatch.setattr(benefit, "EPOCH_SAMPLES", (benefit.BATCH_SIZE, benefit.BATCH_SIZE))  # one step an epoch
     rng = np.random.default_rng(0)
     n = 10_200  # split_arrays holds out 10k: 200 images (20 of each class) to draw the subsets from
     np.savez(tmp_path / "train.npz", x=rng.integers(0, 256, (n, 28, 28), np.uint8), y=np.arange(n) % 10)
     small_data.main(["--data-dir", str(tmp_path), "--per-class", "3", "--seeds", "1", "--gen-steps", "2",
-                     "--classifier-epochs", "1", "--synthetic-per-class", "4", "--out", str(tmp_path / "smoke")])
+                     "--classifier-epochs", "1", "--synthetic-per-class", "4", "--generators", "VAE",
+                     "--generator-augment", "on", "--variants", f"{small_data.ONE_AT_A_TIME},real-copies",
+                     "--out", str(tmp_path / "smoke")])
     rows = json.loads((tmp_path / "smoke.json").read_text())["rows"]
     by_arm = {(r["generator"], r["variant"]): r for r in rows}
-    assert len(rows) == 2 + 5 and by_arm["none", "real only"]["n_train"] == 20
+    assert len(rows) == 2 + 6 and by_arm["none", "real only"]["n_train"] == 20
     assert by_arm["VAE --augment", "file (4 per class)"]["n_train"] == 20 + 40
     assert by_arm["VAE --augment", "file, as many synthetic as real"]["n_train"] == 40
     assert by_arm["VAE --augment", "file, filtered at 0.9"]["n_train"] <= 60
+    assert by_arm["VAE --augment", "file, real images repeated to half"]["n_train"] == 2 * 20 + 40
+    with pytest.raises(SystemExit):
+        small_data.parse_args(["--variants", "plain,sharpen"])
     assert "| 3 | none | real only |" in (tmp_path / "smoke.md").read_text()
 
 
