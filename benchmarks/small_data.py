@@ -57,6 +57,9 @@ def variants(per_class):
                                   {**plain, **temperature, "classical": True}),
         "real-copies-temperature": (f"file, temperature {TEMPERATURE}, real repeated to half",
                                     {**plain, **temperature, "real_copies": True}),
+        "ratio-1-temperature": (f"file, as many synthetic as real, temperature {TEMPERATURE}",
+                                {"ratio": 1.0, **temperature}),
+        "ratio-1-classical": ("file, as many synthetic as real + classical", {"ratio": 1.0, "classical": True}),
     }
 
 
