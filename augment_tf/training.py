@@ -25,6 +25,7 @@ BATCHES_PER_EPOCH = 8  # smaller sets get a default batch of n / 8 (at least MIN
 MIN_BATCH_SIZE = 16
 MIN_STEPS = 3000  # default runs train at least this many steps (full MNIST: 17 epochs = 7956)
 MIN_EPOCH_STEPS = 100  # a step budget is cut into epochs of at least this many steps (grids, checkpoints)
+SMALL_DATA = BATCH_SIZE * BATCHES_PER_EPOCH  # below this many images --augment is on by default (benchmarks/README.md)
 
 
 def add_arguments(parser, default_epochs, default_latent_dim=64, default_width=32):
@@ -54,8 +55,9 @@ def add_arguments(parser, default_epochs, default_latent_dim=64, default_width=3
     )
     parser.set_defaults(network_defaults={"latent_dim": default_latent_dim, "width": default_width})
     parser.add_argument(
-        "--augment", action="store_true",
-        help="train on random shifts, rotations and zooms of the images (for small data sets)",
+        "--augment", action=argparse.BooleanOptionalAction, default=None,
+        help=f"train on random shifts, rotations and zooms of the images (default: on for fewer than {SMALL_DATA} "
+        "images, where it made the samples help a classifier more)",
     )
     parser.add_argument(
         "--unlabeled", metavar="PATH",
@@ -258,7 +260,7 @@ def start(args, model_name, sampler, build_model, default_epochs, options=(), st
         "steps_requested": steps,
         "batch_size": batch_size,
         **_network_sizes(args, origin),
-        "augment": args.augment,
+        "augment": args.augment if args.augment is not None else len(x) < SMALL_DATA,
         "seed": args.seed,
         "jit_compile": args.jit_compile,
         **placement,

@@ -125,7 +125,7 @@ def class_weights(y):
 def train_generators(x, y, seed, gen_steps, work_dir, augment=False, init_from=None, names=tuple(GENERATORS)):
     """{name: (sampler, config, seconds)}: train_gan.py and train_vae.py --conditional (or those of `names`), each
     through its own main(), on (x, y) written to an .npz, in WORK_DIR/GAN and WORK_DIR/VAE; `gen_steps` 0 keeps their
-    defaults; `augment` adds --augment; `init_from` (a folder of such runs) starts each from its namesake there."""
+    defaults; `augment` passes --augment, else --no-augment; `init_from` (a folder of such runs) starts each from its namesake there."""
     os.makedirs(work_dir, exist_ok=True)
     path = os.path.join(work_dir, "train.npz")
     files.write_npz(path, x=generate.for_file(x), y=y)
@@ -133,7 +133,8 @@ def train_generators(x, y, seed, gen_steps, work_dir, augment=False, init_from=N
     for name in names:
         script = GENERATORS[name]
         run_dir = os.path.join(work_dir, name)
-        argv = ["--conditional", "--data-dir", path, "--out", run_dir, "--seed", str(seed)] + ["--augment"] * augment
+        argv = ["--conditional", "--data-dir", path, "--out", run_dir, "--seed", str(seed),
+                "--augment" if augment else "--no-augment"]
         argv += ["--init-from", os.path.join(init_from, name)] if init_from else []
         begin = time.perf_counter()
         with contextlib.redirect_stdout(io.StringIO()):  # one progress line per epoch

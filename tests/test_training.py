@@ -47,7 +47,7 @@ def test_schedule_steps_regardless_of_data_size():
     assert training.schedule(100, 16, steps=3000) == (30, 100)
 
 
-@pytest.mark.parametrize("augment", [[], ["--augment"]])
+@pytest.mark.parametrize("augment", [["--no-augment"], ["--augment"]])
 def test_resume_continues_exactly_like_an_uninterrupted_run(npz_data, tmp_path, augment):
     straight, interrupted = tmp_path / "straight", tmp_path / "interrupted"
     common = ["--conditional", "--data-dir", npz_data, "--batch-size", "16", "--latent-dim", "8", *augment]
@@ -152,6 +152,15 @@ def test_defaults_keep_full_mnist_as_it_was():
     assert training.default_batch_size(1024) == 128 and training.default_batch_size(400) == 50
     assert training.default_batch_size(10) == 10
     assert training.default_batch_size(264, replicas=2) == 32 and training.default_batch_size(400, replicas=3) == 48
+
+
+def test_augment_is_on_by_default_on_small_data_only_and_the_flag_wins(npz_100, tmp_path):
+    assert started_config(npz_100, tmp_path / "a")["augment"] is True
+    assert started_config(npz_100, tmp_path / "b", "--no-augment")["augment"] is False
+    big = tmp_path / "big.npz"
+    np.savez(big, x=np.zeros((training.SMALL_DATA, 8, 8), np.uint8), y=np.arange(training.SMALL_DATA) % 10)
+    assert started_config(str(big), tmp_path / "c")["augment"] is False
+    assert started_config(str(big), tmp_path / "d", "--augment")["augment"] is True
 
 
 def test_explicit_length_and_batch_override_the_small_data_defaults(npz_100, tmp_path):
