@@ -81,6 +81,12 @@ def write_json(path, obj):
             f.write("\n")
 
 
+def write_text(path, text):
+    """Writes a text file (a report, a table) atomically."""
+    with atomic_path(path) as tmp, open(tmp, "w") as f:
+        f.write(text)
+
+
 def write_png(path, image):
     """Writes a uint8 image (H, W) or (H, W, C) as PNG atomically."""
     import matplotlib

@@ -532,8 +532,7 @@ def main(argv=None):
 def report(out, rows, summary, footer=""):
     """Writes OUT.md (the tables, the seed-by-seed margins, `footer`) and OUT.png; prints the tables."""
     text = "\n\n".join(part for part in (tables(summary), margins(rows), estimates(rows), footer) if part) + "\n"
-    with files.atomic_path(f"{out}.md") as tmp, open(tmp, "w") as f:
-        f.write(text)
+    files.write_text(f"{out}.md", text)
     plot(summary, f"{out}.png")
     print(text)
 

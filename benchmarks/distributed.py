@@ -107,8 +107,8 @@ def main():
     lines += [f"| {r['model']} | {r['placement']} | {r['precision']} | {r['images_per_s']:.0f} | "
               f"{', '.join(f'{v:.0f}' for v in r['each_run'])} | {r['ms_per_step']:.1f} | {r['parameters']:,} |"
               for r in rows]
-    with files.atomic_path(f"{args.out}.md") as tmp, open(tmp, "w") as f:
-        f.write("\n".join(lines) + f"\n\nGlobal batch {BATCH_SIZE}, {args.steps} timed steps per run.\n")
+    footer = f"\n\nGlobal batch {BATCH_SIZE}, {args.steps} timed steps per run.\n"
+    files.write_text(f"{args.out}.md", "\n".join(lines) + footer)
     print("\n".join(lines))
 
 

@@ -211,8 +211,7 @@ def main(argv=None):
                                                       "command": " ".join(sys.argv)})
     minutes = (time.perf_counter() - begin) / 60
     text = f"{summary_table(rows)}\n\nScored split: {args.split}. Total time: {minutes:.1f} min.\n"
-    with files.atomic_path(f"{args.out}.md") as tmp, open(tmp, "w") as f:
-        f.write(text)
+    files.write_text(f"{args.out}.md", text)
     print(text)
 
 

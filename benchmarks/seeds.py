@@ -61,8 +61,7 @@ def main():
             runs.append(json.load(f))
     text = table(pooled(runs)) + "\n"
     if args.out:
-        with files.atomic_path(args.out) as tmp, open(tmp, "w") as f:
-            f.write(text)
+        files.write_text(args.out, text)
     print(text, end="")
 
 

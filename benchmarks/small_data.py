@@ -163,8 +163,7 @@ def main(argv=None):
             files.write_json(f"{args.out}.json", {"rows": rows, "generators": generators, "split": "validation",
                                                   "settings": vars(args), "command": " ".join(sys.argv)})
     text = f"{summary_table(rows)}\n\nScored: validation. Total time: {(time.perf_counter() - begin) / 60:.1f} min.\n"
-    with files.atomic_path(f"{args.out}.md") as tmp, open(tmp, "w") as f:
-        f.write(text)
+    files.write_text(f"{args.out}.md", text)
     print(text)
 
 
