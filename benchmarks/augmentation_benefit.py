@@ -125,7 +125,8 @@ def class_weights(y):
 def train_generators(x, y, seed, gen_steps, work_dir, augment=False, init_from=None, names=tuple(GENERATORS)):
     """{name: (sampler, config, seconds)}: train_gan.py and train_vae.py --conditional (or those of `names`), each
     through its own main(), on (x, y) written to an .npz, in WORK_DIR/GAN and WORK_DIR/VAE; `gen_steps` 0 keeps their
-    defaults; `augment` passes --augment, else --no-augment; `init_from` (a folder of such runs) starts each from its namesake there."""
+    defaults; `augment` passes --augment, else --no-augment; `init_from` (a folder of such runs) starts each from its
+    namesake there (--init-from)."""
     os.makedirs(work_dir, exist_ok=True)
     path = os.path.join(work_dir, "train.npz")
     files.write_npz(path, x=generate.for_file(x), y=y)
