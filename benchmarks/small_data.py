@@ -91,6 +91,8 @@ def one_size(train_split, scored, per_class, seed, args, work_dir):
 
     real_model = fit("none", "real only", *train)
     fit("none", "real + classical", *train, classical=True)
+    every = variants(args.synthetic_per_class)
+    chosen = {every[v][0]: every[v][1] for v in args.variants}
     generators = []
     for generator_augment in (GENERATOR_AUGMENT[v] for v in args.generator_augment):
         folder = os.path.join(work_dir, "augment" if generator_augment else "plain")
@@ -99,7 +101,7 @@ def one_size(train_split, scored, per_class, seed, args, work_dir):
         generators += benefit.generator_rows(trained, {**context, "generator_augment": generator_augment})
         for name, (sampler, config, _) in trained.items():
             generator = name + (" --augment" if generator_augment else "")
-            for variant, options in (variants(args.synthetic_per_class)[v] for v in args.variants):
+            for variant, options in chosen.items():
                 options = dict(options)
                 classical, real_copies = options.pop("classical", False), options.pop("real_copies", False)
                 x, y, is_synthetic = augment.augmented_arrays(sampler, config, *train, seed=seed,
