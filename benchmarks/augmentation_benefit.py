@@ -4,6 +4,7 @@
     python benchmarks/augmentation_benefit.py --data-dir ../shared/data/mnist --quick     # ~8-13 min: a check
     python benchmarks/augmentation_benefit.py --data-dir DIR --seeds 1 --per-class 10 --imbalance none \
         --gen-steps 50 --classifier-epochs 2 --synthetic-per-class 50 --out /tmp/smoke    # smoke, never a figure
+    python benchmarks/augmentation_benefit.py --pool A.json B.json --out AB     # seeds run apart, one report
 
 Classifier: the same for every arm, evaluate.build_classifier (raw 0..255 images), Adam 1e-3, batch 128, early
 stopping on the loss of a held-out slice of the real subset (VAL_FRACTION of each class, at least 1 image) with the
@@ -38,7 +39,8 @@ recall of classes 5-9).
 
 Writes OUT.json (every run, the generators' training times, the summary), OUT.md (the tables and the seed-by-seed
 margins of the targets, also printed) and OUT.png; the JSON is rewritten after each experiment, so an interrupted
-run keeps what it finished (--report turns it into OUT.md and OUT.png).
+run keeps what it finished (--report turns it into OUT.md and OUT.png). --pool joins runs of one recipe made apart
+(e.g. some seeds a session) into one OUT, refusing a seed twice.
 """
 
 import argparse
@@ -59,7 +61,7 @@ import numpy as np  # noqa: E402
 
 from augment_tf import augment, data, evaluate, files, generate, mixing, runs, train_gan, train_vae  # noqa: E402
 from augment_tf.benefit import estimate as estimate_benefit  # noqa: E402
-from benchmarks.common import markdown, split_arrays  # noqa: E402
+from benchmarks.common import markdown, pooled_rows, split_arrays  # noqa: E402
 
 NUM_CLASSES = 10
 MINORITY = np.arange(5, 10)
@@ -488,6 +490,9 @@ def parse_args(argv=None):
                         help="writes OUT.json, OUT.md, OUT.png")
     parser.add_argument("--report", action="store_true",
                         help="run nothing: rewrite OUT.md and OUT.png from OUT.json (e.g. of an interrupted run)")
+    parser.add_argument("--pool", nargs="+", metavar="JSON",
+                        help="run nothing: pool earlier runs' OUT.json files (seeds run apart, same recipe) into "
+                        "OUT.json, OUT.md and OUT.png")
     args = parser.parse_args(argv)
     if not 0 <= args.synthetic_share < 1:
         parser.error(f"--synthetic-share must be in [0, 1), got {args.synthetic_share}")
@@ -512,6 +517,8 @@ def main(argv=None):
         with open(f"{args.out}.json") as f:
             done = json.load(f)
         return report(args.out, done["rows"], done["summary"], f"(report from {args.out}.json: {done['command']})")
+    if args.pool:
+        return pool_runs(args.pool, args.out)
     train_split, test, _, _ = split_arrays(args.data_dir, args.split)
     rows, generator_runs, begin = [], [], time.perf_counter()
     experiments = [(low_data, n) for n in sizes(args.per_class, int)]
@@ -528,6 +535,23 @@ def main(argv=None):
     summary = write_results(args.out, rows, generator_runs, args)
     minutes = (time.perf_counter() - begin) / 60
     report(args.out, rows, summary, f"Scored split: {args.split}. Total time: {minutes:.1f} min.")
+
+
+# the settings that make two runs' rows comparable: the recipe, not the seeds or sizes
+RECIPE = ("gen_steps", "synthetic_share", "rebalance_share", "generator_augment", "synthetic_per_class",
+          "classifier_epochs", "patience", "base_steps")
+
+
+def pool_runs(paths, out):
+    """OUT.json, .md and .png from the rows of several runs of one recipe (seeds run apart, reported together)."""
+    rows, done = pooled_rows(paths, ("experiment", "setting", "arm", "seed"), RECIPE)
+    summary = summarise(rows)
+    files.write_json(f"{out}.json", {"rows": rows, "generators": [g for run in done for g in run["generators"]],
+                                     "summary": summary, "settings": done[0]["settings"],
+                                     "pooled": [{"file": p, "command": run["command"]} for p, run in zip(paths, done)],
+                                     "command": " ".join(sys.argv)})
+    split = done[0]["settings"]["split"]
+    report(out, rows, summary, f"Scored split: {split}. Pooled from: {', '.join(paths)}.")
 
 
 def report(out, rows, summary, footer=""):

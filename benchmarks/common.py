@@ -92,3 +92,27 @@ def markdown(rows, columns=QUALITY_COLUMNS):
     lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
     lines += ["| " + " | ".join(fmt(r.get(c)) for c in columns) + " |" for r in rows]
     return "\n".join(lines)
+
+
+def pooled_rows(paths, key, same=()):
+    """(rows, runs): the rows of several result files of one benchmark as one list (e.g. seeds run in separate
+    sessions, to report together), and the loaded files. Refuses files of different splits or of different `same`
+    settings (the recipe), and any row whose `key` fields (e.g. arm, seed) an earlier file has: a seed pools once."""
+    rows, runs, seen = [], [], {}
+    for path in paths:
+        if not os.path.isfile(path):
+            raise SystemExit(f"{path}: no such result file; pool the OUT.json files of earlier runs")
+        with open(path) as f:
+            run = json.load(f)
+        settings = {"split": run.get("split") or run["settings"].get("split"),
+                    **{name: run["settings"].get(name) for name in same}}
+        if runs and settings != runs[0][1]:
+            raise SystemExit(f"{path}: settings {settings} differ from {paths[0]}'s {runs[0][1]}; pool like with like")
+        runs.append((run, settings))
+        for row in run["rows"]:
+            fields = tuple(row.get(name) for name in key)
+            if fields in seen:
+                raise SystemExit(f"{path}: {dict(zip(key, fields))} is in {seen[fields]} already; pool each seed once")
+            seen[fields] = path
+            rows.append(row)
+    return rows, [run for run, _ in runs]

@@ -4,6 +4,7 @@
     python benchmarks/few_labels.py --data-dir ../shared/data/mnist --split test --first-seed 10 --seeds 5  # report
     python benchmarks/few_labels.py --data-dir ../shared/data/mnist --split test --labels 600,6000 --seeds 1 \
         --first-seed 10 --out benchmarks/results/few_labels/curve                      # 1% and 10% of the labels
+    python benchmarks/few_labels.py --pool A.json B.json --out AB               # seeds run apart, one report
     python benchmarks/few_labels.py --data-dir DIR --labels 20 --seeds 1 --gen-steps 20 --classifier-steps 20 \
         --recipe-steps 20 --n 200 --out /tmp/smoke                                        # smoke, never a figure
 
@@ -16,7 +17,8 @@ labels, the rest of the pool is unlabelled. One conditional run (--generator, it
   the run's classifier.keras; augment's output (the L labelled images + --synthetic-per-class per class) through
   the same recipe, without and with classical augmentation; and the generator's FID, label fidelity and CAS
   (evaluate, 10k samples). "all labels" trains the recipe on the whole pool labelled: the ceiling.
-Writes OUT.json (every row, rewritten after each seed) and OUT.md (mean ± std, min-max, each seed).
+Writes OUT.json (every row, rewritten after each seed) and OUT.md (mean ± std, min-max, each seed). --pool joins
+runs of one recipe made apart (e.g. one seed a session) into one OUT, refusing a seed twice.
 """
 
 import argparse
@@ -37,7 +39,7 @@ import numpy as np  # noqa: E402
 from augment_tf import augment, data, evaluate, files, generate, pseudo_labels, runs, train_gan, train_vae  # noqa: E402
 from augment_tf import training  # noqa: E402
 from benchmarks import augmentation_benefit as benefit  # noqa: E402
-from benchmarks.common import score, split_arrays, split_dirs  # noqa: E402
+from benchmarks.common import pooled_rows, score, split_arrays, split_dirs  # noqa: E402
 
 GENERATORS = {"gan": train_gan, "vae": train_vae}
 NUM_CLASSES = 10
@@ -182,6 +184,9 @@ def parse_args(argv=None):
     parser.add_argument("--all-labels", action=argparse.BooleanOptionalAction, default=True,
                         help="also train the recipe on the whole pool labelled (the ceiling)")
     parser.add_argument("--out", default="benchmarks/results/few_labels/few_labels")
+    parser.add_argument("--pool", nargs="+", metavar="JSON",
+                        help="run nothing: pool earlier runs' OUT.json files (seeds run apart, same recipe) into "
+                        "OUT.json and OUT.md")
     args = parser.parse_args(argv)
     args.labels = [int(v) for v in args.labels.split(",")]
     args.classifier_option = {name: ast.literal_eval(value)
@@ -191,8 +196,27 @@ def parse_args(argv=None):
     return args
 
 
+# the settings that make two runs' rows comparable: the recipe, not the seeds
+RECIPE = ("generator", "gen_steps", "classifier_steps", "recipe_steps", "synthetic_per_class", "n",
+          "classifier_only", "classifier_option")
+
+
+def pool_runs(paths, out):
+    """OUT.json and OUT.md from the rows of several runs of one recipe (seeds run apart, reported together)."""
+    rows, done = pooled_rows(paths, ("labels", "arm", "seed"), RECIPE)
+    split = done[0]["split"]
+    files.write_json(f"{out}.json", {"rows": rows, "split": split, "settings": done[0]["settings"],
+                                     "pooled": [{"file": p, "command": run["command"]} for p, run in zip(paths, done)],
+                                     "command": " ".join(sys.argv)})
+    text = f"{summary_table(rows)}\n\nScored split: {split}. Pooled from: {', '.join(paths)}.\n"
+    files.write_text(f"{out}.md", text)
+    print(text)
+
+
 def main(argv=None):
     args = parse_args(argv)
+    if args.pool:
+        return pool_runs(args.pool, args.out)
     pool, scored, _, _ = split_arrays(args.data_dir, args.split)
     rows, begin = [], time.perf_counter()
     with tempfile.TemporaryDirectory() as scratch:

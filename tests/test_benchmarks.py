@@ -419,6 +419,36 @@ def test_seed_table_pools_rows_by_model_and_minutes():
     assert lines[3].startswith("| GAN | 10 | 2 | 200 ± 141 (100, 300) | ") and "1.500 ± 0.707 (2.000, 1.000)" in lines[3]
 
 
+def test_pool_joins_seeds_run_apart_and_refuses_mixed_recipes_splits_and_repeated_seeds(tmp_path, capsys):
+    """augmentation_benefit.py --pool: two runs' rows become one report (seed-by-seed margins over both); a seed twice,
+    another split or another recipe (e.g. generator steps) is refused, naming the files."""
+    def run(name, seeds, split="test", gen_steps=0):
+        rows = [row(LOW, "10 per class", arm, seed, acc + seed / 100)
+                for seed in seeds for arm, acc in ((CLASSICAL, 0.80), (BEST, 0.82))]
+        settings = {"split": split, "gen_steps": gen_steps, "synthetic_share": 0.25, "seeds": len(seeds)}
+        path = tmp_path / f"{name}.json"
+        path.write_text(json.dumps({"rows": rows, "generators": [{"seed": s} for s in seeds], "settings": settings,
+                                    "command": f"run {name}"}))
+        return str(path)
+
+    first, rest = run("first", [10]), run("rest", [11, 12])
+    out = str(tmp_path / "pooled")
+    benefit.main(["--pool", first, rest, "--out", out])
+    pooled = json.loads((tmp_path / "pooled.json").read_text())
+    assert [r["seed"] for r in pooled["rows"]] == [10, 10, 11, 11, 12, 12] and len(pooled["generators"]) == 3
+    assert [p["command"] for p in pooled["pooled"]] == ["run first", "run rest"]
+    assert next(e for e in pooled["summary"] if e["arm"] == BEST)["seeds"] == 3
+    assert f"| 10 per class | {BEST} − {CLASSICAL} | accuracy | +2.0, +2.0, +2.0 | yes |" in capsys.readouterr().out
+    assert "Scored split: test. Pooled from:" in (tmp_path / "pooled.md").read_text()
+
+    for other, words in ((run("again", [11]), "pool each seed once"), (run("validation", [13], split="validation"),
+                         "pool like with like"), (run("longer", [14], gen_steps=1000), "pool like with like")):
+        with pytest.raises(SystemExit, match=words):
+            benefit.main(["--pool", first, rest, other, "--out", out])
+    with pytest.raises(SystemExit, match="no such result file"):
+        benefit.main(["--pool", first, str(tmp_path / "missing.json"), "--out", out])
+
+
 # --- gan_variants: each variant changes the one thing it names --------------------------------------------------
 
 
@@ -477,6 +507,27 @@ def test_few_labels_draws_the_same_number_of_each_class_and_scores_pseudo_labels
     assert args.labels == [100, 600] and args.classifier_option == {"threshold": 0.9, "ema_decay": None}
     with pytest.raises(SystemExit):
         few_labels.parse_args(["--labels", "105"])
+
+
+def test_few_labels_pool_reports_seeds_run_apart_as_one_table(tmp_path):
+    """--pool: the seed-10 run (with the ceiling) and a later seed-11 run give one table over both seeds; runs of
+    another generator are refused."""
+    from benchmarks import few_labels
+
+    def run(name, seed, generator="vae", ceiling=False):
+        rows = [{"labels": 100, "seed": seed, "arm": "augment output", "accuracy": 0.96 + (seed - 10) / 1000}]
+        rows += [{"labels": 60000, "seed": seed, "arm": "all labels (ceiling)", "accuracy": 0.99}] if ceiling else []
+        (tmp_path / f"{name}.json").write_text(json.dumps(
+            {"rows": rows, "split": "test", "settings": {"generator": generator}, "command": name}))
+        return str(tmp_path / f"{name}.json")
+
+    out = str(tmp_path / "pooled")
+    few_labels.main(["--pool", run("seed10", 10, ceiling=True), run("seed11", 11), "--out", out])
+    table = (tmp_path / "pooled.md").read_text()
+    assert "| 100 | augment output | 0.9605 ± 0.0007 (0.9600-0.9610) | 0.9600, 0.9610 |" in table
+    assert "| 60000 | all labels (ceiling) |" in table and "Scored split: test." in table
+    with pytest.raises(SystemExit, match="pool like with like"):
+        few_labels.main(["--pool", str(tmp_path / "seed10.json"), run("gan", 12, generator="gan"), "--out", out])
 
 
 def test_distributed_benchmark_measures_in_fresh_processes(tmp_path):
