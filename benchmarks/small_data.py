@@ -13,10 +13,11 @@ train_gan.py and train_vae.py --conditional at their defaults (the small-data le
 of each class) trains the classifier, and variants of it (--variants; by default each changes one thing): as many
 synthetic images as real ones (--ratio 1), noise scaled by 0.7 (temperature), the filter (a classifier of the real
 training images keeps samples it gives their label with p >= 0.9), classical augmentation on top; and combinations
-of those, or the real images repeated to as many as the synthetic ones. Baselines: the real images alone, and with
-classical augmentation.
-Writes OUT.json (every row, rewritten after each seed and size) and OUT.md (mean, each seed, margin over the real
-images alone).
+of those, or the real images repeated to as many as the synthetic ones. Without a file (mix-S, mix-S-classical): the
+real images with a share S of every batch fresh samples (mixing.mixed_dataset), as augmentation_benefit's mixing
+arms. Baselines: the real images alone, and with classical augmentation.
+Writes OUT.json (every row, rewritten after each seed and size) and OUT.md (mean, each seed, margins over the real
+images alone and with classical augmentation).
 """
 
 import argparse
@@ -38,6 +39,7 @@ TEMPERATURE = 0.7
 FILTER_THRESHOLD = 0.9
 GENERATOR_AUGMENT = {"off": False, "on": True}  # --generator-augment: each generator trains without / with --augment
 ONE_AT_A_TIME = "plain,ratio-1,temperature,filter,classical"
+MIX_SHARES = (0.1, 0.25, 0.5)  # shares of each classifier batch drawn fresh from the generator (mixing.mixed_dataset)
 
 
 def variants(per_class):
@@ -60,6 +62,10 @@ def variants(per_class):
         "ratio-1-temperature": (f"file, as many synthetic as real, temperature {TEMPERATURE}",
                                 {"ratio": 1.0, **temperature}),
         "ratio-1-classical": ("file, as many synthetic as real + classical", {"ratio": 1.0, "classical": True}),
+        **{f"mix-{share:g}": (f"no file: {share:.0%} of each batch fresh synthetic", {"mix": share})
+           for share in MIX_SHARES},
+        **{f"mix-{share:g}-classical": (f"no file: {share:.0%} of each batch fresh synthetic + classical",
+                                        {"mix": share, "classical": True}) for share in MIX_SHARES},
     }
 
 
@@ -78,10 +84,10 @@ def one_size(train_split, scored, per_class, seed, args, work_dir):
     context = {"per_class": per_class, "seed": seed}
     rows = []
 
-    def fit(generator, variant, x, y, classical=False):
+    def fit(generator, variant, x, y, classical=False, mix=None):
         begin = time.perf_counter()
         model, epochs = benefit.fit_classifier(x, y, val, seed=seed, epochs=args.classifier_epochs,
-                                               patience=args.patience, classical=classical)
+                                               patience=args.patience, classical=classical, mix=mix)
         held_out = benefit.scores(model, *val)
         rows.append({**context, "generator": generator, "variant": variant,
                      "accuracy": benefit.scores(model, *scored)["accuracy"], "slice_loss": held_out["loss"],
@@ -104,6 +110,9 @@ def one_size(train_split, scored, per_class, seed, args, work_dir):
             for variant, options in chosen.items():
                 options = dict(options)
                 classical, real_copies = options.pop("classical", False), options.pop("real_copies", False)
+                if "mix" in options:  # the real images, with a share of every batch drawn fresh
+                    fit(generator, variant, *train, classical=classical, mix=(sampler, config, options["mix"]))
+                    continue
                 x, y, is_synthetic = augment.augmented_arrays(sampler, config, *train, seed=seed,
                                                               classifier=real_model, **options)
                 fit(generator, variant, *(repeat_real(x, y, is_synthetic) if real_copies else (x, y)),
@@ -112,16 +121,18 @@ def one_size(train_split, scored, per_class, seed, args, work_dir):
 
 
 def summary_table(rows):
-    """Markdown: per (size, generator, variant), mean accuracy, each seed, and each seed's margin over real only."""
-    lines = ["| per class | generator | variant | accuracy: mean (min-max) | each seed | − real only, each seed |",
-             "|---|---|---|---|---|---|"]
-    real = {(r["per_class"], r["seed"]): r["accuracy"] for r in rows if r["variant"] == "real only"}
+    """Markdown: per (size, generator, variant), mean accuracy, each seed, and each seed's margins over the real
+    images alone and with classical augmentation."""
+    lines = ["| per class | generator | variant | accuracy: mean (min-max) | each seed | − real only, each seed | "
+             "− real + classical, each seed |", "|---|---|---|---|---|---|---|"]
+    baseline = {(r["variant"], r["per_class"], r["seed"]): r["accuracy"] for r in rows if r["generator"] == "none"}
     for key in dict.fromkeys((r["per_class"], r["generator"], r["variant"]) for r in rows):
         group = [r for r in rows if (r["per_class"], r["generator"], r["variant"]) == key]
         acc = np.array([r["accuracy"] for r in group])
-        margins = ", ".join(f"{100 * (r['accuracy'] - real[r['per_class'], r['seed']]):+.1f}" for r in group)
+        margins = [", ".join(f"{100 * (r['accuracy'] - baseline[base, r['per_class'], r['seed']]):+.1f}"
+                             for r in group) for base in ("real only", "real + classical")]
         lines.append(f"| {key[0]} | {key[1]} | {key[2]} | {acc.mean():.4f} ({acc.min():.4f}-{acc.max():.4f}) | "
-                     f"{', '.join(f'{a:.4f}' for a in acc)} | {margins} |")
+                     f"{', '.join(f'{a:.4f}' for a in acc)} | {' | '.join(margins)} |")
     return "\n".join(lines)
 
 

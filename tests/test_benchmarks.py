@@ -268,7 +268,7 @@ def test_low_data_and_transfer_smoke_run(tmp_path):
 
 
 def test_small_data_recipes_smoke_run(tmp_path, monkeypatch):
-    """Random images: every variant of augment's file, for the VAE with --augment (the GAN, and training without
+    """Random images: every variant of augment's file and a mixing share, for the VAE with --augment (the GAN, and training without
     --augment, go the same way), scored on the validation split only, with each seed's margin over real only."""
     from benchmarks import small_data
 
@@ -278,18 +278,21 @@ def test_small_data_recipes_smoke_run(tmp_path, monkeypatch):
     np.savez(tmp_path / "train.npz", x=rng.integers(0, 256, (n, 28, 28), np.uint8), y=np.arange(n) % 10)
     small_data.main(["--data-dir", str(tmp_path), "--per-class", "3", "--seeds", "1", "--gen-steps", "2",
                      "--classifier-epochs", "1", "--synthetic-per-class", "4", "--generators", "VAE",
-                     "--generator-augment", "on", "--variants", f"{small_data.ONE_AT_A_TIME},real-copies",
+                     "--generator-augment", "on", "--variants", f"{small_data.ONE_AT_A_TIME},real-copies,mix-0.5-classical",
                      "--out", str(tmp_path / "smoke")])
     rows = json.loads((tmp_path / "smoke.json").read_text())["rows"]
     by_arm = {(r["generator"], r["variant"]): r for r in rows}
-    assert len(rows) == 2 + 6 and by_arm["none", "real only"]["n_train"] == 20
+    assert len(rows) == 2 + 7 and by_arm["none", "real only"]["n_train"] == 20
     assert by_arm["VAE --augment", "file (4 per class)"]["n_train"] == 20 + 40
     assert by_arm["VAE --augment", "file, as many synthetic as real"]["n_train"] == 40
     assert by_arm["VAE --augment", "file, filtered at 0.9"]["n_train"] <= 60
     assert by_arm["VAE --augment", "file, real images repeated to half"]["n_train"] == 2 * 20 + 40
+    assert by_arm["VAE --augment", "no file: 50% of each batch fresh synthetic + classical"]["n_train"] == 20
     with pytest.raises(SystemExit):
         small_data.parse_args(["--variants", "plain,sharpen"])
-    assert "| 3 | none | real only |" in (tmp_path / "smoke.md").read_text()
+    table = (tmp_path / "smoke.md").read_text()
+    assert "| 3 | none | real only |" in table and "| 3 | none | real + classical |" in table
+    assert "− real + classical, each seed |" in table
 
 
 # --- augmentation_benefit: results ---------------------------------------------------------------------------------
