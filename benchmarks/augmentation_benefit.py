@@ -469,7 +469,7 @@ def parse_args(argv=None):
                         help="transfer: steps of the runs on digits 0-4 (default 0: train_*.py's defaults)")
     parser.add_argument("--gen-steps", type=int,
                         help="optimizer steps of each GAN / VAE (full 1000, quick 300); 0: train_*.py defaults")
-    parser.add_argument("--synthetic-share", type=float, default=0.25,
+    parser.add_argument("--synthetic-share", type=float, default=mixing.SYNTHETIC_FRACTION,
                         help="share of each low-data classifier batch that is fresh synthetic samples")
     parser.add_argument("--rebalance-share", type=float, default=0.25,
                         help="share of each class's shortfall that rebalancing fills with synthetic samples (the "
