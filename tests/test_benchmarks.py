@@ -268,8 +268,8 @@ def test_low_data_and_transfer_smoke_run(tmp_path):
 
 
 def test_small_data_recipes_smoke_run(tmp_path, monkeypatch):
-    """Random images: every variant of augment's file and a mixing share, for the VAE with --augment (the GAN, and training without
-    --augment, go the same way), scored on the validation split only, with each seed's margin over real only."""
+    """Random images: every variant of augment's file and a mixing share, for the VAE with --augment (the GAN, and
+    training without --augment, go the same way), scored on the validation split only, with each seed's margins."""
     from benchmarks import small_data
 
     monkeypatch.setattr(benefit, "EPOCH_SAMPLES", (benefit.BATCH_SIZE, benefit.BATCH_SIZE))  # one step an epoch
@@ -278,7 +278,8 @@ def test_small_data_recipes_smoke_run(tmp_path, monkeypatch):
     np.savez(tmp_path / "train.npz", x=rng.integers(0, 256, (n, 28, 28), np.uint8), y=np.arange(n) % 10)
     small_data.main(["--data-dir", str(tmp_path), "--per-class", "3", "--seeds", "1", "--gen-steps", "2",
                      "--classifier-epochs", "1", "--synthetic-per-class", "4", "--generators", "VAE",
-                     "--generator-augment", "on", "--variants", f"{small_data.ONE_AT_A_TIME},real-copies,mix-0.5-classical",
+                     "--generator-augment", "on",
+                     "--variants", f"{small_data.ONE_AT_A_TIME},real-copies,mix-0.5-classical",
                      "--out", str(tmp_path / "smoke")])
     rows = json.loads((tmp_path / "smoke.json").read_text())["rows"]
     by_arm = {(r["generator"], r["variant"]): r for r in rows}
