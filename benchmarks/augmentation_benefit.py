@@ -61,7 +61,7 @@ import numpy as np  # noqa: E402
 
 from augment_tf import augment, data, evaluate, files, generate, mixing, runs, train_gan, train_vae  # noqa: E402
 from augment_tf.benefit import estimate as estimate_benefit  # noqa: E402
-from benchmarks.common import markdown, pooled_rows, split_arrays  # noqa: E402
+from benchmarks.common import markdown, pool_files, split_arrays  # noqa: E402
 
 NUM_CLASSES = 10
 MINORITY = np.arange(5, 10)
@@ -544,14 +544,11 @@ RECIPE = ("gen_steps", "synthetic_share", "rebalance_share", "generator_augment"
 
 def pool_runs(paths, out):
     """OUT.json, .md and .png from the rows of several runs of one recipe (seeds run apart, reported together)."""
-    rows, done = pooled_rows(paths, ("experiment", "setting", "arm", "seed"), RECIPE)
-    summary = summarise(rows)
-    files.write_json(f"{out}.json", {"rows": rows, "generators": [g for run in done for g in run["generators"]],
-                                     "summary": summary, "settings": done[0]["settings"],
-                                     "pooled": [{"file": p, "command": run["command"]} for p, run in zip(paths, done)],
-                                     "command": " ".join(sys.argv)})
-    split = done[0]["settings"]["split"]
-    report(out, rows, summary, f"Scored split: {split}. Pooled from: {', '.join(paths)}.")
+    pooled, done = pool_files(paths, ("experiment", "setting", "arm", "seed"), RECIPE)
+    summary = summarise(pooled["rows"])
+    files.write_json(f"{out}.json", {**pooled, "generators": [g for run in done for g in run["generators"]],
+                                     "summary": summary})
+    report(out, pooled["rows"], summary, f"Scored split: {pooled['split']}. Pooled from: {', '.join(paths)}.")
 
 
 def report(out, rows, summary, footer=""):

@@ -2,6 +2,7 @@
 
 import json
 import os
+import sys
 import time
 
 import keras
@@ -94,11 +95,12 @@ def markdown(rows, columns=QUALITY_COLUMNS):
     return "\n".join(lines)
 
 
-def pooled_rows(paths, key, same=()):
-    """(rows, runs): the rows of several result files of one benchmark as one list (e.g. seeds run in separate
-    sessions, to report together), and the loaded files. Refuses files of different splits or of different `same`
-    settings (the recipe), and any row whose `key` fields (e.g. arm, seed) an earlier file has: a seed pools once."""
-    rows, runs, seen = [], [], {}
+def pool_files(paths, key, same=()):
+    """(pooled, runs): several result files of one benchmark (e.g. seeds run in separate sessions) as the body of one
+    OUT.json, {"rows", "split", "settings" (the first file's), "pooled" (each file and its command), "command"},
+    and the loaded files. Refuses files of different splits or `same` settings (the recipe), and any row whose `key`
+    fields (e.g. arm, seed) an earlier file has: a seed pools once."""
+    rows, runs, seen, agreed = [], [], {}, None
     for path in paths:
         if not os.path.isfile(path):
             raise SystemExit(f"{path}: no such result file; pool the OUT.json files of earlier runs")
@@ -106,13 +108,17 @@ def pooled_rows(paths, key, same=()):
             run = json.load(f)
         settings = {"split": run.get("split") or run["settings"].get("split"),
                     **{name: run["settings"].get(name) for name in same}}
-        if runs and settings != runs[0][1]:
-            raise SystemExit(f"{path}: settings {settings} differ from {paths[0]}'s {runs[0][1]}; pool like with like")
-        runs.append((run, settings))
+        if agreed is not None and settings != agreed:
+            raise SystemExit(f"{path}: settings {settings} differ from {paths[0]}'s {agreed}; pool like with like")
+        agreed = settings
+        runs.append(run)
         for row in run["rows"]:
             fields = tuple(row.get(name) for name in key)
             if fields in seen:
                 raise SystemExit(f"{path}: {dict(zip(key, fields))} is in {seen[fields]} already; pool each seed once")
             seen[fields] = path
             rows.append(row)
-    return rows, [run for run, _ in runs]
+    pooled = {"rows": rows, "split": agreed["split"], "settings": runs[0]["settings"],
+              "pooled": [{"file": path, "command": run["command"]} for path, run in zip(paths, runs)],
+              "command": " ".join(sys.argv)}
+    return pooled, runs

@@ -39,7 +39,7 @@ import numpy as np  # noqa: E402
 from augment_tf import augment, data, evaluate, files, generate, pseudo_labels, runs, train_gan, train_vae  # noqa: E402
 from augment_tf import training  # noqa: E402
 from benchmarks import augmentation_benefit as benefit  # noqa: E402
-from benchmarks.common import pooled_rows, score, split_arrays, split_dirs  # noqa: E402
+from benchmarks.common import pool_files, score, split_arrays, split_dirs  # noqa: E402
 
 GENERATORS = {"gan": train_gan, "vae": train_vae}
 NUM_CLASSES = 10
@@ -203,12 +203,9 @@ RECIPE = ("generator", "gen_steps", "classifier_steps", "recipe_steps", "synthet
 
 def pool_runs(paths, out):
     """OUT.json and OUT.md from the rows of several runs of one recipe (seeds run apart, reported together)."""
-    rows, done = pooled_rows(paths, ("labels", "arm", "seed"), RECIPE)
-    split = done[0]["split"]
-    files.write_json(f"{out}.json", {"rows": rows, "split": split, "settings": done[0]["settings"],
-                                     "pooled": [{"file": p, "command": run["command"]} for p, run in zip(paths, done)],
-                                     "command": " ".join(sys.argv)})
-    text = f"{summary_table(rows)}\n\nScored split: {split}. Pooled from: {', '.join(paths)}.\n"
+    pooled, _ = pool_files(paths, ("labels", "arm", "seed"), RECIPE)
+    files.write_json(f"{out}.json", pooled)
+    text = f"{summary_table(pooled['rows'])}\n\nScored split: {pooled['split']}. Pooled from: {', '.join(paths)}.\n"
     files.write_text(f"{out}.md", text)
     print(text)
 
