@@ -104,8 +104,14 @@ def pool_files(paths, key, same=()):
     for path in paths:
         if not os.path.isfile(path):
             raise SystemExit(f"{path}: no such result file; pool the OUT.json files of earlier runs")
-        with open(path) as f:
-            run = json.load(f)
+        try:
+            with open(path) as f:
+                run = json.load(f)
+        except ValueError:
+            run = None
+        if not isinstance(run, dict) or not {"rows", "settings", "command"} <= run.keys():
+            raise SystemExit(f"{path}: not a result file of this benchmark (no JSON with rows, settings and command); "
+                             "pool the OUT.json files of earlier runs")
         settings = {"split": run.get("split") or run["settings"].get("split"),
                     **{name: run["settings"].get(name) for name in same}}
         if agreed is not None and settings != agreed:

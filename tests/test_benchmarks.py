@@ -451,6 +451,12 @@ def test_pool_joins_seeds_run_apart_and_refuses_mixed_recipes_splits_and_repeate
             benefit.main(["--pool", first, rest, other, "--out", out])
     with pytest.raises(SystemExit, match="no such result file"):
         benefit.main(["--pool", first, str(tmp_path / "missing.json"), "--out", out])
+    (tmp_path / "torn.json").write_text('{"rows": [')
+    (tmp_path / "other.json").write_text('{"quality": []}')
+    for bad in ("torn.json", "other.json"):
+        with pytest.raises(SystemExit, match="not a result file of this benchmark"):
+            benefit.main(["--pool", first, str(tmp_path / bad), "--out", str(tmp_path / "never")])
+    assert not list(tmp_path.glob("never*"))  # nothing half-written
 
 
 # --- gan_variants: each variant changes the one thing it names --------------------------------------------------
