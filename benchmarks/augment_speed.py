@@ -19,7 +19,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from augment_tf import data, files, runs  # noqa: E402
+from augment_tf import cli, data, files, runs  # noqa: E402
 from benchmarks.common import markdown  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -27,10 +27,14 @@ SYNTHETIC_PER_CLASS = 6000  # 60,000 in all
 
 
 def command(*argv):
-    """Runs `python argv...` from the project root, quietly; the seconds it took. Raises if it fails."""
+    """Runs `python argv...` from the project root, quietly; the seconds it took. Stops (exit 2) if it fails: the
+    command has printed its own one-line error above."""
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
     begin = time.perf_counter()
-    subprocess.run([sys.executable, *argv], cwd=ROOT, env=env, check=True, stdout=subprocess.DEVNULL)
+    status = subprocess.run([sys.executable, *argv], cwd=ROOT, env=env, stdout=subprocess.DEVNULL).returncode
+    if status:
+        print(f"error: {' '.join(argv[:2])} failed (exit {status}); see its error above", file=sys.stderr)
+        sys.exit(2)
     return time.perf_counter() - begin
 
 
@@ -44,7 +48,7 @@ def train_runs(work_dir, data_dir, steps):
     return trained
 
 
-def main():
+def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data-dir", default=os.environ.get(data.DATA_DIR_ENV))
     parser.add_argument("--runs", nargs="+", help="conditional run directories (default: train small ones)")
@@ -52,7 +56,7 @@ def main():
     parser.add_argument("--repeats", type=int, default=3, help="timings per run and format; the median is reported")
     parser.add_argument("--formats", default="npz,idx", help="output formats to time (npz, idx, tfds)")
     parser.add_argument("--out", default="benchmarks/results/augment_speed.json", help="JSON of the rows and command")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     if not args.data_dir:
         parser.error("--data-dir (or $AUGMENT_TF_DATA_DIR) is needed: the real training split is part of the output")
     rows = []
@@ -76,4 +80,4 @@ def main():
 
 
 if __name__ == "__main__":
-    main()
+    cli.run(main)

@@ -59,7 +59,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 
-from augment_tf import augment, data, evaluate, files, generate, mixing, runs, train_gan, train_vae  # noqa: E402
+from augment_tf import augment, cli, data, evaluate, files, generate, mixing, runs, train_gan, train_vae  # noqa: E402
 from augment_tf.benefit import estimate as estimate_benefit  # noqa: E402
 from benchmarks.common import markdown, pool_files, split_arrays  # noqa: E402
 
@@ -560,4 +560,4 @@ def report(out, rows, summary, footer=""):
 
 
 if __name__ == "__main__":
-    main()
+    cli.run(main)

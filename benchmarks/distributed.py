@@ -20,7 +20,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import numpy as np  # noqa: E402
 
-from augment_tf import data, files  # noqa: E402
+from augment_tf import cli, data, files  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PLACEMENTS = {"one device": ("default", 1), "mirrored, 2 replicas": ("mirrored", 2), "2 workers": ("multi-worker", 2)}
@@ -77,14 +77,14 @@ def run_fresh(kind, placement, precision, args):
     return json.loads(outputs[0][0].strip().splitlines()[-1])
 
 
-def main():
+def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data-dir", default=os.environ.get(data.DATA_DIR_ENV))
     parser.add_argument("--steps", type=int, default=200)
     parser.add_argument("--repeats", type=int, default=1, help="fresh measurements of each setting (median reported)")
     parser.add_argument("--measure", nargs=4, metavar=("KIND", "STRATEGY", "REPLICAS", "PRECISION"), help=argparse.SUPPRESS)
     parser.add_argument("--out", default="benchmarks/results/distributed")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     if args.measure:  # one measurement, in this fresh process
         kind, strategy_name, replicas, precision = args.measure
         print(json.dumps(measure(kind, strategy_name, int(replicas), precision, args.steps, args.data_dir)))
@@ -113,4 +113,4 @@ def main():
 
 
 if __name__ == "__main__":
-    main()
+    cli.run(main)

@@ -36,8 +36,8 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 
-from augment_tf import augment, data, evaluate, files, generate, pseudo_labels, runs, train_gan, train_vae  # noqa: E402
-from augment_tf import training  # noqa: E402
+from augment_tf import augment, cli, data, evaluate, files, generate, pseudo_labels, runs  # noqa: E402
+from augment_tf import train_gan, train_vae, training  # noqa: E402
 from benchmarks import augmentation_benefit as benefit  # noqa: E402
 from benchmarks.common import pool_files, score, split_arrays, split_dirs  # noqa: E402
 
@@ -237,4 +237,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    main()
+    cli.run(main)

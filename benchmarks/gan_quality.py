@@ -28,7 +28,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import numpy as np  # noqa: E402
 
-from augment_tf import data, evaluate, files, generate, images, train_gan, training  # noqa: E402
+from augment_tf import cli, data, evaluate, files, generate, images, train_gan, training  # noqa: E402
 from benchmarks import keras_io_dcgan  # noqa: E402
 from benchmarks.gan_variants import VARIANTS  # noqa: E402
 from benchmarks.common import WallClockSnapshots, markdown, real_row, score, split_dirs  # noqa: E402
@@ -56,7 +56,7 @@ def train_reference(minutes, data_dir):
     return model, snapshots.snapshots
 
 
-def main():
+def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data-dir", default=os.environ.get(data.DATA_DIR_ENV))
     parser.add_argument("--marks", default="2,5,10,20", help="training minutes at which to score our GAN")
@@ -70,7 +70,7 @@ def main():
                         help="validation: choose on held-out training images; test: report the final choice")
     parser.add_argument("--seed", type=int, default=0, help="our GAN's --seed (data order, noise)")
     parser.add_argument("--out", default="benchmarks/results/gan_quality.json")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     marks = [float(m) for m in args.marks.split(",")]
     with tempfile.TemporaryDirectory() as work_dir:
         train_dir, score_dir, held_out = split_dirs(args.data_dir, args.split, os.path.join(work_dir, "data"))
@@ -106,4 +106,4 @@ def main():
 
 
 if __name__ == "__main__":
-    main()
+    cli.run(main)

@@ -18,6 +18,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 import numpy as np  # noqa: E402
 from keras import layers  # noqa: E402
 
+from augment_tf import cli  # noqa: E402
 from augment_tf.models import ConditionalGAN, ConditionalVAE  # noqa: E402
 
 ASSUMPTIONS = {
@@ -78,12 +79,12 @@ def speed_ups(flops, parameters, counts, bandwidth, ring):
     return fixed_global, fixed_per_replica
 
 
-def main():
+def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--cpu-ms-per-step", nargs=2, type=float, metavar=("GAN", "VAE"),
                         help="measured ms per step on one CPU device (benchmarks/distributed.py), to report the FLOP/s "
                         "it implies")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     settings = [("gan", (28, 28, 1), 32), ("vae", (28, 28, 1), 32), ("gan", (32, 32, 3), 64), ("gan", (32, 32, 3), 128)]
     print("| model | images | width | trainable parameters | gradient MB per step | GFLOP per training image | "
           "est. speed-up, 2 / 4 / 8 GPUs of one host, mirrored (through one GPU): global batch 128 ; 128 per GPU | "
@@ -106,4 +107,4 @@ def main():
 
 
 if __name__ == "__main__":
-    main()
+    cli.run(main)

@@ -15,7 +15,7 @@ import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from augment_tf import files  # noqa: E402
+from augment_tf import cli, files  # noqa: E402
 
 METRICS = ["steps", "images_per_s", "fid", "precision", "recall", "label_fidelity", "cas"]
 
@@ -50,11 +50,11 @@ def table(groups):
     return "\n".join(lines)
 
 
-def main():
+def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("results", nargs="+", help="JSON files written by gan_quality.py or vae_quality.py")
     parser.add_argument("--out", help="also write the table to this markdown file")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     runs = []
     for path in args.results:
         with open(path) as f:
@@ -66,4 +66,4 @@ def main():
 
 
 if __name__ == "__main__":
-    main()
+    cli.run(main)

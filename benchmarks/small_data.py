@@ -31,7 +31,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import numpy as np  # noqa: E402
 
-from augment_tf import augment, data, files  # noqa: E402
+from augment_tf import augment, cli, data, files  # noqa: E402
 from benchmarks import augmentation_benefit as benefit  # noqa: E402
 from benchmarks.common import split_arrays  # noqa: E402
 
@@ -181,4 +181,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    main()
+    cli.run(main)

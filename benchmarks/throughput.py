@@ -18,7 +18,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 
-from augment_tf import data, train_gan, train_vae  # noqa: E402
+from augment_tf import cli, data, train_gan, train_vae  # noqa: E402
 from benchmarks import keras_io_dcgan  # noqa: E402
 
 DEFAULTS = {"image_shape": [28, 28, 1], "latent_dim": 64, "width": 32, "seed": 0, "conditional": True, "num_classes": 10}
@@ -49,13 +49,13 @@ def timed_epoch(model, batch_size, value_range, steps, data_dir):
     return run
 
 
-def main():
+def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data-dir", default=os.environ.get(data.DATA_DIR_ENV))
     parser.add_argument("--steps", type=int, default=200)
     parser.add_argument("--repeats", type=int, default=1, help="timed runs per model (median reported)")
     parser.add_argument("--defaults-only", action="store_true", help="only the default ConditionalGAN and ConditionalVAE")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     runs = {}
     gan_settings = ((32, "off"),) if args.defaults_only else ((32, "off"), (32, "on"), (64, "off"), (64, "on"))
     for width, jit in gan_settings:
@@ -83,4 +83,4 @@ def main():
 
 
 if __name__ == "__main__":
-    main()
+    cli.run(main)

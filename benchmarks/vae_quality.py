@@ -34,7 +34,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import numpy as np  # noqa: E402
 
-from augment_tf import data, evaluate, files, generate, images, impute, runs, train_vae  # noqa: E402
+from augment_tf import cli, data, evaluate, files, generate, images, impute, runs, train_vae  # noqa: E402
 from benchmarks.common import WallClockSnapshots, markdown, real_row, split_dirs  # noqa: E402
 
 LIKELIHOOD_COLUMNS = ["model", "minutes", "nelbo_gray", "nelbo_binarised", "iw_nll_gray", "iw_nll_binarised", "k"]
@@ -97,7 +97,7 @@ def imputation(vaes, x, y, train_mean, classifier, iterations, png_prefix):
     return rows
 
 
-def main():
+def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data-dir", default=os.environ.get(data.DATA_DIR_ENV))
     parser.add_argument("--marks", default="2,5,10", help="training minutes at which to score the CVAE")
@@ -114,7 +114,7 @@ def main():
     parser.add_argument("--variant", choices=list(VARIANTS), default="defaults",
                         help="train the CVAE with one default changed, to re-make a choice on the validation split")
     parser.add_argument("--out", default="benchmarks/results/vae_quality.json")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     marks = [float(m) for m in args.marks.split(",")]
     steps = args.classifier_steps
     with tempfile.TemporaryDirectory() as work_dir:
@@ -168,4 +168,4 @@ def main():
 
 
 if __name__ == "__main__":
-    main()
+    cli.run(main)

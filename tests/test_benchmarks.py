@@ -3,6 +3,9 @@ the numbers the benchmark README reports come from them, so each one is checked 
 
 import json
 import math
+import os
+import subprocess
+import sys
 import types
 
 import keras
@@ -11,6 +14,8 @@ import pytest
 
 from benchmarks import augmentation_benefit as benefit
 from benchmarks import common
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def labelled_ids(counts):
@@ -551,3 +556,21 @@ def test_distributed_benchmark_measures_in_fresh_processes(tmp_path):
     assert one["parameters"] == two["parameters"] > 0
     assert one["images_per_s"] > 0 and two["images_per_s"] > 0
     assert one["ms_per_step"] == pytest.approx(1000 * distributed.BATCH_SIZE / one["images_per_s"])
+
+
+# --- bad input -----------------------------------------------------------------------------------------------------
+
+DATA_BENCHMARKS = ["gan_quality", "vae_quality", "augmentation_benefit", "few_labels", "small_data", "throughput",
+                   "augment_speed"]
+
+
+@pytest.mark.parametrize("script", DATA_BENCHMARKS)
+def test_benchmark_with_a_wrong_data_dir_says_so_in_one_line_and_exits_2(script, tmp_path):
+    """As the `python -m augment_tf.X` commands do: no traceback, exit status 2, the path named."""
+    missing = tmp_path / "no_such_mnist"
+    result = subprocess.run([sys.executable, f"benchmarks/{script}.py", "--data-dir", str(missing)],
+                            cwd=ROOT, capture_output=True, text=True, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert result.returncode == 2, result.stderr
+    assert "Traceback" not in result.stderr
+    assert errors and str(missing) in errors[0]
