@@ -33,7 +33,8 @@ scratch on the N images of each class; arms: real only; + classical; + classical
 Imbalanced (--imbalance F): classes 0-4 in full, each of 5-9 cut to a fraction F of its images. Arms: as is; random
 oversampling (every class drawn with replacement up to the largest class); class-weighted loss (n / (K n_c));
 GAN / VAE rebalancing (every class topped up to the largest, --rebalance-share of each shortfall with synthetic
-samples and the rest with real copies; share 1 is augment's --balance). The generators train on the training part
+samples and the rest with real copies; share 1 is augment's --balance; several shares: one arm each, from the same
+generators). The generators train on the training part
 randomly oversampled, so that they see every class as often. Also balanced accuracy and minority recall (mean
 recall of classes 5-9).
 
@@ -307,8 +308,11 @@ def imbalanced(train_split, test, fraction, seed, args, work_dir):
     fit = trainer(val, test, context, args, seed)
     rows = [fit("as is", *train), fit("random oversampling", *oversample(*train, rng)),
             fit("class-weighted loss", *train, class_weight=class_weights(train[1]))]
+    shares = args.rebalance_share if isinstance(args.rebalance_share, list) else [args.rebalance_share]
     for name, (sampler, config, _) in trained.items():
-        rows.append(fit(f"{name} rebalancing", *rebalance(*train, sampler, config, args.rebalance_share, rng, seed)))
+        for share in shares:  # several: one arm each, from the same generator (to choose the share)
+            arm = f"{name} rebalancing" + (f", {share:.0%} synthetic" if len(shares) > 1 else "")
+            rows.append(fit(arm, *rebalance(*train, sampler, config, share, rng, seed)))
     return rows, generator_rows(trained, context)
 
 
@@ -368,15 +372,18 @@ def margins(rows):
     """Markdown: for each comparison and setting, arm minus baseline on each seed (in points) and whether it wins
     on every seed."""
     table = []
-    for experiment, name, baseline, metric in COMPARISONS:
+    for experiment, family, baseline, metric in COMPARISONS:
         for setting in dict.fromkeys(r["setting"] for r in rows if r["experiment"] == experiment):
             value = {(r["arm"], r["seed"]): r[metric] for r in rows if r["setting"] == setting}
-            seeds = sorted(seed for arm, seed in value if arm == name and (baseline, seed) in value)
-            if seeds:
-                diffs = [100 * (value[name, seed] - value[baseline, seed]) for seed in seeds]
-                table.append({"setting": setting, "comparison": f"{name} − {baseline}", "metric": metric,
-                              "per seed (points)": ", ".join(f"{d:+.1f}" for d in diffs),
-                              "better on every seed": "yes" if min(diffs) > 0 else "no"})
+            # the arm, or each of its variants ("VAE rebalancing, 50% synthetic")
+            names = dict.fromkeys(arm for arm, _ in value if arm == family or arm.startswith(f"{family}, "))
+            for name in names:
+                seeds = sorted(seed for arm, seed in value if arm == name and (baseline, seed) in value)
+                if seeds:
+                    diffs = [100 * (value[name, seed] - value[baseline, seed]) for seed in seeds]
+                    table.append({"setting": setting, "comparison": f"{name} − {baseline}", "metric": metric,
+                                  "per seed (points)": ", ".join(f"{d:+.1f}" for d in diffs),
+                                  "better on every seed": "yes" if min(diffs) > 0 else "no"})
     columns = ["setting", "comparison", "metric", "per seed (points)", "better on every seed"]
     return f"### margins (scored split, seed by seed)\n\n{markdown(table, columns)}" if table else ""
 
@@ -471,9 +478,10 @@ def parse_args(argv=None):
                         help="optimizer steps of each GAN / VAE (full 1000, quick 300); 0: train_*.py defaults")
     parser.add_argument("--synthetic-share", type=float, default=mixing.SYNTHETIC_FRACTION,
                         help="share of each low-data classifier batch that is fresh synthetic samples")
-    parser.add_argument("--rebalance-share", type=float, default=0.25,
+    parser.add_argument("--rebalance-share", type=share_list, default=0.25,
                         help="share of each class's shortfall that rebalancing fills with synthetic samples (the "
-                        "rest: real copies; 1: augment's --balance)")
+                        "rest: real copies; 1: augment's --balance); several, e.g. 0.1,0.25,0.5: one rebalancing arm "
+                        "each from the same generators, to choose the share on the validation split")
     parser.add_argument("--generator-augment", action=argparse.BooleanOptionalAction, default=True,
                         help="low-data generators train with --augment (random shifts, rotations, zooms)")
     parser.add_argument("--synthetic-per-class", type=int, default=1000, help="CAS: synthetic images per class")
@@ -496,7 +504,7 @@ def parse_args(argv=None):
     args = parser.parse_args(argv)
     if not 0 <= args.synthetic_share < 1:
         parser.error(f"--synthetic-share must be in [0, 1), got {args.synthetic_share}")
-    if not 0 <= args.rebalance_share <= 1:
+    if not all(0 <= share <= 1 for share in np.atleast_1d(args.rebalance_share)):
         parser.error(f"--rebalance-share must be in [0, 1], got {args.rebalance_share}")
     if args.report and not os.path.isfile(f"{args.out}.json"):
         parser.error(f"--report needs {args.out}.json, written by an earlier run with this --out")
@@ -504,6 +512,12 @@ def parse_args(argv=None):
         if getattr(args, name) is None:
             setattr(args, name, value)
     return args
+
+
+def share_list(text):
+    """'0.25' -> 0.25 (one share: a number, as in earlier runs' settings); '0.1,0.5' -> [0.1, 0.5]."""
+    values = [float(v) for v in text.split(",")]
+    return values[0] if len(values) == 1 else values
 
 
 def sizes(text, kind):

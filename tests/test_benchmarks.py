@@ -245,20 +245,27 @@ def test_scores_on_the_classes_present_only():
     assert scores["balanced_accuracy"] == pytest.approx(0.5) and scores["minority_recall"] == pytest.approx(0.5)
 
 
-def test_low_data_and_transfer_smoke_run(tmp_path):
+def test_low_data_imbalanced_and_transfer_smoke_run(tmp_path):
     """Random images, 3 per class: the low-data arms with augment's output and its estimate beside the outcome; the
-    transfer arms: generators on digits 0-4 once, fine-tuned and from scratch on 5-9, scored on the test images of
-    5-9, with the margins against classical augmentation."""
+    imbalanced arms with two rebalancing shares, one arm each from the same generators; the transfer arms:
+    generators on digits 0-4 once, fine-tuned and from scratch on 5-9, scored on the test images of 5-9, with the
+    margins against classical augmentation."""
     rng = np.random.default_rng(0)
     for split, n in (("train", 200), ("test", 50)):
         np.savez(tmp_path / f"{split}.npz", x=rng.integers(0, 256, (n, 28, 28), np.uint8), y=np.arange(n) % 10)
     out = tmp_path / "smoke"
-    benefit.main(["--data-dir", str(tmp_path), "--split", "test", "--per-class", "3", "--imbalance", "none",
-                  "--transfer", "3", "--seeds", "1", "--gen-steps", "2", "--base-steps", "2", "--classifier-epochs",
+    benefit.main(["--data-dir", str(tmp_path), "--split", "test", "--per-class", "3", "--imbalance", "0.1",
+                  "--rebalance-share", "0,1", "--transfer", "3", "--seeds", "1", "--gen-steps", "2", "--base-steps", "2", "--classifier-epochs",
                   "1", "--synthetic-per-class", "4", "--out", str(out)])
     result = json.loads((tmp_path / "smoke.json").read_text())
     low = {r["arm"]: r for r in result["rows"] if r["experiment"] == "low data"}
     assert low["augment output (VAE)"]["n_train"] == 20 + 40 and low["augment output (VAE)"]["estimate_verdict"]
+    skewed = {r["arm"]: r for r in result["rows"] if r["experiment"] == "imbalanced"}
+    assert list(skewed) == ["as is", "random oversampling", "class-weighted loss", "GAN rebalancing, 0% synthetic",
+                            "GAN rebalancing, 100% synthetic", "VAE rebalancing, 0% synthetic",
+                            "VAE rebalancing, 100% synthetic"]
+    assert skewed["as is"]["n_train"] == 5 * 16 + 5 * 1  # 20 of each of 0-4 and 2 of each of 5-9, a fifth held out
+    assert all(skewed[arm]["n_train"] == 10 * 16 for arm in list(skewed)[3:])  # every class topped up to 16
     transfer = [r for r in result["rows"] if r["experiment"] == "transfer"]
     assert [r["arm"] for r in transfer] == [
         "real only", "real + classical", "real + classical + GAN fine-tuned", "real + classical + VAE fine-tuned",
@@ -269,6 +276,7 @@ def test_low_data_and_transfer_smoke_run(tmp_path):
                       ("from scratch", 10)]
     report = (tmp_path / "smoke.md").read_text()
     assert "real + classical + VAE fine-tuned − real + classical" in report
+    assert "| classes 5-9 at 10% | VAE rebalancing, 100% synthetic − random oversampling | minority_recall |" in report
     assert "### augment's estimate against the scored outcome" in report
 
 
@@ -345,7 +353,11 @@ def test_margins_are_seed_by_seed_differences_in_points():
             row(SKEW, "classes 5-9 at 1%", "random oversampling", 1, 0.9, minority_recall=0.50),
             row(SKEW, "classes 5-9 at 1%", "GAN rebalancing", 0, 0.1, minority_recall=0.45),
             row(SKEW, "classes 5-9 at 1%", "GAN rebalancing", 1, 0.1, minority_recall=0.55),
-            row(SKEW, "classes 5-9 at 1%", "VAE rebalancing", 0, 0.1, minority_recall=0.40)]  # a tie is no win
+            row(SKEW, "classes 5-9 at 1%", "VAE rebalancing", 0, 0.1, minority_recall=0.40),  # a tie is no win
+            row(SKEW, "classes 5-9 at 10%", "random oversampling", 0, 0.9, minority_recall=0.60),
+            row(SKEW, "classes 5-9 at 10%", "VAE rebalancing, 10% synthetic", 0, 0.9, minority_recall=0.62),
+            row(SKEW, "classes 5-9 at 10%", "VAE rebalancing, 50% synthetic", 0, 0.9, minority_recall=0.59),
+            row(SKEW, "classes 5-9 at 10%", "VAE rebalancing 2", 0, 0.9, minority_recall=0.99)]  # not a variant
     assert benefit.margins(rows).split("\n") == [
         "### margins (scored split, seed by seed)",
         "",
@@ -354,7 +366,9 @@ def test_margins_are_seed_by_seed_differences_in_points():
         f"| 10 per class | {BEST} − {CLASSICAL} | accuracy | +2.0, -1.0 | no |",
         f"| 50 per class | {BEST} − {CLASSICAL} | accuracy | +3.0 | yes |",
         "| classes 5-9 at 1% | GAN rebalancing − random oversampling | minority_recall | +5.0, +5.0 | yes |",
-        "| classes 5-9 at 1% | VAE rebalancing − random oversampling | minority_recall | +0.0 | no |"]
+        "| classes 5-9 at 1% | VAE rebalancing − random oversampling | minority_recall | +0.0 | no |",
+        "| classes 5-9 at 10% | VAE rebalancing, 10% synthetic − random oversampling | minority_recall | +2.0 | yes |",
+        "| classes 5-9 at 10% | VAE rebalancing, 50% synthetic − random oversampling | minority_recall | -1.0 | no |"]
     assert benefit.margins([r for r in rows if r["arm"] != CLASSICAL and r["experiment"] == LOW]) == ""
 
 
@@ -380,7 +394,10 @@ def test_sizes_and_argument_checks():
     quick = benefit.parse_args(["--quick", "--seeds", "2"])
     assert (quick.seeds, quick.per_class, quick.gen_steps) == (2, benefit.QUICK["per_class"], benefit.QUICK["gen_steps"])
     assert benefit.parse_args([]).classifier_epochs == benefit.FULL["classifier_epochs"]
-    for bad in (["--synthetic-share", "1"], ["--rebalance-share", "1.5"], ["--report", "--out", "/nonexistent/x"]):
+    assert benefit.parse_args(["--rebalance-share", "0.5"]).rebalance_share == 0.5  # one share: a number, as before
+    assert benefit.parse_args(["--rebalance-share", "0,0.25,1"]).rebalance_share == [0, 0.25, 1]
+    for bad in (["--synthetic-share", "1"], ["--rebalance-share", "1.5"], ["--rebalance-share", "0.25,2"],
+                ["--rebalance-share", "none"], ["--report", "--out", "/nonexistent/x"]):
         with pytest.raises(SystemExit):
             benefit.parse_args(bad)
 
