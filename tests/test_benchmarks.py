@@ -255,8 +255,8 @@ def test_low_data_imbalanced_and_transfer_smoke_run(tmp_path):
         np.savez(tmp_path / f"{split}.npz", x=rng.integers(0, 256, (n, 28, 28), np.uint8), y=np.arange(n) % 10)
     out = tmp_path / "smoke"
     benefit.main(["--data-dir", str(tmp_path), "--split", "test", "--per-class", "3", "--imbalance", "0.1",
-                  "--rebalance-share", "0,1", "--transfer", "3", "--seeds", "1", "--gen-steps", "2", "--base-steps", "2", "--classifier-epochs",
-                  "1", "--synthetic-per-class", "4", "--out", str(out)])
+                  "--rebalance-share", "0,1", "--transfer", "3", "--seeds", "1", "--gen-steps", "2", "--base-steps",
+                  "2", "--classifier-epochs", "1", "--synthetic-per-class", "4", "--out", str(out)])
     result = json.loads((tmp_path / "smoke.json").read_text())
     low = {r["arm"]: r for r in result["rows"] if r["experiment"] == "low data"}
     assert low["augment output (VAE)"]["n_train"] == 20 + 40 and low["augment output (VAE)"]["estimate_verdict"]
