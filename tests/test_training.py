@@ -157,6 +157,9 @@ def test_defaults_keep_full_mnist_as_it_was():
 def test_augment_is_on_by_default_on_small_data_only_and_the_flag_wins(npz_100, tmp_path):
     assert started_config(npz_100, tmp_path / "a")["augment"] is True
     assert started_config(npz_100, tmp_path / "b", "--no-augment")["augment"] is False
+    per_class_200 = tmp_path / "2000.npz"  # the largest size measured with it on (benchmarks/README.md)
+    np.savez(per_class_200, x=np.zeros((2000, 8, 8), np.uint8), y=np.arange(2000) % 10)
+    assert started_config(str(per_class_200), tmp_path / "e")["augment"] is True
     big = tmp_path / "big.npz"
     np.savez(big, x=np.zeros((training.SMALL_DATA, 8, 8), np.uint8), y=np.arange(training.SMALL_DATA) % 10)
     assert started_config(str(big), tmp_path / "c")["augment"] is False
