@@ -34,9 +34,8 @@ Imbalanced (--imbalance F): classes 0-4 in full, each of 5-9 cut to a fraction F
 oversampling (every class drawn with replacement up to the largest class); class-weighted loss (n / (K n_c));
 GAN / VAE rebalancing (every class topped up to the largest, --rebalance-share of each shortfall with synthetic
 samples and the rest with real copies; share 1 is augment's --balance; several shares: one arm each, from the same
-generators). The generators train on the training part
-randomly oversampled, so that they see every class as often. Also balanced accuracy and minority recall (mean
-recall of classes 5-9).
+generators). The generators train on the training part randomly oversampled, so that they see every class as often.
+Also balanced accuracy and minority recall (mean recall of classes 5-9).
 
 Writes OUT.json (every run, the generators' training times, the summary), OUT.md (the tables and the seed-by-seed
 margins of the targets, also printed) and OUT.png; the JSON is rewritten after each experiment, so an interrupted
