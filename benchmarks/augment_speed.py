@@ -20,6 +20,7 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from augment_tf import cli, data, files, runs  # noqa: E402
+from augment_tf.errors import AugmentError  # noqa: E402
 from benchmarks.common import markdown  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -27,14 +28,13 @@ SYNTHETIC_PER_CLASS = 6000  # 60,000 in all
 
 
 def command(*argv):
-    """Runs `python argv...` from the project root, quietly; the seconds it took. Stops (exit 2) if it fails: the
-    command has printed its own one-line error above."""
+    """Runs `python argv...` from the project root, quietly; the seconds it took. A failure is a user error for
+    cli.run: the command has printed its own one-line error above."""
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
     begin = time.perf_counter()
     status = subprocess.run([sys.executable, *argv], cwd=ROOT, env=env, stdout=subprocess.DEVNULL).returncode
     if status:
-        print(f"error: {' '.join(argv[:2])} failed (exit {status}); see its error above", file=sys.stderr)
-        sys.exit(2)
+        raise AugmentError(f"{' '.join(argv[:2])} failed (exit {status}); see its error above")
     return time.perf_counter() - begin
 
 

@@ -307,7 +307,7 @@ def imbalanced(train_split, test, fraction, seed, args, work_dir):
     fit = trainer(val, test, context, args, seed)
     rows = [fit("as is", *train), fit("random oversampling", *oversample(*train, rng)),
             fit("class-weighted loss", *train, class_weight=class_weights(train[1]))]
-    shares = args.rebalance_share if isinstance(args.rebalance_share, list) else [args.rebalance_share]
+    shares = np.atleast_1d(args.rebalance_share)  # one share (a number) or several (a list): see share_list
     for name, (sampler, config, _) in trained.items():
         for share in shares:  # several: one arm each, from the same generator (to choose the share)
             arm = f"{name} rebalancing" + (f", {share:.0%} synthetic" if len(shares) > 1 else "")
