@@ -61,7 +61,7 @@ import numpy as np  # noqa: E402
 
 from augment_tf import augment, cli, data, evaluate, files, generate, mixing, runs, train_gan, train_vae  # noqa: E402
 from augment_tf.benefit import estimate as estimate_benefit  # noqa: E402
-from benchmarks.common import markdown, pool_files, split_arrays  # noqa: E402
+from benchmarks.common import load_result, markdown, pool_files, split_arrays  # noqa: E402
 
 NUM_CLASSES = 10
 MINORITY = np.arange(5, 10)
@@ -527,8 +527,7 @@ def sizes(text, kind):
 def main(argv=None):
     args = parse_args(argv)
     if args.report:
-        with open(f"{args.out}.json") as f:
-            done = json.load(f)
+        done = load_result(f"{args.out}.json", ("rows", "summary", "command"), "rerun with this --out to write it")
         return report(args.out, done["rows"], done["summary"], f"(report from {args.out}.json: {done['command']})")
     if args.pool:
         return pool_runs(args.pool, args.out)

@@ -9,6 +9,7 @@ import keras
 import numpy as np
 
 from augment_tf import data, evaluate, files
+from augment_tf.errors import AugmentError
 
 QUALITY_COLUMNS = ["model", "minutes", "steps", "images_per_s", "fid", "precision", "recall", "label_fidelity", "cas"]
 
@@ -95,6 +96,21 @@ def markdown(rows, columns=QUALITY_COLUMNS):
     return "\n".join(lines)
 
 
+def load_result(path, fields, hint):
+    """The JSON object a benchmark wrote to `path`, checked to have `fields`; else one AugmentError line ending in
+    `hint` (what to pass instead)."""
+    if not os.path.isfile(path):
+        raise AugmentError(f"{path}: no such result file; {hint}")
+    try:
+        with open(path) as f:
+            run = json.load(f)
+    except ValueError:
+        run = None
+    if not isinstance(run, dict) or not set(fields) <= run.keys():
+        raise AugmentError(f"{path}: not a result file of this benchmark (no JSON with {', '.join(fields)}); {hint}")
+    return run
+
+
 def pool_files(paths, key, same=()):
     """(pooled, runs): several result files of one benchmark (e.g. seeds run in separate sessions) as the body of one
     OUT.json, {"rows", "split", "settings" (the first file's), "pooled" (each file and its command), "command"},
@@ -102,26 +118,17 @@ def pool_files(paths, key, same=()):
     fields (e.g. arm, seed) an earlier file has: a seed pools once."""
     rows, runs, seen, agreed = [], [], {}, None
     for path in paths:
-        if not os.path.isfile(path):
-            raise SystemExit(f"{path}: no such result file; pool the OUT.json files of earlier runs")
-        try:
-            with open(path) as f:
-                run = json.load(f)
-        except ValueError:
-            run = None
-        if not isinstance(run, dict) or not {"rows", "settings", "command"} <= run.keys():
-            raise SystemExit(f"{path}: not a result file of this benchmark (no JSON with rows, settings and command); "
-                             "pool the OUT.json files of earlier runs")
+        run = load_result(path, ("rows", "settings", "command"), "pool the OUT.json files of earlier runs")
         settings = {"split": run.get("split") or run["settings"].get("split"),
                     **{name: run["settings"].get(name) for name in same}}
         if agreed is not None and settings != agreed:
-            raise SystemExit(f"{path}: settings {settings} differ from {paths[0]}'s {agreed}; pool like with like")
+            raise AugmentError(f"{path}: settings {settings} differ from {paths[0]}'s {agreed}; pool like with like")
         agreed = settings
         runs.append(run)
         for row in run["rows"]:
             fields = tuple(row.get(name) for name in key)
             if fields in seen:
-                raise SystemExit(f"{path}: {dict(zip(key, fields))} is in {seen[fields]} already; pool each seed once")
+                raise AugmentError(f"{path}: {dict(zip(key, fields))} is in {seen[fields]} already; pool each seed once")
             seen[fields] = path
             rows.append(row)
     pooled = {"rows": rows, "split": agreed["split"], "settings": runs[0]["settings"],

@@ -7,7 +7,6 @@ followed by the value of each seed in file order.
 """
 
 import argparse
-import json
 import os
 import sys
 
@@ -16,6 +15,7 @@ import numpy as np
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from augment_tf import cli, files  # noqa: E402
+from benchmarks.common import load_result  # noqa: E402
 
 METRICS = ["steps", "images_per_s", "fid", "precision", "recall", "label_fidelity", "cas"]
 
@@ -55,10 +55,8 @@ def main(argv=None):
     parser.add_argument("results", nargs="+", help="JSON files written by gan_quality.py or vae_quality.py")
     parser.add_argument("--out", help="also write the table to this markdown file")
     args = parser.parse_args(argv)
-    runs = []
-    for path in args.results:
-        with open(path) as f:
-            runs.append(json.load(f))
+    runs = [load_result(path, ("command",), "pass the JSON files of gan_quality.py or vae_quality.py")
+            for path in args.results]
     text = table(pooled(runs)) + "\n"
     if args.out:
         files.write_text(args.out, text)

@@ -12,6 +12,7 @@ import keras
 import numpy as np
 import pytest
 
+from augment_tf.errors import AugmentError
 from benchmarks import augmentation_benefit as benefit
 from benchmarks import common
 
@@ -432,8 +433,9 @@ def test_split_holds_out_training_images_and_keeps_the_test_split_for_the_final_
 # --- seeds.py: one table over several runs ---------------------------------------------------------------------------
 
 
-def test_seed_table_pools_rows_by_model_and_minutes():
-    """Two runs' rows pooled by (model, minutes): mean ± std over runs, then each run's value in file order."""
+def test_seed_table_pools_rows_by_model_and_minutes(tmp_path):
+    """Two runs' rows pooled by (model, minutes): mean ± std over runs, then each run's value in file order; a file
+    that is not a quality run's result is one error line."""
     from benchmarks import seeds
 
     runs = [{"rows": [{"model": "floor", "fid": 0.5}, {"model": "GAN", "minutes": 10, "fid": 2.0, "steps": 100}]},
@@ -443,6 +445,10 @@ def test_seed_table_pools_rows_by_model_and_minutes():
     lines = seeds.table(groups).splitlines()
     assert lines[2].startswith("| floor |  | 1 |") and "0.500 (0.500)" in lines[2]
     assert lines[3].startswith("| GAN | 10 | 2 | 200 ± 141 (100, 300) | ") and "1.500 ± 0.707 (2.000, 1.000)" in lines[3]
+    (tmp_path / "torn.json").write_text('{"rows": [')
+    for path, words in ((tmp_path / "missing.json", "no such result file"), (tmp_path / "torn.json", "not a result")):
+        with pytest.raises(AugmentError, match=words):
+            seeds.main([str(path)])
 
 
 def test_pool_joins_seeds_run_apart_and_refuses_mixed_recipes_splits_and_repeated_seeds(tmp_path, capsys):
@@ -469,15 +475,17 @@ def test_pool_joins_seeds_run_apart_and_refuses_mixed_recipes_splits_and_repeate
 
     for other, words in ((run("again", [11]), "pool each seed once"), (run("validation", [13], split="validation"),
                          "pool like with like"), (run("longer", [14], gen_steps=1000), "pool like with like")):
-        with pytest.raises(SystemExit, match=words):
+        with pytest.raises(AugmentError, match=words):
             benefit.main(["--pool", first, rest, other, "--out", out])
-    with pytest.raises(SystemExit, match="no such result file"):
+    with pytest.raises(AugmentError, match="no such result file"):
         benefit.main(["--pool", first, str(tmp_path / "missing.json"), "--out", out])
     (tmp_path / "torn.json").write_text('{"rows": [')
     (tmp_path / "other.json").write_text('{"quality": []}')
     for bad in ("torn.json", "other.json"):
-        with pytest.raises(SystemExit, match="not a result file of this benchmark"):
+        with pytest.raises(AugmentError, match="not a result file of this benchmark"):
             benefit.main(["--pool", first, str(tmp_path / bad), "--out", str(tmp_path / "never")])
+        with pytest.raises(AugmentError, match="not a result file of this benchmark"):  # --report reads it the same way
+            benefit.main(["--report", "--out", str(tmp_path / bad.removesuffix(".json"))])
     assert not list(tmp_path.glob("never*"))  # nothing half-written
 
 
@@ -558,7 +566,7 @@ def test_few_labels_pool_reports_seeds_run_apart_as_one_table(tmp_path):
     table = (tmp_path / "pooled.md").read_text()
     assert "| 100 | augment output | 0.9605 ± 0.0007 (0.9600-0.9610) | 0.9600, 0.9610 |" in table
     assert "| 60000 | all labels (ceiling) |" in table and "Scored split: test." in table
-    with pytest.raises(SystemExit, match="pool like with like"):
+    with pytest.raises(AugmentError, match="pool like with like"):
         few_labels.main(["--pool", str(tmp_path / "seed10.json"), run("gan", 12, generator="gan"), "--out", out])
 
 
