@@ -24,6 +24,23 @@ def stratified_folds(y, folds, rng):
     return fold_of
 
 
+def nearest_real(x_real, y_real, x_syn, y_syn, chunk=1024):
+    """Index of each synthetic sample's nearest real image of its class (pixel distance), -1 where its class has
+    none: the real image a sample most likely copies."""
+    flat_real = x_real.reshape(len(x_real), -1).astype(np.float32)
+    flat_syn = x_syn.reshape(len(x_syn), -1).astype(np.float32)
+    nearest = np.full(len(x_syn), -1, np.int64)
+    for c in np.unique(y_syn):
+        real_rows, syn_rows = np.flatnonzero(y_real == c), np.flatnonzero(y_syn == c)
+        if not len(real_rows):
+            continue
+        real = flat_real[real_rows]
+        for rows in np.array_split(syn_rows, -(-len(syn_rows) // chunk)):
+            distance = (real**2).sum(1)[None, :] - 2 * flat_syn[rows] @ real.T  # + |syn|^2, the same for each row
+            nearest[rows] = real_rows[distance.argmin(1)]
+    return nearest
+
+
 def fit_classifier(x, y, num_classes, steps, seed):
     """evaluate's CNN (Adam 1e-3, batches of up to evaluate.BATCH_SIZE) fitted for exactly `steps` steps."""
     keras.utils.set_random_seed(seed)
@@ -39,10 +56,14 @@ def accuracy(model, x, y):
     return float(np.mean(np.argmax(model.predict(x, batch_size=1000, verbose=0), axis=-1) == y))
 
 
-def estimate(x_real, y_real, x_syn, y_syn, num_classes, *, folds=FOLDS, steps=None, max_real=MAX_REAL, seed=0):
+def estimate(x_real, y_real, x_syn, y_syn, num_classes, *, folds=FOLDS, steps=None, max_real=MAX_REAL, seed=0,
+             drop_held_out_copies=False):
     """Cross-validated accuracy of a small CNN on real images, trained without and with the synthetic samples in
     the file's proportion: {"real_only", "with_synthetic", "gain" (means), "verdict", "per_fold", ...}, or None
-    when there are too few real images to hold any out."""
+    when there are too few real images to hold any out.
+
+    The generator saw every real image, held-out ones too; `drop_held_out_copies` leaves out of each fold the
+    samples whose nearest real image of their class is held out, so that near-copies cannot score for it."""
     rng, steps = np.random.default_rng(seed), steps or STEPS
     x_real, x_syn = (np.asarray(x).reshape(*np.shape(x)[:3], -1) for x in (x_real, x_syn))  # N x H x W x C
     y_real, y_syn = np.asarray(y_real, np.int64), np.asarray(y_syn, np.int64)
@@ -51,12 +72,17 @@ def estimate(x_real, y_real, x_syn, y_syn, num_classes, *, folds=FOLDS, steps=No
         some = rng.choice(len(x_syn), round(len(x_syn) * len(keep) / len(x_real)), replace=False)
         x_real, y_real, x_syn, y_syn = x_real[keep], y_real[keep], x_syn[some], y_syn[some]
     fold_of = stratified_folds(y_real, folds, rng)
+    copies_fold = None
+    if drop_held_out_copies:  # the fold of each sample's nearest real image; -1: its class has no real image
+        nearest = nearest_real(x_real, y_real, x_syn, y_syn)
+        copies_fold = np.where(nearest >= 0, fold_of[nearest], -1)
     per_fold = []
     for k in range(folds):
         train, held_out = fold_of != k, fold_of == k
         if not held_out.any() or not train.any():
             continue
-        some = rng.choice(len(x_syn), round(len(x_syn) * train.mean()), replace=False)  # the file's proportion
+        allowed = np.arange(len(x_syn)) if copies_fold is None else np.flatnonzero(copies_fold != k)
+        some = rng.choice(allowed, min(len(allowed), round(len(x_syn) * train.mean())), replace=False)  # file's share
         x_both, y_both = np.concatenate([x_real[train], x_syn[some]]), np.concatenate([y_real[train], y_syn[some]])
         arms = ((x_real[train], y_real[train]), (x_both, y_both))
         models = [fit_classifier(x, y, num_classes, steps, seed + k) for x, y in arms]
@@ -68,7 +94,8 @@ def estimate(x_real, y_real, x_syn, y_syn, num_classes, *, folds=FOLDS, steps=No
     verdict = "helps" if gains.min() > 0 else "hurts" if gains.max() < 0 else "unclear"
     return {"real_only": float(scores[:, 0].mean()), "with_synthetic": float(scores[:, 1].mean()),
             "gain": float(gains.mean()), "verdict": verdict, "per_fold": scores.tolist(), "folds": len(per_fold),
-            "real_images": len(x_real), "synthetic_images": len(x_syn), "steps": steps, "seed": seed}
+            "real_images": len(x_real), "synthetic_images": len(x_syn), "steps": steps, "seed": seed,
+            "drop_held_out_copies": drop_held_out_copies}
 
 
 def describe(result):

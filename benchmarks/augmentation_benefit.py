@@ -22,9 +22,9 @@ mixing.mixed_dataset; train_gan.py / train_vae.py train the models on the traini
 better generator, the classical layers then transforming real and synthetic images alike; CAS GAN / VAE: trained on
 --synthetic-per-class fixed samples of each class alone; augment output (GAN / VAE): trained on the real images plus
 those samples, the file `augment --synthetic-per-class` writes, beside what augment's estimate (benefit.py, on the
-training part) predicted for it. The better generator is the one whose CAS classifier has
-the lower loss on the held-out real slice: its samples alone best predict real images (a loss, because accuracy on a
-slice of 20 images moves in steps of 5%).
+training part) predicted for it, and a candidate estimate that drops held-out copies (ESTIMATES). The better
+generator is the one whose CAS classifier has the lower loss on the held-out real slice: its samples alone best
+predict real images (a loss, because accuracy on a slice of 20 images moves in steps of 5%).
 Transfer (--transfer N): N real train images of each of digits 5-9, scored on the test images of 5-9. Generators
 (--gen-steps, --generator-augment as above) are fine-tuned with --init-from from runs that learned digits 0-4 from
 every training image (train_*.py's defaults, or --base-steps; trained once per invocation, seed --first-seed), or from
@@ -70,6 +70,10 @@ BATCH_SIZE = 128
 EPOCH_SAMPLES = (2048, 8192)
 GENERATORS = {"GAN": train_gan, "VAE": train_vae}
 METRICS = ("accuracy", "balanced_accuracy", "minority_recall")
+# row key (KEY_gain, KEY_verdict): (title, benefit.estimate options); augment's estimate as it ships, and a candidate
+ESTIMATES = {"estimate": ("augment's estimate", {}),
+             "estimate_copies_dropped": ("the estimate with held-out copies dropped (a candidate)",
+                                         {"drop_held_out_copies": True})}
 # Budgets, estimated from smoke runs on a 2-core CPU shared with another job (the JSON records every arm's seconds
 # and epochs): full ~2 h there, less alone (10 generators per seed, 1-2 min each; 31 classifiers, 0.3-2 min each);
 # --quick ~13 min there.
@@ -256,10 +260,13 @@ def low_data(train_split, test, per_class, seed, args, work_dir):
         x, y, synthetic = augment.augmented_arrays(sampler, config, *train, per_class=args.synthetic_per_class,
                                                    seed=seed)
         cas[name] = fit(f"CAS {name} (synthetic only)", x[synthetic], y[synthetic])
-        begin = time.perf_counter()  # what augment would tell a user of this file, against what it does on test
-        guess = estimate_benefit(*train, x[synthetic], y[synthetic], NUM_CLASSES, seed=seed)
-        rows.append({**fit(f"augment output ({name})", x, y), "estimate_gain": guess["gain"],
-                     "estimate_verdict": guess["verdict"], "estimate_seconds": time.perf_counter() - begin})
+        row = fit(f"augment output ({name})", x, y)
+        for key, (_, options) in ESTIMATES.items():  # what augment would tell a user of this file (and a candidate)
+            begin = time.perf_counter()
+            guess = estimate_benefit(*train, x[synthetic], y[synthetic], NUM_CLASSES, seed=seed, **options)
+            row.update({f"{key}_gain": guess["gain"], f"{key}_verdict": guess["verdict"],
+                        f"{key}_seconds": time.perf_counter() - begin})
+        rows.append(row)
     best = min(cas, key=lambda name: cas[name]["val_loss"])  # a loss, not a count of a few held-out images
     rows.append({**fit("real + classical + best synthetic", *train, classical=True, mix=mix[best]), "best": best})
     return rows + list(cas.values()), generator_rows(trained, context)
@@ -346,25 +353,27 @@ COMPARISONS = [("low data", "real + classical + best synthetic", "real + classic
 
 
 def estimates(rows):
-    """Markdown: augment's estimate for each augment-output arm against its scored outcome (minus real only), and
-    how often a call ("helps", "hurts") was right."""
+    """Markdown: each estimate (ESTIMATES) of each augment-output arm against its scored outcome (minus real only),
+    and how often its calls ("helps", "hurts") were right."""
     real = {(r["setting"], r["seed"]): r["accuracy"] for r in rows if r["arm"] == "real only"}
-    table = []
-    for r in rows:
-        if "estimate_verdict" not in r or (r["setting"], r["seed"]) not in real:
-            continue
-        outcome = 100 * (r["accuracy"] - real[r["setting"], r["seed"]])
-        right = {"helps": outcome > 0, "hurts": outcome < 0}.get(r["estimate_verdict"])
-        table.append({"setting": r["setting"], "seed": r["seed"], "arm": r["arm"],
-                      "estimate": f"{r['estimate_verdict']} ({100 * r['estimate_gain']:+.1f})",
-                      "outcome (points)": f"{outcome:+.1f}",
-                      "called right": "no call" if right is None else "yes" if right else "no"})
-    if not table:
-        return ""
-    calls = [t["called right"] for t in table if t["called right"] != "no call"]
-    score = f"{calls.count('yes')} of {len(calls)} calls right, {len(table) - len(calls)} without a call"
-    columns = ["setting", "seed", "arm", "estimate", "outcome (points)", "called right"]
-    return f"### augment's estimate against the scored outcome ({score})\n\n{markdown(table, columns)}"
+    parts = []
+    for key, (title, _) in ESTIMATES.items():
+        table = []
+        for r in rows:
+            if f"{key}_verdict" not in r or (r["setting"], r["seed"]) not in real:
+                continue
+            outcome = 100 * (r["accuracy"] - real[r["setting"], r["seed"]])
+            right = {"helps": outcome > 0, "hurts": outcome < 0}.get(r[f"{key}_verdict"])
+            table.append({"setting": r["setting"], "seed": r["seed"], "arm": r["arm"],
+                          "estimate": f"{r[f'{key}_verdict']} ({100 * r[f'{key}_gain']:+.1f})",
+                          "outcome (points)": f"{outcome:+.1f}",
+                          "called right": "no call" if right is None else "yes" if right else "no"})
+        if table:
+            calls = [t["called right"] for t in table if t["called right"] != "no call"]
+            score = f"{calls.count('yes')} of {len(calls)} calls right, {len(table) - len(calls)} without a call"
+            columns = ["setting", "seed", "arm", "estimate", "outcome (points)", "called right"]
+            parts.append(f"### {title} against the scored outcome ({score})\n\n{markdown(table, columns)}")
+    return "\n\n".join(parts)
 
 
 def margins(rows):

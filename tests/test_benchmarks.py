@@ -261,6 +261,7 @@ def test_low_data_imbalanced_and_transfer_smoke_run(tmp_path):
     result = json.loads((tmp_path / "smoke.json").read_text())
     low = {r["arm"]: r for r in result["rows"] if r["experiment"] == "low data"}
     assert low["augment output (VAE)"]["n_train"] == 20 + 40 and low["augment output (VAE)"]["estimate_verdict"]
+    assert low["augment output (VAE)"]["estimate_copies_dropped_verdict"]  # the candidate, on the same file
     skewed = {r["arm"]: r for r in result["rows"] if r["experiment"] == "imbalanced"}
     assert list(skewed) == ["as is", "random oversampling", "class-weighted loss", "GAN rebalancing, 0% synthetic",
                             "GAN rebalancing, 100% synthetic", "VAE rebalancing, 0% synthetic",
@@ -279,6 +280,7 @@ def test_low_data_imbalanced_and_transfer_smoke_run(tmp_path):
     assert "real + classical + VAE fine-tuned − real + classical" in report
     assert "| classes 5-9 at 10% | VAE rebalancing, 100% synthetic − random oversampling | minority_recall |" in report
     assert "### augment's estimate against the scored outcome" in report
+    assert "### the estimate with held-out copies dropped (a candidate) against the scored outcome" in report
 
 
 def test_small_data_recipes_smoke_run(tmp_path, monkeypatch):
@@ -378,9 +380,12 @@ def test_estimates_are_scored_against_the_outcome_seed_by_seed():
     rows = [row(LOW, "10 per class", "real only", 0, 0.80), row(LOW, "10 per class", "real only", 1, 0.80),
             row(LOW, "10 per class", "augment output (GAN)", 0, 0.78, estimate_gain=-0.03, estimate_verdict="hurts"),
             row(LOW, "10 per class", "augment output (VAE)", 0, 0.79, estimate_gain=0.01, estimate_verdict="helps"),
-            row(LOW, "10 per class", "augment output (VAE)", 1, 0.85, estimate_gain=0.0, estimate_verdict="unclear")]
+            row(LOW, "10 per class", "augment output (VAE)", 1, 0.85, estimate_gain=0.0, estimate_verdict="unclear",
+                estimate_copies_dropped_gain=0.02, estimate_copies_dropped_verdict="helps")]
     text = benefit.estimates(rows)
-    assert "(1 of 2 calls right, 1 without a call)" in text
+    assert "### augment's estimate against the scored outcome (1 of 2 calls right, 1 without a call)" in text
+    assert "held-out copies dropped (a candidate) against the scored outcome (1 of 1 calls right, 0 without" in text
+    assert "| 10 per class | 1 | augment output (VAE) | helps (+2.0) | +5.0 | yes |" in text
     assert "| 10 per class | 0 | augment output (GAN) | hurts (-3.0) | -2.0 | yes |" in text
     assert "| 10 per class | 0 | augment output (VAE) | helps (+1.0) | -1.0 | no |" in text
     assert "| 10 per class | 1 | augment output (VAE) | unclear (+0.0) | +5.0 | no call |" in text

@@ -39,6 +39,30 @@ def test_mislabelled_samples_are_called_harmful_and_true_ones_are_not():
     assert "hurt" in benefit.describe(wrong) and f"{wrong['gain'] * 100:+.1f} points" in benefit.describe(wrong)
 
 
+def test_nearest_real_finds_the_image_each_sample_copies_within_its_class():
+    x, y = stripes(5, seed=0)
+    copies = np.array([3, 3, 14, 7, 0])
+    noisy = np.clip(x[copies].astype(int) + np.random.default_rng(1).integers(-4, 5, x[copies].shape), 0, 255)
+    nearest = benefit.nearest_real(x, y, noisy, y[copies], chunk=2)
+    np.testing.assert_array_equal(nearest, copies)
+    assert (benefit.nearest_real(x[y != 2], y[y != 2], noisy, y[copies]) == -1).sum() == 1  # class 2 has no real
+
+
+def test_dropping_held_out_copies_stops_a_memorising_generator_scoring_on_its_training_images():
+    """Noise images with random labels: nothing to learn, so the only way to score on a held-out fold is to have
+    trained on copies of it. A 'generator' that copies every real image then looks like a large gain; dropping each
+    fold's held-out copies removes it."""
+    rng = np.random.default_rng(0)
+    x = rng.integers(0, 256, (36, 28, 28, 1)).astype(np.uint8)
+    y = rng.permutation(np.repeat(np.arange(CLASSES), 12))
+    copies = np.repeat(np.arange(36), 4)
+    x_syn = np.clip(x[copies].astype(int) + rng.integers(-5, 6, x[copies].shape), 0, 255).astype(np.uint8)
+    leaky = benefit.estimate(x, y, x_syn, y[copies], CLASSES, steps=40)
+    assert leaky["with_synthetic"] > 0.9 and leaky["verdict"] == "helps"
+    guarded = benefit.estimate(x, y, x_syn, y[copies], CLASSES, steps=40, drop_held_out_copies=True)
+    assert guarded["with_synthetic"] < 0.7 and guarded["gain"] < leaky["gain"] - 0.3 and guarded["drop_held_out_copies"]
+
+
 def test_a_large_real_set_is_estimated_on_a_draw_with_the_files_proportion():
     x, y = stripes(40, seed=0)
     result = benefit.estimate(x, y, *stripes(20, seed=1), CLASSES, steps=5, max_real=60)
