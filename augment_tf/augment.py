@@ -5,7 +5,9 @@
     python -m augment_tf.augment RUN_DIR --out data/augmented_mnist/1.0.0 --format tfds --ratio 0.5 --classes 3,5,8
 
 Amount, exactly one of: `--synthetic-per-class N`, `--ratio R` (R synthetic per real sample of each class,
-rounded), `--balance` (every class topped up to the largest class count); `--classes` restricts it to some classes.
+rounded), `--balance` (every class topped up to the largest class count: `--balance-share` of each shortfall with
+synthetic samples, the rest with copies of the class's real images drawn at random); `--classes` restricts it to
+some classes.
 `--filter` keeps only samples the reference classifier (`evaluate.reference_classifier`) gives their label with
 probability >= `--threshold`, drawing fresh noise for the rest. Samples are ordered real (as read) then synthetic
 (by class); the same `--seed` writes the same bytes. Before writing, a cross-validation on the real images
@@ -41,6 +43,7 @@ FORMATS = ("npz", "idx", "tfds")
 IS_SYNTHETIC_IDX = "train-is-synthetic-idx1-ubyte.gz"
 DEFAULT_THRESHOLD = 0.9
 DEFAULT_MAX_ROUNDS = 10
+BALANCE_SHARE = 1.0  # --balance: share of each shortfall synthesised (benchmarks/README.md, "rebalancing share")
 TFDS_NAME, TFDS_VERSION = "augmented", "1.0.0"
 
 
@@ -53,7 +56,7 @@ def run_classes(config):
     return int(config["num_classes"])
 
 
-def check_amount(per_class=None, ratio=None, balance=False):
+def check_amount(per_class=None, ratio=None, balance=False, balance_share=None):
     """Exactly one amount, and a sensible one."""
     given = [flag for flag, value in (("--synthetic-per-class", per_class), ("--ratio", ratio),
                                       ("--balance", balance or None)) if value is not None]
@@ -64,17 +67,34 @@ def check_amount(per_class=None, ratio=None, balance=False):
         raise AugmentError(f"--synthetic-per-class must be a positive integer, got {per_class}")
     if ratio is not None and not (np.isfinite(ratio) and ratio > 0):
         raise AugmentError(f"--ratio must be a positive number (synthetic per real sample), got {ratio}")
+    if balance_share is not None and not balance:
+        raise AugmentError("--balance-share only applies with --balance")
+    if balance_share is not None and not 0 <= balance_share <= 1:
+        raise AugmentError(f"--balance-share must be in [0, 1] (the synthetic share of each shortfall), "
+                           f"got {balance_share}")
 
 
-def synthetic_counts(y_real, num_classes, *, per_class=None, ratio=None, balance=False, classes=None):
-    """Synthetic samples to draw for each class, int64 (num_classes,); zero outside `classes` (default: all).
-
-    `balance` tops each class up to the largest real class count (over all classes).
-    """
-    check_amount(per_class, ratio, balance)
+def shortfall(y_real, num_classes, classes=None):
+    """Images each class lacks to the largest real class count, int64 (num_classes,); zero outside `classes`."""
     classes = np.arange(num_classes) if classes is None else np.asarray(classes, np.int64)
     if classes.size == 0 or classes.min() < 0 or classes.max() >= num_classes:
         raise AugmentError(f"--classes: classes must be in 0..{num_classes - 1}, got {classes.tolist()}")
+    real = np.bincount(y_real, minlength=num_classes)
+    missing = np.zeros(num_classes, np.int64)
+    missing[classes] = real.max() - real[classes]
+    return missing
+
+
+def synthetic_counts(y_real, num_classes, *, per_class=None, ratio=None, balance=False, balance_share=None,
+                     classes=None):
+    """Synthetic samples to draw for each class, int64 (num_classes,); zero outside `classes` (default: all).
+
+    `balance` tops each class up to the largest real class count (over all classes), `balance_share` (default
+    BALANCE_SHARE) of the shortfall synthetic; a class without real images to copy gets all of it synthetic.
+    """
+    check_amount(per_class, ratio, balance, balance_share)
+    missing = shortfall(y_real, num_classes, classes)  # checks `classes` too
+    classes = np.arange(num_classes) if classes is None else np.asarray(classes, np.int64)
     real = np.bincount(y_real, minlength=num_classes)
     counts = np.zeros(num_classes, np.int64)
     if per_class is not None:
@@ -82,8 +102,18 @@ def synthetic_counts(y_real, num_classes, *, per_class=None, ratio=None, balance
     elif ratio is not None:
         counts[classes] = np.rint(ratio * real[classes])
     else:
-        counts[classes] = real.max() - real[classes]
+        share = BALANCE_SHARE if balance_share is None else balance_share
+        counts[:] = np.where(real > 0, np.rint(share * missing), missing)
     return counts
+
+
+def balance_copies(y_real, num_classes, counts, classes=None, seed=0):
+    """Indices of real samples to repeat so that, with `counts` synthetic samples, each class (of `classes`) reaches
+    the largest real class count: --balance's shortfall not synthesised, drawn at random with replacement."""
+    rng = np.random.default_rng([seed, len(y_real)])
+    missing = shortfall(y_real, num_classes, classes) - counts
+    picks = [rng.choice(np.flatnonzero(y_real == c), n) for c, n in enumerate(missing) if n > 0]
+    return np.concatenate([np.zeros(0, np.int64), *picks])
 
 
 def synthesize(sampler, config, counts, *, classifier=None, threshold=DEFAULT_THRESHOLD,
@@ -135,24 +165,33 @@ def accepted(classifier, x, labels, threshold):
     return (p >= threshold) & (p >= probabilities.max(axis=1))
 
 
-def augmented_arrays(sampler, config, x_real, y_real, *, per_class=None, ratio=None, balance=False, classes=None,
-                     filter_threshold=None, classifier=None, max_rounds=DEFAULT_MAX_ROUNDS, seed=0, temperature=1.0):
-    """(x uint8 (N, H, W, C), y int64, is_synthetic bool): the real samples, then synthetic ones from a conditional
-    run's `sampler` (see `synthetic_counts` for the amounts, `synthesize` for the filter, `generate.sample` for the
-    temperature).
+def augmented_arrays(sampler, config, x_real, y_real, *, per_class=None, ratio=None, balance=False, balance_share=None,
+                     classes=None, filter_threshold=None, classifier=None, max_rounds=DEFAULT_MAX_ROUNDS, seed=0,
+                     temperature=1.0):
+    """(x uint8 (N, H, W, C), y int64, is_synthetic bool): the real samples (with `balance`, then the real copies
+    of `balance_copies`), then synthetic ones from a conditional run's `sampler` (see `synthetic_counts` for the
+    amounts, `synthesize` for the filter, `generate.sample` for the temperature).
 
     `filter_threshold` turns the filter on, with `classifier` or else the reference classifier of the run's data.
     """
     num_classes = run_classes(config)
     x_real, y_real = check_real(x_real, y_real, config)
-    counts = synthetic_counts(y_real, num_classes, per_class=per_class, ratio=ratio, balance=balance, classes=classes)
+    counts = synthetic_counts(y_real, num_classes, per_class=per_class, ratio=ratio, balance=balance,
+                              balance_share=balance_share, classes=classes)
     if filter_threshold is None:
         classifier = None
     elif classifier is None:
         classifier = evaluate.reference_classifier(config["dataset"], config.get("data_dir"))
     x_syn, y_syn, _ = synthesize(sampler, config, counts, classifier=classifier, threshold=filter_threshold,
                                  max_rounds=max_rounds, seed=seed, temperature=temperature)
-    return combine(x_real, y_real, x_syn, y_syn)
+    copies = balance_copies(y_real, num_classes, counts, classes, seed) if balance else []
+    return combine(*with_copies(x_real, y_real, copies), x_syn, y_syn)
+
+
+def with_copies(x_real, y_real, copies):
+    """The real samples followed by the ones at indices `copies` (repeated real images)."""
+    keep = np.concatenate([np.arange(len(y_real)), np.asarray(copies, np.int64)])
+    return x_real[keep], y_real[keep]
 
 
 def check_real(x, y, config):
@@ -293,6 +332,8 @@ def main(argv=None):
     parser.add_argument("--synthetic-per-class", type=int, metavar="N", help="N synthetic samples of each class")
     parser.add_argument("--ratio", type=float, metavar="R", help="R synthetic per real sample of each class")
     parser.add_argument("--balance", action="store_true", help="top every class up to the largest class count")
+    parser.add_argument("--balance-share", type=float, metavar="F", help="--balance: the share of each class's "
+                        f"shortfall synthesised, the rest copies of its real images (default {BALANCE_SHARE:g})")
     parser.add_argument("--classes", help="only synthesise these classes, e.g. 3,5,8 (default: all)")
     parser.add_argument("--filter", action="store_true", help="keep only samples the reference classifier agrees with")
     parser.add_argument("--threshold", type=float,
@@ -308,7 +349,7 @@ def main(argv=None):
                         f"(a {benefit.FOLDS}-fold cross-validation on the real images: {2 * benefit.FOLDS} small CNNs)")
     parser.add_argument("--seed", type=int, default=0, help="same seed, same output bytes")
     args = parser.parse_args(argv)
-    check_amount(args.synthetic_per_class, args.ratio, args.balance)
+    check_amount(args.synthetic_per_class, args.ratio, args.balance, args.balance_share)
     threshold, max_rounds = _filter_options(args)
     fmt = output_format(args.out, args.format)
 
@@ -321,16 +362,19 @@ def main(argv=None):
     (x_real, y_real), _ = data.split_labeled(*data.load_arrays(dataset, "train", args.real or args.data_dir))
     x_real, y_real = check_real(x_real, y_real, config)
     counts = synthetic_counts(y_real, num_classes, per_class=args.synthetic_per_class, ratio=args.ratio,
-                              balance=args.balance, classes=classes)
+                              balance=args.balance, balance_share=args.balance_share, classes=classes)
     classifier = filter_classifier(args.run_dir, dataset, args.data_dir) if args.filter else None
     x_syn, y_syn, report = synthesize(sampler, config, counts, classifier=classifier, threshold=threshold,
                                       max_rounds=max_rounds, seed=args.seed)
-    x, y, is_synthetic = combine(x_real, y_real, x_syn, y_syn)
+    copies = balance_copies(y_real, num_classes, counts, classes, args.seed) if args.balance else []
+    x, y, is_synthetic = combine(*with_copies(x_real, y_real, copies), x_syn, y_syn)
     summary = {
         "run_dir": args.run_dir, "real_data": args.real or args.data_dir or os.environ.get(data.DATA_DIR_ENV)
         or f"tfds:{dataset}", "format": fmt, "seed": args.seed, "n_real": len(x_real), "n_synthetic": len(x_syn),
         "real_per_class": np.bincount(y_real, minlength=num_classes).tolist(),
         "synthetic_per_class": np.bincount(y_syn, minlength=num_classes).tolist(), "filter": report,
+        "real_copies_per_class": np.bincount(y_real[copies], minlength=num_classes).tolist(),
+        "balance_share": (BALANCE_SHARE if args.balance_share is None else args.balance_share) if args.balance else None,
         "run_trained_on": {"labeled": config.get("n_labeled", config.get("n_train")),
                            "unlabeled": config.get("n_unlabeled", 0)},
     }
@@ -343,7 +387,8 @@ def main(argv=None):
 
         tfds.display_progress_bar(False)
     write(args.out, x, y, is_synthetic, grid=comparison_grid(x, y, is_synthetic), summary=summary, **extra)
-    print(f"wrote {len(x)} samples ({len(x_real)} real + {len(x_syn)} synthetic) to {args.out}")
+    copied = f" + {len(copies)} real copies" if len(copies) else ""
+    print(f"wrote {len(x)} samples ({len(x_real)} real{copied} + {len(x_syn)} synthetic) to {args.out}")
     return 0
 
 

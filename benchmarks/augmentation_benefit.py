@@ -107,16 +107,12 @@ def oversample(x, y, rng):
     return x[idx], y[idx]
 
 
-def rebalance(x, y, sampler, config, share, rng, seed):
+def rebalance(x, y, sampler, config, share, seed):
     """Every class topped up to the largest: `share` of each shortfall with synthetic samples from `sampler`, the
-    rest with real copies drawn with replacement (share 0: random oversampling; 1: augment's --balance)."""
-    counts = np.bincount(y, minlength=NUM_CLASSES)
-    synthetic = np.rint(share * (counts.max() - counts)).astype(int)
-    x_syn, y_syn, _ = augment.synthesize(sampler, config, synthetic, seed=seed)
-    copies = [rng.choice(np.flatnonzero(y == c), counts.max() - n - k)
-              for c, (n, k) in enumerate(zip(counts, synthetic))]
-    idx = np.concatenate([np.arange(len(y)), *copies])
-    return np.concatenate([x[idx], x_syn]), np.concatenate([y[idx], y_syn])
+    rest with real copies drawn with replacement (share 0: random oversampling); what `augment --balance
+    --balance-share` writes."""
+    x, y, _ = augment.augmented_arrays(sampler, config, x, y, balance=True, balance_share=share, seed=seed)
+    return x, y
 
 
 def class_weights(y):
@@ -318,7 +314,7 @@ def imbalanced(train_split, test, fraction, seed, args, work_dir):
     for name, (sampler, config, _) in trained.items():
         for share in shares:  # several: one arm each, from the same generator (to choose the share)
             arm = f"{name} rebalancing" + (f", {share:.0%} synthetic" if len(shares) > 1 else "")
-            rows.append(fit(arm, *rebalance(*train, sampler, config, share, rng, seed)))
+            rows.append(fit(arm, *rebalance(*train, sampler, config, share, seed)))
     return rows, generator_rows(trained, context)
 
 

@@ -59,12 +59,16 @@ def test_synthetic_counts_per_amount_and_classes():
     assert counts(per_class=3, classes=[1, 3]) == [0, 3, 0, 3]
     assert counts(ratio=0.5) == [4, 1, 2, 0]
     assert counts(ratio=0.75, classes=[0]) == [6, 0, 0, 0]
-    assert counts(balance=True) == [0, 6, 4, 8]
-    assert counts(balance=True, classes=[1]) == [0, 6, 0, 0]
+    assert counts(balance=True, balance_share=1) == [0, 6, 4, 8]
+    assert counts(balance=True, balance_share=1, classes=[1]) == [0, 6, 0, 0]
+    assert counts(balance=True, balance_share=0.5) == [0, 3, 2, 8]  # class 3: no real image to copy, all synthetic
+    assert counts(balance=True) == counts(balance=True, balance_share=augment.BALANCE_SHARE)
     for bad, message in [({}, "exactly one"), ({"per_class": 2, "balance": True}, "exactly one"),
                          ({"per_class": 0}, "positive integer"), ({"per_class": -3}, "positive integer"),
                          ({"ratio": -0.5}, "positive number"), ({"ratio": float("nan")}, "positive number"),
-                         ({"per_class": 1, "classes": [4]}, "0..3")]:
+                         ({"per_class": 1, "classes": [4]}, "0..3"),
+                         ({"per_class": 1, "balance_share": 0.5}, "only applies with --balance"),
+                         ({"balance": True, "balance_share": 1.5}, r"must be in \[0, 1\]")]:
         with pytest.raises(AugmentError, match=message):
             counts(**bad)
 
@@ -72,8 +76,8 @@ def test_synthetic_counts_per_amount_and_classes():
 @pytest.mark.parametrize("args, expected", [
     (["--synthetic-per-class", 3, "--classes", "3,5,8"], [0, 0, 0, 3, 0, 3, 0, 0, 3, 0]),
     (["--ratio", 0.5], [4, 4, 4, 4, 3, 3, 3, 3, 3, 3]),  # real counts 7,7,7,7,6,...; 3.5 rounds to 4
-    (["--balance"], [12 - n for n in IMBALANCED]),
-    (["--balance", "--classes", "1,9"], [0, 10, 0, 0, 0, 0, 0, 0, 0, 9]),
+    (["--balance", "--balance-share", 1], [12 - n for n in IMBALANCED]),
+    (["--balance", "--balance-share", 1, "--classes", "1,9"], [0, 10, 0, 0, 0, 0, 0, 0, 0, 9]),
 ])
 def test_counts_and_flags_are_exact(args, expected, run, real, tmp_path):
     real_path = real[1] if "--balance" in args else real[0]
@@ -89,6 +93,26 @@ def test_counts_and_flags_are_exact(args, expected, run, real, tmp_path):
     summary = json.loads((tmp_path / "out.json").read_text())
     assert summary["synthetic_per_class"] == expected and summary["n_real"] == n_real and summary["filter"] is None
     assert (tmp_path / "out_grid.png").exists()
+
+
+def test_balance_share_fills_the_rest_of_each_shortfall_with_copies_of_real_images(run, real, tmp_path):
+    """--balance --balance-share 0.4: every class ends at the largest (12); 0.4 of each shortfall synthetic, the rest
+    copies of the class's own real images, written after the originals and marked real; the same seed, the same
+    copies."""
+    shortfall = np.array([12 - n for n in IMBALANCED])
+    synthetic = np.rint(0.4 * shortfall).astype(int)
+    for out in ("a.npz", "b.npz"):
+        augment_cli(run, real, tmp_path / out, "--real", real[1], "--balance", "--balance-share", 0.4)
+    out, (x_real, y_real) = load_npz(tmp_path / "a.npz"), data.load_arrays(data_dir=real[1])
+    assert np.bincount(out["y"]).tolist() == [12] * 10
+    assert np.bincount(out["y"][out["is_synthetic"]], minlength=10).tolist() == synthetic.tolist()
+    real_part, y_part = out["x"][~out["is_synthetic"]], out["y"][~out["is_synthetic"]]
+    np.testing.assert_array_equal(real_part[: len(y_real)], x_real[..., 0])
+    for image, label in zip(real_part[len(y_real):], y_part[len(y_real):]):  # each copy is a real image of its class
+        assert any(np.array_equal(image, x) for x in x_real[y_real == label][..., 0])
+    summary = json.loads((tmp_path / "a.json").read_text())
+    assert summary["real_copies_per_class"] == (shortfall - synthetic).tolist() and summary["balance_share"] == 0.4
+    np.testing.assert_array_equal(out["x"], load_npz(tmp_path / "b.npz")["x"])
 
 
 def test_library_api_matches_the_cli(run, real, tmp_path):
@@ -248,6 +272,8 @@ def test_mixed_dataset_has_the_exact_ratio_fresh_noise_and_fits(run):
     (["--balance", "--threshold", "0.5"], "only apply with --filter"),
     (["--balance", "--filter", "--threshold", "1.5"], "--threshold must be"),
     (["--balance", "--format", "idx"], "drop the .npz"),
+    (["--ratio", "0.5", "--balance-share", "0.5"], "only applies with --balance"),
+    (["--balance", "--balance-share", "2"], "--balance-share must be in"),
 ])
 def test_bad_options_fail_before_any_work(args, message, real, tmp_path):
     with pytest.raises(AugmentError, match=message):

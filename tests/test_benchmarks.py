@@ -186,7 +186,7 @@ class MarkedSampler:
     """A conditional 'generator' whose sample of class c is the pixel value 200 + c: synthetic images are
     recognisable and carry their class."""
 
-    config = {"latent_dim": 2, "value_range": (0.0, 255.0), "image_shape": [1, 1, 1]}
+    config = {"latent_dim": 2, "value_range": (0.0, 255.0), "image_shape": [1, 1, 1], "num_classes": 10}
 
     def predict(self, inputs, batch_size=None, verbose=0):
         labels = np.asarray(inputs[1])
@@ -204,7 +204,7 @@ def test_rebalance_splits_each_shortfall_between_synthetic_and_real_copies(share
     sizes = [6, 6, 6, 6, 6, 1, 2, 3, 4, 5]
     x, y = labelled_ids(sizes)
     sampler = MarkedSampler()
-    x_out, y_out = benefit.rebalance(x, y, sampler, sampler.config, share, np.random.default_rng(0), seed=0)
+    x_out, y_out = benefit.rebalance(x, y, sampler, sampler.config, share, seed=0)
     assert np.bincount(y_out).tolist() == [6] * 10
     is_syn = ids(x_out) >= 200
     assert np.bincount(y_out[is_syn], minlength=10).tolist() == synthetic
