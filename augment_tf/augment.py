@@ -9,10 +9,10 @@ rounded), `--balance` (every class topped up to the largest class count: `--bala
 synthetic samples, the rest with copies of the class's real images drawn at random); `--classes` restricts it to
 some classes.
 `--filter` keeps only samples the reference classifier (`evaluate.reference_classifier`) gives their label with
-probability >= `--threshold`, drawing fresh noise for the rest. Samples are ordered real (as read) then synthetic
-(by class); the same `--seed` writes the same bytes. Before writing, a cross-validation on the real images
-estimates whether the samples help a small classifier (`benefit.py`; printed, warned about when they would hurt,
-and kept in the summary; `--no-estimate` skips it).
+probability >= `--threshold`, drawing fresh noise for the rest. Samples are ordered real (as read, then any copies)
+then synthetic (by class); the same `--seed` writes the same bytes. Before writing, a cross-validation on the real
+images estimates whether the samples help a small classifier (`benefit.py`; printed, warned about when they would
+hurt, and kept in the summary; `--no-estimate` skips it).
 
 Formats (`--format`, default from OUT: `.npz` file or folder):
     npz   OUT.npz: x uint8 (N×H×W grayscale, N×H×W×C colour), y int64, is_synthetic bool
