@@ -33,9 +33,9 @@ scratch on the N images of each class; arms: real only; + classical; + classical
 Imbalanced (--imbalance F): classes 0-4 in full, each of 5-9 cut to a fraction F of its images. Arms: as is; random
 oversampling (every class drawn with replacement up to the largest class); class-weighted loss (n / (K n_c));
 GAN / VAE rebalancing (every class topped up to the largest, --rebalance-share of each shortfall with synthetic
-samples and the rest with real copies; share 1 is augment's --balance; several shares: one arm each, from the same
-generators). The generators train on the training part randomly oversampled, so that they see every class as often.
-Also balanced accuracy and minority recall (mean recall of classes 5-9).
+samples and the rest with real copies, as augment --balance --balance-share writes it; several shares: one arm each,
+from the same generators). The generators train on the training part randomly oversampled, so that they see every
+class as often. Also balanced accuracy and minority recall (mean recall of classes 5-9).
 
 Writes OUT.json (every run, the generators' training times, the summary), OUT.md (the tables and the seed-by-seed
 margins of the targets, also printed) and OUT.png; the JSON is rewritten after each experiment, so an interrupted
@@ -482,10 +482,10 @@ def parse_args(argv=None):
                         help="optimizer steps of each GAN / VAE (full 1000, quick 300); 0: train_*.py defaults")
     parser.add_argument("--synthetic-share", type=float, default=mixing.SYNTHETIC_FRACTION,
                         help="share of each low-data classifier batch that is fresh synthetic samples")
-    parser.add_argument("--rebalance-share", type=share_list, default=0.25,
+    parser.add_argument("--rebalance-share", type=share_list, default=augment.BALANCE_SHARE,
                         help="share of each class's shortfall that rebalancing fills with synthetic samples (the "
-                        "rest: real copies; 1: augment's --balance); several, e.g. 0.1,0.25,0.5: one rebalancing arm "
-                        "each from the same generators, to choose the share on the validation split")
+                        "rest: real copies; augment --balance's default); several, e.g. 0.1,0.25,0.5: one "
+                        "rebalancing arm each from the same generators, to choose the share on the validation split")
     parser.add_argument("--generator-augment", action=argparse.BooleanOptionalAction, default=True,
                         help="low-data generators train with --augment (random shifts, rotations, zooms)")
     parser.add_argument("--synthetic-per-class", type=int, default=1000, help="CAS: synthetic images per class")
