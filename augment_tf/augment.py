@@ -167,12 +167,13 @@ def accepted(classifier, x, labels, threshold):
 
 def augmented_arrays(sampler, config, x_real, y_real, *, per_class=None, ratio=None, balance=False, balance_share=None,
                      classes=None, filter_threshold=None, classifier=None, max_rounds=DEFAULT_MAX_ROUNDS, seed=0,
-                     temperature=1.0):
+                     temperature=1.0, return_report=False):
     """(x uint8 (N, H, W, C), y int64, is_synthetic bool): the real samples (with `balance`, then the real copies
     of `balance_copies`), then synthetic ones from a conditional run's `sampler` (see `synthetic_counts` for the
-    amounts, `synthesize` for the filter, `generate.sample` for the temperature).
+    amounts, `synthesize` for the filter, `generate.sample` for the temperature). What `augment` writes.
 
-    `filter_threshold` turns the filter on, with `classifier` or else the reference classifier of the run's data.
+    `filter_threshold` turns the filter on, with `classifier` or else the reference classifier of the run's data;
+    `return_report` adds the filter's report (None without the filter) as a fourth item.
     """
     num_classes = run_classes(config)
     x_real, y_real = check_real(x_real, y_real, config)
@@ -182,10 +183,11 @@ def augmented_arrays(sampler, config, x_real, y_real, *, per_class=None, ratio=N
         classifier = None
     elif classifier is None:
         classifier = evaluate.reference_classifier(config["dataset"], config.get("data_dir"))
-    x_syn, y_syn, _ = synthesize(sampler, config, counts, classifier=classifier, threshold=filter_threshold,
-                                 max_rounds=max_rounds, seed=seed, temperature=temperature)
+    x_syn, y_syn, report = synthesize(sampler, config, counts, classifier=classifier, threshold=filter_threshold,
+                                      max_rounds=max_rounds, seed=seed, temperature=temperature)
     copies = balance_copies(y_real, num_classes, counts, classes, seed) if balance else []
-    return combine(*with_copies(x_real, y_real, copies), x_syn, y_syn)
+    augmented = combine(*with_copies(x_real, y_real, copies), x_syn, y_syn)
+    return (*augmented, report) if return_report else augmented
 
 
 def with_copies(x_real, y_real, copies):
@@ -361,19 +363,18 @@ def main(argv=None):
     dataset = args.dataset or config.get("dataset") or "mnist"
     (x_real, y_real), _ = data.split_labeled(*data.load_arrays(dataset, "train", args.real or args.data_dir))
     x_real, y_real = check_real(x_real, y_real, config)
-    counts = synthetic_counts(y_real, num_classes, per_class=args.synthetic_per_class, ratio=args.ratio,
-                              balance=args.balance, balance_share=args.balance_share, classes=classes)
     classifier = filter_classifier(args.run_dir, dataset, args.data_dir) if args.filter else None
-    x_syn, y_syn, report = synthesize(sampler, config, counts, classifier=classifier, threshold=threshold,
-                                      max_rounds=max_rounds, seed=args.seed)
-    copies = balance_copies(y_real, num_classes, counts, classes, args.seed) if args.balance else []
-    x, y, is_synthetic = combine(*with_copies(x_real, y_real, copies), x_syn, y_syn)
+    x, y, is_synthetic, report = augmented_arrays(
+        sampler, config, x_real, y_real, per_class=args.synthetic_per_class, ratio=args.ratio, balance=args.balance,
+        balance_share=args.balance_share, classes=classes, filter_threshold=threshold, classifier=classifier,
+        max_rounds=max_rounds, seed=args.seed, return_report=True)
+    x_syn, y_syn, y_copies = x[is_synthetic], y[is_synthetic], y[~is_synthetic][len(y_real):]
     summary = {
         "run_dir": args.run_dir, "real_data": args.real or args.data_dir or os.environ.get(data.DATA_DIR_ENV)
         or f"tfds:{dataset}", "format": fmt, "seed": args.seed, "n_real": len(x_real), "n_synthetic": len(x_syn),
         "real_per_class": np.bincount(y_real, minlength=num_classes).tolist(),
         "synthetic_per_class": np.bincount(y_syn, minlength=num_classes).tolist(), "filter": report,
-        "real_copies_per_class": np.bincount(y_real[copies], minlength=num_classes).tolist(),
+        "real_copies_per_class": np.bincount(y_copies, minlength=num_classes).tolist(),
         "balance_share": (BALANCE_SHARE if args.balance_share is None else args.balance_share) if args.balance else None,
         "run_trained_on": {"labeled": config.get("n_labeled", config.get("n_train")),
                            "unlabeled": config.get("n_unlabeled", 0)},
@@ -387,7 +388,7 @@ def main(argv=None):
 
         tfds.display_progress_bar(False)
     write(args.out, x, y, is_synthetic, grid=comparison_grid(x, y, is_synthetic), summary=summary, **extra)
-    copied = f" + {len(copies)} real copies" if len(copies) else ""
+    copied = f" + {len(y_copies)} real copies" if len(y_copies) else ""
     print(f"wrote {len(x)} samples ({len(x_real)} real{copied} + {len(x_syn)} synthetic) to {args.out}")
     return 0
 
