@@ -56,12 +56,13 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-import keras  # noqa: E402
-import numpy as np  # noqa: E402
-
+# augment_tf first: it imports TensorFlow without the start-up notes keras's import would print
 from augment_tf import augment, cli, data, evaluate, files, generate, mixing, runs, train_gan, train_vae  # noqa: E402
 from augment_tf.benefit import estimate as estimate_benefit  # noqa: E402
 from benchmarks.common import load_result, markdown, pool_files, split_arrays  # noqa: E402
+
+import keras  # noqa: E402
+import numpy as np  # noqa: E402
 
 NUM_CLASSES = 10
 MINORITY = np.arange(5, 10)

@@ -33,13 +33,14 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-import keras  # noqa: E402
-import numpy as np  # noqa: E402
-
+# augment_tf first: it imports TensorFlow without the start-up notes keras's import would print
 from augment_tf import augment, cli, data, evaluate, files, generate, pseudo_labels, runs  # noqa: E402
 from augment_tf import train_gan, train_vae, training  # noqa: E402
 from benchmarks import augmentation_benefit as benefit  # noqa: E402
 from benchmarks.common import pool_files, score, split_arrays, split_dirs  # noqa: E402
+
+import keras  # noqa: E402
+import numpy as np  # noqa: E402
 
 GENERATORS = {"gan": train_gan, "vae": train_vae}
 NUM_CLASSES = 10

@@ -15,11 +15,12 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-import numpy as np  # noqa: E402
-from keras import layers  # noqa: E402
-
+# augment_tf first: it imports TensorFlow without the start-up notes keras's import would print
 from augment_tf import cli  # noqa: E402
 from augment_tf.models import ConditionalGAN, ConditionalVAE  # noqa: E402
+
+import numpy as np  # noqa: E402
+from keras import layers  # noqa: E402
 
 ASSUMPTIONS = {
     "gpu_flops": 10e12,  # sustained FLOP/s of one GPU on these small float32 convolutions (a fraction of peak)

@@ -15,11 +15,12 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-import keras  # noqa: E402
-import numpy as np  # noqa: E402
-
+# augment_tf first: it imports TensorFlow without the start-up notes keras's import would print
 from augment_tf import cli, data, train_gan, train_vae  # noqa: E402
 from benchmarks import keras_io_dcgan  # noqa: E402
+
+import keras  # noqa: E402
+import numpy as np  # noqa: E402
 
 DEFAULTS = {"image_shape": [28, 28, 1], "latent_dim": 64, "width": 32, "seed": 0, "conditional": True, "num_classes": 10}
 
