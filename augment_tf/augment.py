@@ -12,7 +12,8 @@ some classes.
 probability >= `--threshold`, drawing fresh noise for the rest. Samples are ordered real (as read, then any copies)
 then synthetic (by class); the same `--seed` writes the same bytes. Before writing, a cross-validation on the real
 images estimates whether the samples help a small classifier (`benefit.py`; printed, warned about when they would
-hurt, and kept in the summary; `--no-estimate` skips it).
+hurt, and kept in the summary; `--no-estimate` skips it); `--held-out PATH` scores it on labelled images the run
+never trained on instead.
 
 Formats (`--format`, default from OUT: `.npz` file or folder):
     npz   OUT.npz: x uint8 (N×H×W grayscale, N×H×W×C colour), y int64, is_synthetic bool
@@ -349,9 +350,14 @@ def main(argv=None):
                         f"what --filter's reference classifier learns; default ${data.DATA_DIR_ENV} or TFDS")
     parser.add_argument("--no-estimate", action="store_true", help="skip the estimate of whether the samples help "
                         f"(a {benefit.FOLDS}-fold cross-validation on the real images: {2 * benefit.FOLDS} small CNNs)")
+    parser.add_argument("--held-out", metavar="PATH", help="labelled images the run never trained on (a data folder "
+                        "or .npz, read as --real is): the estimate scores on these instead of cross-validating the "
+                        "real images, which the generator may have copied")
     parser.add_argument("--seed", type=int, default=0, help="same seed, same output bytes")
     args = parser.parse_args(argv)
     check_amount(args.synthetic_per_class, args.ratio, args.balance, args.balance_share)
+    if args.held_out and args.no_estimate:
+        raise AugmentError("--held-out is what the estimate scores on: drop --no-estimate, or --held-out")
     threshold, max_rounds = _filter_options(args)
     fmt = output_format(args.out, args.format)
 
@@ -363,6 +369,7 @@ def main(argv=None):
     dataset = args.dataset or config.get("dataset") or "mnist"
     (x_real, y_real), _ = data.split_labeled(*data.load_arrays(dataset, "train", args.real or args.data_dir))
     x_real, y_real = check_real(x_real, y_real, config)
+    held_out = load_held_out(args.held_out, dataset, config, x_real) if args.held_out else None
     classifier = filter_classifier(args.run_dir, dataset, args.data_dir) if args.filter else None
     x, y, is_synthetic, report = augmented_arrays(
         sampler, config, x_real, y_real, per_class=args.synthetic_per_class, ratio=args.ratio, balance=args.balance,
@@ -380,7 +387,9 @@ def main(argv=None):
                            "unlabeled": config.get("n_unlabeled", 0)},
     }
     _report_filter(report)
-    summary["estimate"] = None if args.no_estimate else _estimate(x_real, y_real, x_syn, y_syn, num_classes, args.seed)
+    summary["estimate"] = None if args.no_estimate else _estimate(x_real, y_real, x_syn, y_syn, num_classes, args.seed,
+                                                                  held_out)
+    summary["held_out_data"] = args.held_out
     write = {"npz": write_npz, "idx": write_idx, "tfds": write_tfds}[fmt]
     extra = {"num_classes": num_classes} if fmt == "tfds" else {}
     if fmt == "tfds":
@@ -408,13 +417,29 @@ def _filter_options(args):
     return threshold, max_rounds
 
 
-def _estimate(x_real, y_real, x_syn, y_syn, num_classes, seed):
+def load_held_out(path, dataset, config, x_real):
+    """--held-out's labelled images, checked like the real ones; a warning if some are also among the real images
+    (the run likely trained on those, so they cannot show what it copied)."""
+    (x, y), _ = data.split_labeled(*data.load_arrays(dataset, "train", path))
+    if not len(y):
+        raise DataError(f"{path}: no labelled images to score the estimate on; --held-out needs labels")
+    x, y = check_real(x, y, config)
+    real = {image.tobytes() for image in x_real}
+    shared = sum(image.tobytes() in real for image in x)
+    if shared:
+        print(f"warning: {shared} of the {len(x)} --held-out images are also among the real images; hold out images "
+              "the run never trained on", file=sys.stderr)
+    return x, y
+
+
+def _estimate(x_real, y_real, x_syn, y_syn, num_classes, seed, held_out=None):
     """benefit.estimate's result, printed (a warning when the samples would hurt); None where it cannot run."""
     if not len(x_syn) or min(x_real.shape[1:3]) < evaluate.MIN_CLASSIFIER_SIZE:
         return None
-    print(f"estimating whether the samples help ({benefit.FOLDS}-fold cross-validation on the real images; "
-          "--no-estimate skips it) ...", file=sys.stderr)
-    result = benefit.estimate(x_real, y_real, x_syn, y_syn, num_classes, seed=seed)
+    how = (f"{benefit.FOLDS}-fold cross-validation on the real images" if held_out is None else
+           f"scored on {len(held_out[1])} --held-out images")
+    print(f"estimating whether the samples help ({how}; --no-estimate skips it) ...", file=sys.stderr)
+    result = benefit.estimate(x_real, y_real, x_syn, y_syn, num_classes, seed=seed, held_out=held_out)
     if result is None:
         print("estimate: too few real images to hold any out", file=sys.stderr)
     else:

@@ -3,6 +3,8 @@
 The real images are cut into stratified folds. On each, the same small CNN (evaluate's, for a fixed number of steps)
 trains on the other folds alone and on them plus the synthetic samples, as augment writes them, and both are scored
 on the held-out real fold. The mean difference estimates what the samples add to a classifier trained on the file.
+The generator saw those folds, so the estimate can credit it for copying them; given labelled images it never saw
+(`held_out`), the CNNs train on all the real images instead (a few seeds) and are scored on those.
 """
 
 import keras
@@ -57,36 +59,44 @@ def accuracy(model, x, y):
 
 
 def estimate(x_real, y_real, x_syn, y_syn, num_classes, *, folds=FOLDS, steps=None, max_real=MAX_REAL, seed=0,
-             drop_held_out_copies=False):
-    """Cross-validated accuracy of a small CNN on real images, trained without and with the synthetic samples in
+             drop_held_out_copies=False, held_out=None):
+    """Accuracy of a small CNN on real images it did not train on, trained without and with the synthetic samples in
     the file's proportion: {"real_only", "with_synthetic", "gain" (means), "verdict", "per_fold", ...}, or None
     when there are too few real images to hold any out.
 
-    The generator saw every real image, held-out ones too; `drop_held_out_copies` leaves out of each fold the
-    samples whose nearest real image of their class is held out, so that near-copies cannot score for it."""
+    By default a `folds`-fold cross-validation of the real images. The generator saw every real image, held-out ones
+    too; `drop_held_out_copies` leaves out of each fold the samples whose nearest real image of their class is held
+    out, so that near-copies cannot score for it. `held_out` (x, y): labelled images the generator never saw; the
+    CNNs then train on all the real images, `folds` times with different seeds, and are scored on these."""
+    if held_out is not None and drop_held_out_copies:
+        raise ValueError("drop_held_out_copies guards the cross-validation; with held_out no real fold is held out")
     rng, steps = np.random.default_rng(seed), steps or STEPS
-    x_real, x_syn = (np.asarray(x).reshape(*np.shape(x)[:3], -1) for x in (x_real, x_syn))  # N x H x W x C
+    x_real, x_syn = (as_images(x) for x in (x_real, x_syn))
     y_real, y_syn = np.asarray(y_real, np.int64), np.asarray(y_syn, np.int64)
     if len(x_real) > max_real:  # a stratified draw of real images, and as large a share of the synthetic ones
         keep = np.flatnonzero(stratified_folds(y_real, -(-len(x_real) // max_real), rng) == 0)
         some = rng.choice(len(x_syn), round(len(x_syn) * len(keep) / len(x_real)), replace=False)
         x_real, y_real, x_syn, y_syn = x_real[keep], y_real[keep], x_syn[some], y_syn[some]
-    fold_of = stratified_folds(y_real, folds, rng)
+    if held_out is None:
+        fold_of = stratified_folds(y_real, folds, rng)
+        splits = [(fold_of != k, (x_real[fold_of == k], y_real[fold_of == k])) for k in range(folds)]
+    else:  # every round trains on all the real images and scores on the images the generator never saw
+        held_out = as_images(held_out[0]), np.asarray(held_out[1], np.int64)
+        splits = [(np.ones(len(y_real), bool), held_out)] * folds
     copies_fold = None
     if drop_held_out_copies:  # the fold of each sample's nearest real image; -1: its class has no real image
         nearest = nearest_real(x_real, y_real, x_syn, y_syn)
         copies_fold = np.where(nearest >= 0, fold_of[nearest], -1)
     per_fold = []
-    for k in range(folds):
-        train, held_out = fold_of != k, fold_of == k
-        if not held_out.any() or not train.any():
+    for k, (train, (x_test, y_test)) in enumerate(splits):
+        if not len(y_test) or not train.any():
             continue
         allowed = np.arange(len(x_syn)) if copies_fold is None else np.flatnonzero(copies_fold != k)
         some = rng.choice(allowed, min(len(allowed), round(len(x_syn) * train.mean())), replace=False)  # file's share
         x_both, y_both = np.concatenate([x_real[train], x_syn[some]]), np.concatenate([y_real[train], y_syn[some]])
         arms = ((x_real[train], y_real[train]), (x_both, y_both))
         models = [fit_classifier(x, y, num_classes, steps, seed + k) for x, y in arms]
-        per_fold.append([accuracy(model, x_real[held_out], y_real[held_out]) for model in models])
+        per_fold.append([accuracy(model, x_test, y_test) for model in models])
     if not per_fold:
         return None
     scores = np.asarray(per_fold)
@@ -95,14 +105,25 @@ def estimate(x_real, y_real, x_syn, y_syn, num_classes, *, folds=FOLDS, steps=No
     return {"real_only": float(scores[:, 0].mean()), "with_synthetic": float(scores[:, 1].mean()),
             "gain": float(gains.mean()), "verdict": verdict, "per_fold": scores.tolist(), "folds": len(per_fold),
             "real_images": len(x_real), "synthetic_images": len(x_syn), "steps": steps, "seed": seed,
-            "drop_held_out_copies": drop_held_out_copies}
+            "drop_held_out_copies": drop_held_out_copies,
+            "held_out_images": None if held_out is None else len(held_out[1])}
+
+
+def as_images(x):
+    """N x H x W x C, whether or not `x` has its channel axis."""
+    return np.asarray(x).reshape(*np.shape(x)[:3], -1)
 
 
 def describe(result):
-    """One line for the user: the two accuracies, the gain, and what every fold says."""
-    agreement = {"helps": "they likely help: every fold gained",
-                 "hurts": "they would likely hurt a classifier trained on this file: every fold lost",
-                 "unclear": "no clear effect: not every fold gained, not every fold lost"}[result["verdict"]]
+    """One line for the user: the two accuracies, the gain, and what every fold (or seed) says."""
+    held_out = result.get("held_out_images")
+    rounds = "fold" if held_out is None else "seed"
+    agreement = {"helps": f"they likely help: every {rounds} gained",
+                 "hurts": f"they would likely hurt a classifier trained on this file: every {rounds} lost",
+                 "unclear": f"no clear effect: not every {rounds} gained, not every {rounds} lost"}[result["verdict"]]
+    how = (f"{result['folds']}-fold cross-validation on {result['real_images']} real images" if held_out is None else
+           f"trained on {result['real_images']} real images with {result['folds']} seeds, scored on {held_out} "
+           "held-out images")
     return (f"estimate: a small CNN scores {result['with_synthetic']:.1%} with the synthetic samples and "
-            f"{result['real_only']:.1%} on the real images alone ({result['gain'] * 100:+.1f} points, "
-            f"{result['folds']}-fold cross-validation on {result['real_images']} real images): {agreement}")
+            f"{result['real_only']:.1%} on the real images alone ({result['gain'] * 100:+.1f} points, {how}): "
+            f"{agreement}")

@@ -22,7 +22,8 @@ mixing.mixed_dataset; train_gan.py / train_vae.py train the models on the traini
 better generator, the classical layers then transforming real and synthetic images alike; CAS GAN / VAE: trained on
 --synthetic-per-class fixed samples of each class alone; augment output (GAN / VAE): trained on the real images plus
 those samples, the file `augment --synthetic-per-class` writes, beside what augment's estimate (benefit.py, on the
-training part) predicted for it, and a candidate estimate that drops held-out copies (ESTIMATES). The better
+training part) predicted for it, a candidate estimate that drops held-out copies, and the estimate scored on the
+held-out slice, which the generators never saw (augment --held-out) (ESTIMATES). The better
 generator is the one whose CAS classifier has the lower loss on the held-out real slice: its samples alone best
 predict real images (a loss, because accuracy on a slice of 20 images moves in steps of 5%).
 Transfer (--transfer N): N real train images of each of digits 5-9, scored on the test images of 5-9. Generators
@@ -71,10 +72,13 @@ BATCH_SIZE = 128
 EPOCH_SAMPLES = (2048, 8192)
 GENERATORS = {"GAN": train_gan, "VAE": train_vae}
 METRICS = ("accuracy", "balanced_accuracy", "minority_recall")
-# row key (KEY_gain, KEY_verdict): (title, benefit.estimate options); augment's estimate as it ships, and a candidate
-ESTIMATES = {"estimate": ("augment's estimate", {}),
+# row key (KEY_gain, KEY_verdict): (title, held-out slice -> benefit.estimate options); augment's estimate as it
+# ships, a candidate, and what `augment --held-out` reports when given images the generator never saw (the slice)
+ESTIMATES = {"estimate": ("augment's estimate", lambda val: {}),
              "estimate_copies_dropped": ("the estimate with held-out copies dropped (a candidate)",
-                                         {"drop_held_out_copies": True})}
+                                         lambda val: {"drop_held_out_copies": True}),
+             "estimate_held_out": ("the estimate on the held-out slice the generators never saw (augment --held-out)",
+                                   lambda val: {"held_out": val})}
 # Budgets, estimated from smoke runs on a 2-core CPU shared with another job (the JSON records every arm's seconds
 # and epochs): full ~2 h there, less alone (10 generators per seed, 1-2 min each; 31 classifiers, 0.3-2 min each);
 # --quick ~13 min there.
@@ -260,7 +264,7 @@ def low_data(train_split, test, per_class, seed, args, work_dir):
         row = fit(f"augment output ({name})", x, y)
         for key, (_, options) in ESTIMATES.items():  # what augment would tell a user of this file (and a candidate)
             begin = time.perf_counter()
-            guess = estimate_benefit(*train, x[synthetic], y[synthetic], NUM_CLASSES, seed=seed, **options)
+            guess = estimate_benefit(*train, x[synthetic], y[synthetic], NUM_CLASSES, seed=seed, **options(val))
             row.update({f"{key}_gain": guess["gain"], f"{key}_verdict": guess["verdict"],
                         f"{key}_seconds": time.perf_counter() - begin})
         rows.append(row)

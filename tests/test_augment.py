@@ -274,6 +274,7 @@ def test_mixed_dataset_has_the_exact_ratio_fresh_noise_and_fits(run):
     (["--balance", "--format", "idx"], "drop the .npz"),
     (["--ratio", "0.5", "--balance-share", "0.5"], "only applies with --balance"),
     (["--balance", "--balance-share", "2"], "--balance-share must be in"),
+    (["--balance", "--held-out", "held.npz"], "drop --no-estimate"),
 ])
 def test_bad_options_fail_before_any_work(args, message, real, tmp_path):
     with pytest.raises(AugmentError, match=message):

@@ -262,6 +262,7 @@ def test_low_data_imbalanced_and_transfer_smoke_run(tmp_path):
     low = {r["arm"]: r for r in result["rows"] if r["experiment"] == "low data"}
     assert low["augment output (VAE)"]["n_train"] == 20 + 40 and low["augment output (VAE)"]["estimate_verdict"]
     assert low["augment output (VAE)"]["estimate_copies_dropped_verdict"]  # the candidate, on the same file
+    assert low["augment output (VAE)"]["estimate_held_out_verdict"]  # and on the slice the generators never saw
     skewed = {r["arm"]: r for r in result["rows"] if r["experiment"] == "imbalanced"}
     assert list(skewed) == ["as is", "random oversampling", "class-weighted loss", "GAN rebalancing, 0% synthetic",
                             "GAN rebalancing, 100% synthetic", "VAE rebalancing, 0% synthetic",
@@ -281,6 +282,7 @@ def test_low_data_imbalanced_and_transfer_smoke_run(tmp_path):
     assert "| classes 5-9 at 10% | VAE rebalancing, 100% synthetic − random oversampling | minority_recall |" in report
     assert "### augment's estimate against the scored outcome" in report
     assert "### the estimate with held-out copies dropped (a candidate) against the scored outcome" in report
+    assert "### the estimate on the held-out slice the generators never saw (augment --held-out)" in report
 
 
 def test_small_data_recipes_smoke_run(tmp_path, monkeypatch):

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from augment_tf import augment, benefit, train_gan
+from augment_tf.errors import AugmentError
 from tests.test_init_from import digits
 
 CLASSES = 3
@@ -63,6 +64,27 @@ def test_dropping_held_out_copies_stops_a_memorising_generator_scoring_on_its_tr
     assert guarded["with_synthetic"] < 0.7 and guarded["gain"] < leaky["gain"] - 0.3 and guarded["drop_held_out_copies"]
 
 
+def test_images_the_generator_never_saw_expose_a_memorising_generator():
+    """The same copying 'generator' as above, scored on fresh noise images it never saw: no gain left. True samples
+    of a learnable task still score on held-out images."""
+    rng = np.random.default_rng(0)
+    x = rng.integers(0, 256, (36, 28, 28, 1)).astype(np.uint8)
+    y = rng.permutation(np.repeat(np.arange(CLASSES), 12))
+    copies = np.repeat(np.arange(36), 4)
+    x_syn = np.clip(x[copies].astype(int) + rng.integers(-5, 6, x[copies].shape), 0, 255).astype(np.uint8)
+    unseen = rng.integers(0, 256, (30, 28, 28, 1)).astype(np.uint8), rng.integers(0, CLASSES, 30)
+    copied = benefit.estimate(x, y, x_syn, y[copies], CLASSES, steps=40, held_out=unseen)
+    assert copied["with_synthetic"] < 0.7 and copied["verdict"] != "helps" and copied["held_out_images"] == 30
+    assert copied["folds"] == benefit.FOLDS and copied["real_images"] == 36
+
+    x, y = stripes(6, seed=0)
+    right = benefit.estimate(x, y, *stripes(40, seed=1), CLASSES, folds=2, steps=60, held_out=stripes(5, seed=3))
+    assert right["with_synthetic"] > 0.9 and right["verdict"] != "hurts"
+    assert "scored on 15 held-out images" in benefit.describe(right) and "every seed" in benefit.describe(right)
+    with pytest.raises(ValueError, match="held_out"):
+        benefit.estimate(x, y, x, y, CLASSES, held_out=(x, y), drop_held_out_copies=True)
+
+
 def test_a_large_real_set_is_estimated_on_a_draw_with_the_files_proportion():
     x, y = stripes(40, seed=0)
     result = benefit.estimate(x, y, *stripes(20, seed=1), CLASSES, steps=5, max_real=60)
@@ -87,6 +109,21 @@ def test_augment_prints_and_records_the_estimate_and_warns_when_it_would_hurt(re
     estimate = json.loads((tmp_path / "a.json").read_text())["estimate"]
     assert estimate["folds"] == 3 and estimate["synthetic_images"] == 15 and estimate["steps"] == benefit.STEPS
     assert "estimate: a small CNN scores" in capsys.readouterr().err
+
+    x, y = stripes(3, seed=4)
+    np.savez(tmp_path / "held.npz", x=x[..., 0], y=y)
+    real = np.load(real_npz)
+    np.savez(tmp_path / "overlap.npz", x=np.concatenate([x[..., 0], real["x"][:2]]), y=np.concatenate([y, real["y"][:2]]))
+    augment.main([str(run), "--out", str(tmp_path / "h.npz"), "--real", real_npz, "--synthetic-per-class", "5",
+                  "--held-out", str(tmp_path / "overlap.npz")])
+    summary = json.loads((tmp_path / "h.json").read_text())
+    assert summary["estimate"]["held_out_images"] == 11 and summary["held_out_data"] == str(tmp_path / "overlap.npz")
+    err = capsys.readouterr().err
+    assert "scored on 11 --held-out images" in err and "2 of the 11 --held-out images are also among" in err
+    np.savez(tmp_path / "unlabelled.npz", x=x[..., 0], y=np.full(len(y), -1))
+    with pytest.raises(AugmentError, match="no labelled images"):
+        augment.main([str(run), "--out", str(tmp_path / "u.npz"), "--real", real_npz, "--synthetic-per-class", "5",
+                      "--held-out", str(tmp_path / "unlabelled.npz")])
 
     monkeypatch.setattr(benefit, "estimate", lambda *a, **k: {**estimate, "verdict": "hurts", "gain": -0.05})
     augment.main([str(run), "--out", str(tmp_path / "b.npz"), "--real", real_npz, "--synthetic-per-class", "5"])
