@@ -50,12 +50,15 @@ def fit_classifier(x, y, num_classes, steps, seed):
     model.compile(optimizer=keras.optimizers.Adam(1e-3), loss="sparse_categorical_crossentropy")
     batches = data.make_dataset(x, y, min(evaluate.BATCH_SIZE, len(x)), seed=seed, repeat=True,
                                 value_range=(0.0, 255.0))
-    model.fit(batches, epochs=1, steps_per_epoch=steps, verbose=0)
+    model.fit(batches, epochs=1, steps_per_epoch=steps, verbose=0, shuffle=False)  # the pipeline shuffles
     return model
 
 
-def accuracy(model, x, y):
-    return float(np.mean(np.argmax(model.predict(x, batch_size=1000, verbose=0), axis=-1) == y))
+def accuracy(model, x, y, batch_size=1000):
+    """Share of `x` the model labels `y`. Called eagerly: `predict` would trace a new function for each of the
+    estimate's models, and TensorFlow warns about the retracing."""
+    batches = (np.asarray(x[i:i + batch_size], np.float32) for i in range(0, len(x), batch_size))
+    return float(np.mean(np.concatenate([np.argmax(model(b, training=False), axis=-1) for b in batches]) == y))
 
 
 def estimate(x_real, y_real, x_syn, y_syn, num_classes, *, folds=FOLDS, steps=None, max_real=MAX_REAL, seed=0,
