@@ -11,9 +11,9 @@ some classes.
 `--filter` keeps only samples the reference classifier (`evaluate.reference_classifier`) gives their label with
 probability >= `--threshold`, drawing fresh noise for the rest. Samples are ordered real (as read, then any copies)
 then synthetic (by class); the same `--seed` writes the same bytes. Before writing, a cross-validation on the real
-images estimates whether the samples help a small classifier (`benefit.py`; printed, warned about when they would
-hurt, and kept in the summary; `--no-estimate` skips it); `--held-out PATH` scores it on labelled images the run
-never trained on instead.
+images (each fold without the samples nearest its held-out images) estimates whether the samples help a small
+classifier (`benefit.py`; printed, warned about when they would hurt, and kept in the summary; `--no-estimate` skips
+it); `--held-out PATH` scores it on labelled images the run never trained on instead.
 
 Formats (`--format`, default from OUT: `.npz` file or folder):
     npz   OUT.npz: x uint8 (N×H×W grayscale, N×H×W×C colour), y int64, is_synthetic bool
@@ -439,7 +439,8 @@ def _estimate(x_real, y_real, x_syn, y_syn, num_classes, seed, held_out=None):
     how = (f"{benefit.FOLDS}-fold cross-validation on the real images" if held_out is None else
            f"scored on {len(held_out[1])} --held-out images")
     print(f"estimating whether the samples help ({how}; --no-estimate skips it) ...", file=sys.stderr)
-    result = benefit.estimate(x_real, y_real, x_syn, y_syn, num_classes, seed=seed, held_out=held_out)
+    result = benefit.estimate(x_real, y_real, x_syn, y_syn, num_classes, seed=seed, held_out=held_out,
+                              drop_held_out_copies=held_out is None)  # chosen on validation: benchmarks/README.md
     if result is None:
         print("estimate: too few real images to hold any out", file=sys.stderr)
     else:

@@ -3,7 +3,8 @@
 The real images are cut into stratified folds. On each, the same small CNN (evaluate's, for a fixed number of steps)
 trains on the other folds alone and on them plus the synthetic samples, as augment writes them, and both are scored
 on the held-out real fold. The mean difference estimates what the samples add to a classifier trained on the file.
-The generator saw those folds, so the estimate can credit it for copying them; given labelled images it never saw
+The generator saw those folds, so the estimate can credit it for copying them: augment leaves out of each fold the
+samples nearest a held-out image (`drop_held_out_copies`); given labelled images the generator never saw
 (`held_out`), the CNNs train on all the real images instead (a few seeds) and are scored on those.
 """
 
@@ -121,12 +122,16 @@ def describe(result):
     """One line for the user: the two accuracies, the gain, and what every fold (or seed) says."""
     held_out = result.get("held_out_images")
     rounds = "fold" if held_out is None else "seed"
-    agreement = {"helps": f"they likely help: every {rounds} gained",
-                 "hurts": f"they would likely hurt a classifier trained on this file: every {rounds} lost",
+    agreement = {"helps": f"every {rounds} gained",
+                 "hurts": f"every {rounds} lost: they may hurt a classifier trained on this file",
                  "unclear": f"no clear effect: not every {rounds} gained, not every {rounds} lost"}[result["verdict"]]
-    how = (f"{result['folds']}-fold cross-validation on {result['real_images']} real images" if held_out is None else
-           f"trained on {result['real_images']} real images with {result['folds']} seeds, scored on {held_out} "
-           "held-out images")
+    if held_out is None:
+        how = f"{result['folds']}-fold cross-validation on {result['real_images']} real images"
+        agreement += ("; the generator trained on these images, so this can over-state the gain (--held-out scores "
+                      "on images it never saw)")
+    else:
+        how = (f"trained on {result['real_images']} real images with {result['folds']} seeds, scored on {held_out} "
+               "held-out images")
     return (f"estimate: a small CNN scores {result['with_synthetic']:.1%} with the synthetic samples and "
             f"{result['real_only']:.1%} on the real images alone ({result['gain'] * 100:+.1f} points, {how}): "
             f"{agreement}")

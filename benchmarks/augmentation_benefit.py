@@ -22,8 +22,8 @@ mixing.mixed_dataset; train_gan.py / train_vae.py train the models on the traini
 better generator, the classical layers then transforming real and synthetic images alike; CAS GAN / VAE: trained on
 --synthetic-per-class fixed samples of each class alone; augment output (GAN / VAE): trained on the real images plus
 those samples, the file `augment --synthetic-per-class` writes, beside what augment's estimate (benefit.py, on the
-training part) predicted for it, a candidate estimate that drops held-out copies, and the estimate scored on the
-held-out slice, which the generators never saw (augment --held-out) (ESTIMATES). The better
+training part) predicted for it (it drops held-out copies), the plain cross-validation it replaced, and the estimate
+scored on the held-out slice, which the generators never saw (augment --held-out) (ESTIMATES). The better
 generator is the one whose CAS classifier has the lower loss on the held-out real slice: its samples alone best
 predict real images (a loss, because accuracy on a slice of 20 images moves in steps of 5%).
 Transfer (--transfer N): N real train images of each of digits 5-9, scored on the test images of 5-9. Generators
@@ -72,10 +72,11 @@ BATCH_SIZE = 128
 EPOCH_SAMPLES = (2048, 8192)
 GENERATORS = {"GAN": train_gan, "VAE": train_vae}
 METRICS = ("accuracy", "balanced_accuracy", "minority_recall")
-# row key (KEY_gain, KEY_verdict): (title, held-out slice -> benefit.estimate options); augment's estimate as it
-# ships, a candidate, and what `augment --held-out` reports when given images the generator never saw (the slice)
-ESTIMATES = {"estimate": ("augment's estimate", lambda val: {}),
-             "estimate_copies_dropped": ("the estimate with held-out copies dropped (a candidate)",
+# row key (KEY_gain, KEY_verdict): (title, held-out slice -> benefit.estimate options); the plain cross-validation,
+# augment's estimate (held-out copies dropped since the validation choice), and what `augment --held-out` reports
+# when given images the generator never saw (the slice). The keys keep their meaning across result files.
+ESTIMATES = {"estimate": ("the plain cross-validated estimate (augment's until 60e0be7)", lambda val: {}),
+             "estimate_copies_dropped": ("augment's estimate (cross-validated, held-out copies dropped)",
                                          lambda val: {"drop_held_out_copies": True}),
              "estimate_held_out": ("the estimate on the held-out slice the generators never saw (augment --held-out)",
                                    lambda val: {"held_out": val})}

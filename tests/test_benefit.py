@@ -108,7 +108,9 @@ def test_augment_prints_and_records_the_estimate_and_warns_when_it_would_hurt(re
     augment.main([str(run), "--out", str(tmp_path / "a.npz"), "--real", real_npz, "--synthetic-per-class", "5"])
     estimate = json.loads((tmp_path / "a.json").read_text())["estimate"]
     assert estimate["folds"] == 3 and estimate["synthetic_images"] == 15 and estimate["steps"] == benefit.STEPS
-    assert "estimate: a small CNN scores" in capsys.readouterr().err
+    assert estimate["drop_held_out_copies"] and estimate["held_out_images"] is None  # chosen on validation
+    err = capsys.readouterr().err
+    assert "estimate: a small CNN scores" in err and "can over-state the gain (--held-out" in err
 
     x, y = stripes(3, seed=4)
     np.savez(tmp_path / "held.npz", x=x[..., 0], y=y)
@@ -117,6 +119,7 @@ def test_augment_prints_and_records_the_estimate_and_warns_when_it_would_hurt(re
     augment.main([str(run), "--out", str(tmp_path / "h.npz"), "--real", real_npz, "--synthetic-per-class", "5",
                   "--held-out", str(tmp_path / "overlap.npz")])
     summary = json.loads((tmp_path / "h.json").read_text())
+    assert not summary["estimate"]["drop_held_out_copies"]
     assert summary["estimate"]["held_out_images"] == 11 and summary["held_out_data"] == str(tmp_path / "overlap.npz")
     err = capsys.readouterr().err
     assert "scored on 11 --held-out images" in err and "2 of the 11 --held-out images are also among" in err
