@@ -75,7 +75,7 @@ METRICS = ("accuracy", "balanced_accuracy", "minority_recall")
 # row key (KEY_gain, KEY_verdict): (title, held-out slice -> benefit.estimate options); the plain cross-validation,
 # augment's estimate (held-out copies dropped since the validation choice), and what `augment --held-out` reports
 # when given images the generator never saw (the slice). The keys keep their meaning across result files.
-ESTIMATES = {"estimate": ("the plain cross-validated estimate (augment's until 60e0be7)", lambda val: {}),
+ESTIMATES = {"estimate": ("the plain cross-validated estimate (augment's until 484dc26)", lambda val: {}),
              "estimate_copies_dropped": ("augment's estimate (cross-validated, held-out copies dropped)",
                                          lambda val: {"drop_held_out_copies": True}),
              "estimate_held_out": ("the estimate on the held-out slice the generators never saw (augment --held-out)",
@@ -263,7 +263,7 @@ def low_data(train_split, test, per_class, seed, args, work_dir):
                                                    seed=seed)
         cas[name] = fit(f"CAS {name} (synthetic only)", x[synthetic], y[synthetic])
         row = fit(f"augment output ({name})", x, y)
-        for key, (_, options) in ESTIMATES.items():  # what augment would tell a user of this file (and a candidate)
+        for key, (_, options) in ESTIMATES.items():  # what augment tells a user of this file, and the alternatives
             begin = time.perf_counter()
             guess = estimate_benefit(*train, x[synthetic], y[synthetic], NUM_CLASSES, seed=seed, **options(val))
             row.update({f"{key}_gain": guess["gain"], f"{key}_verdict": guess["verdict"],

@@ -280,7 +280,7 @@ def test_low_data_imbalanced_and_transfer_smoke_run(tmp_path):
     report = (tmp_path / "smoke.md").read_text()
     assert "real + classical + VAE fine-tuned − real + classical" in report
     assert "| classes 5-9 at 10% | VAE rebalancing, 100% synthetic − random oversampling | minority_recall |" in report
-    assert "### the plain cross-validated estimate (augment's until 60e0be7) against the scored outcome" in report
+    assert "### the plain cross-validated estimate (augment's until 484dc26) against the scored outcome" in report
     assert "### augment's estimate (cross-validated, held-out copies dropped) against the scored outcome" in report
     assert "### the estimate on the held-out slice the generators never saw (augment --held-out)" in report
 
@@ -385,7 +385,7 @@ def test_estimates_are_scored_against_the_outcome_seed_by_seed():
             row(LOW, "10 per class", "augment output (VAE)", 1, 0.85, estimate_gain=0.0, estimate_verdict="unclear",
                 estimate_copies_dropped_gain=0.02, estimate_copies_dropped_verdict="helps")]
     text = benefit.estimates(rows)
-    assert "### the plain cross-validated estimate (augment's until 60e0be7) against the scored outcome (1 of 2 " \
+    assert "### the plain cross-validated estimate (augment's until 484dc26) against the scored outcome (1 of 2 " \
            "calls right, 1 without a call)" in text
     assert "held-out copies dropped) against the scored outcome (1 of 1 calls right, 0 without" in text
     assert "| 10 per class | 1 | augment output (VAE) | helps (+2.0) | +5.0 | yes |" in text
