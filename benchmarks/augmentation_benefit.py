@@ -356,15 +356,16 @@ COMPARISONS = [("low data", "real + classical + best synthetic", "real + classic
 
 def estimates(rows):
     """Markdown: each estimate (ESTIMATES) of each augment-output arm against its scored outcome (minus real only),
-    and how often its calls ("helps", "hurts") were right."""
+    how often its calls ("helps", "hurts") were right, and how far its gain was from the outcome on average."""
     real = {(r["setting"], r["seed"]): r["accuracy"] for r in rows if r["arm"] == "real only"}
     parts = []
     for key, (title, _) in ESTIMATES.items():
-        table = []
+        table, gaps = [], []
         for r in rows:
             if f"{key}_verdict" not in r or (r["setting"], r["seed"]) not in real:
                 continue
             outcome = 100 * (r["accuracy"] - real[r["setting"], r["seed"]])
+            gaps.append(abs(100 * r[f"{key}_gain"] - outcome))
             right = {"helps": outcome > 0, "hurts": outcome < 0}.get(r[f"{key}_verdict"])
             table.append({"setting": r["setting"], "seed": r["seed"], "arm": r["arm"],
                           "estimate": f"{r[f'{key}_verdict']} ({100 * r[f'{key}_gain']:+.1f})",
@@ -372,7 +373,8 @@ def estimates(rows):
                           "called right": "no call" if right is None else "yes" if right else "no"})
         if table:
             calls = [t["called right"] for t in table if t["called right"] != "no call"]
-            score = f"{calls.count('yes')} of {len(calls)} calls right, {len(table) - len(calls)} without a call"
+            score = (f"{calls.count('yes')} of {len(calls)} calls right, {len(table) - len(calls)} without a call; "
+                     f"gain off the outcome by {np.mean(gaps):.1f} points on average")
             columns = ["setting", "seed", "arm", "estimate", "outcome (points)", "called right"]
             parts.append(f"### {title} against the scored outcome ({score})\n\n{markdown(table, columns)}")
     return "\n\n".join(parts)

@@ -386,8 +386,9 @@ def test_estimates_are_scored_against_the_outcome_seed_by_seed():
                 estimate_copies_dropped_gain=0.02, estimate_copies_dropped_verdict="helps")]
     text = benefit.estimates(rows)
     assert "### the plain cross-validated estimate (augment's until 484dc26) against the scored outcome (1 of 2 " \
-           "calls right, 1 without a call)" in text
-    assert "held-out copies dropped) against the scored outcome (1 of 1 calls right, 0 without" in text
+           "calls right, 1 without a call; gain off the outcome by 2.7 points on average)" in text
+    assert "held-out copies dropped) against the scored outcome (1 of 1 calls right, 0 without a call; gain off the " \
+           "outcome by 3.0 points" in text
     assert "| 10 per class | 1 | augment output (VAE) | helps (+2.0) | +5.0 | yes |" in text
     assert "| 10 per class | 0 | augment output (GAN) | hurts (-3.0) | -2.0 | yes |" in text
     assert "| 10 per class | 0 | augment output (VAE) | helps (+1.0) | -1.0 | no |" in text
