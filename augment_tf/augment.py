@@ -197,6 +197,13 @@ def with_copies(x_real, y_real, copies):
     return x_real[keep], y_real[keep]
 
 
+def read_labelled(dataset, path, config):
+    """The labelled images of `path` (a data folder's train split or an .npz; None: $AUGMENT_TF_DATA_DIR or TFDS),
+    checked against the run (`check_real`)."""
+    (x, y), _ = data.split_labeled(*data.load_arrays(dataset, "train", path))
+    return check_real(x, y, config)
+
+
 def check_real(x, y, config):
     """Real images uint8 (N, H, W, C) and int64 labels that fit the run's image shape and classes."""
     x, y = np.asarray(x), np.asarray(y, np.int64)
@@ -367,8 +374,7 @@ def main(argv=None):
     if fmt == "idx" and config["image_shape"][-1] != 1:
         raise AugmentError("IDX files hold grayscale images only: use --format npz or tfds")
     dataset = args.dataset or config.get("dataset") or "mnist"
-    (x_real, y_real), _ = data.split_labeled(*data.load_arrays(dataset, "train", args.real or args.data_dir))
-    x_real, y_real = check_real(x_real, y_real, config)
+    x_real, y_real = read_labelled(dataset, args.real or args.data_dir, config)
     held_out = load_held_out(args.held_out, dataset, config, x_real) if args.held_out else None
     classifier = filter_classifier(args.run_dir, dataset, args.data_dir) if args.filter else None
     x, y, is_synthetic, report = augmented_arrays(
@@ -378,7 +384,8 @@ def main(argv=None):
     x_syn, y_syn, y_copies = x[is_synthetic], y[is_synthetic], y[~is_synthetic][len(y_real):]
     summary = {
         "run_dir": args.run_dir, "real_data": args.real or args.data_dir or os.environ.get(data.DATA_DIR_ENV)
-        or f"tfds:{dataset}", "format": fmt, "seed": args.seed, "n_real": len(x_real), "n_synthetic": len(x_syn),
+        or f"tfds:{dataset}", "held_out_data": args.held_out, "format": fmt, "seed": args.seed, "n_real": len(x_real),
+        "n_synthetic": len(x_syn),
         "real_per_class": np.bincount(y_real, minlength=num_classes).tolist(),
         "synthetic_per_class": np.bincount(y_syn, minlength=num_classes).tolist(), "filter": report,
         "real_copies_per_class": np.bincount(y_copies, minlength=num_classes).tolist(),
@@ -389,7 +396,6 @@ def main(argv=None):
     _report_filter(report)
     summary["estimate"] = None if args.no_estimate else _estimate(x_real, y_real, x_syn, y_syn, num_classes, args.seed,
                                                                   held_out)
-    summary["held_out_data"] = args.held_out
     write = {"npz": write_npz, "idx": write_idx, "tfds": write_tfds}[fmt]
     extra = {"num_classes": num_classes} if fmt == "tfds" else {}
     if fmt == "tfds":
@@ -420,10 +426,9 @@ def _filter_options(args):
 def load_held_out(path, dataset, config, x_real):
     """--held-out's labelled images, checked like the real ones; a warning if some are also among the real images
     (the run likely trained on those, so they cannot show what it copied)."""
-    (x, y), _ = data.split_labeled(*data.load_arrays(dataset, "train", path))
+    x, y = read_labelled(dataset, path, config)
     if not len(y):
         raise DataError(f"{path}: no labelled images to score the estimate on; --held-out needs labels")
-    x, y = check_real(x, y, config)
     real = {image.tobytes() for image in x_real}
     shared = sum(image.tobytes() in real for image in x)
     if shared:

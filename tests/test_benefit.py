@@ -49,18 +49,25 @@ def test_nearest_real_finds_the_image_each_sample_copies_within_its_class():
     assert (benefit.nearest_real(x[y != 2], y[y != 2], noisy, y[copies]) == -1).sum() == 1  # class 2 has no real
 
 
+def copying_generator(rng):
+    """(x, y) noise images with random labels, and (x_syn, y_syn) four noisy copies of each: what a generator that
+    memorised its training images would write."""
+    x = rng.integers(0, 256, (36, 28, 28, 1)).astype(np.uint8)
+    y = rng.permutation(np.repeat(np.arange(CLASSES), 12))
+    copies = np.repeat(np.arange(36), 4)
+    x_syn = np.clip(x[copies].astype(int) + rng.integers(-5, 6, x[copies].shape), 0, 255).astype(np.uint8)
+    return x, y, x_syn, y[copies]
+
+
 def test_dropping_held_out_copies_stops_a_memorising_generator_scoring_on_its_training_images():
     """Noise images with random labels: nothing to learn, so the only way to score on a held-out fold is to have
     trained on copies of it. A 'generator' that copies every real image then looks like a large gain; dropping each
     fold's held-out copies removes it."""
     rng = np.random.default_rng(0)
-    x = rng.integers(0, 256, (36, 28, 28, 1)).astype(np.uint8)
-    y = rng.permutation(np.repeat(np.arange(CLASSES), 12))
-    copies = np.repeat(np.arange(36), 4)
-    x_syn = np.clip(x[copies].astype(int) + rng.integers(-5, 6, x[copies].shape), 0, 255).astype(np.uint8)
-    leaky = benefit.estimate(x, y, x_syn, y[copies], CLASSES, steps=40)
+    x, y, x_syn, y_syn = copying_generator(rng)
+    leaky = benefit.estimate(x, y, x_syn, y_syn, CLASSES, steps=40)
     assert leaky["with_synthetic"] > 0.9 and leaky["verdict"] == "helps"
-    guarded = benefit.estimate(x, y, x_syn, y[copies], CLASSES, steps=40, drop_held_out_copies=True)
+    guarded = benefit.estimate(x, y, x_syn, y_syn, CLASSES, steps=40, drop_held_out_copies=True)
     assert guarded["with_synthetic"] < 0.7 and guarded["gain"] < leaky["gain"] - 0.3 and guarded["drop_held_out_copies"]
 
 
@@ -68,12 +75,9 @@ def test_images_the_generator_never_saw_expose_a_memorising_generator():
     """The same copying 'generator' as above, scored on fresh noise images it never saw: no gain left. True samples
     of a learnable task still score on held-out images."""
     rng = np.random.default_rng(0)
-    x = rng.integers(0, 256, (36, 28, 28, 1)).astype(np.uint8)
-    y = rng.permutation(np.repeat(np.arange(CLASSES), 12))
-    copies = np.repeat(np.arange(36), 4)
-    x_syn = np.clip(x[copies].astype(int) + rng.integers(-5, 6, x[copies].shape), 0, 255).astype(np.uint8)
+    x, y, x_syn, y_syn = copying_generator(rng)
     unseen = rng.integers(0, 256, (30, 28, 28, 1)).astype(np.uint8), rng.integers(0, CLASSES, 30)
-    copied = benefit.estimate(x, y, x_syn, y[copies], CLASSES, steps=40, held_out=unseen)
+    copied = benefit.estimate(x, y, x_syn, y_syn, CLASSES, steps=40, held_out=unseen)
     assert copied["with_synthetic"] < 0.7 and copied["verdict"] != "helps" and copied["held_out_images"] == 30
     assert copied["folds"] == benefit.FOLDS and copied["real_images"] == 36
 
