@@ -23,9 +23,9 @@ better generator, the classical layers then transforming real and synthetic imag
 --synthetic-per-class fixed samples of each class alone; augment output (GAN / VAE): trained on the real images plus
 those samples, the file `augment --synthetic-per-class` writes, beside what augment's estimate (benefit.py, on the
 training part) predicted for it (it drops held-out copies), the plain cross-validation it replaced, and the estimate
-scored on the held-out slice, which the generators never saw (augment --held-out) (ESTIMATES). The better
-generator is the one whose CAS classifier has the lower loss on the held-out real slice: its samples alone best
-predict real images (a loss, because accuracy on a slice of 20 images moves in steps of 5%).
+scored on the held-out slice, which the generators never saw (augment --held-out) (ESTIMATES; --estimates picks).
+The better generator is the one whose CAS classifier has the lower loss on the held-out real slice: its samples
+alone best predict real images (a loss, because accuracy on a slice of 20 images moves in steps of 5%).
 Transfer (--transfer N): N real train images of each of digits 5-9, scored on the test images of 5-9. Generators
 (--gen-steps, --generator-augment as above) are fine-tuned with --init-from from runs that learned digits 0-4 from
 every training image (train_*.py's defaults, or --base-steps; trained once per invocation, seed --first-seed), or from
@@ -263,7 +263,8 @@ def low_data(train_split, test, per_class, seed, args, work_dir):
                                                    seed=seed)
         cas[name] = fit(f"CAS {name} (synthetic only)", x[synthetic], y[synthetic])
         row = fit(f"augment output ({name})", x, y)
-        for key, (_, options) in ESTIMATES.items():  # what augment tells a user of this file, and the alternatives
+        for key in args.estimates:  # what augment tells a user of this file, and the alternatives
+            _, options = ESTIMATES[key]
             begin = time.perf_counter()
             guess = estimate_benefit(*train, x[synthetic], y[synthetic], NUM_CLASSES, seed=seed, **options(val))
             row.update({f"{key}_gain": guess["gain"], f"{key}_verdict": guess["verdict"],
@@ -497,6 +498,9 @@ def parse_args(argv=None):
     parser.add_argument("--generator-augment", action=argparse.BooleanOptionalAction, default=True,
                         help="low-data generators train with --augment (random shifts, rotations, zooms)")
     parser.add_argument("--synthetic-per-class", type=int, default=1000, help="CAS: synthetic images per class")
+    parser.add_argument("--estimates", type=estimate_list, default=list(ESTIMATES),
+                        help=f"estimates to score on each augment-output arm, of {','.join(ESTIMATES)} (default all); "
+                        "none skips; the test split scores augment's, estimate_copies_dropped")
     parser.add_argument("--classifier-epochs", type=int,
                         help=f"most classifier epochs of {EPOCH_SAMPLES[0]}-{EPOCH_SAMPLES[1]} samples (full 30, "
                         "quick 15)")
@@ -530,6 +534,15 @@ def share_list(text):
     """'0.25' -> 0.25 (one share: a number, as in earlier runs' settings); '0.1,0.5' -> [0.1, 0.5]."""
     values = [float(v) for v in text.split(",")]
     return values[0] if len(values) == 1 else values
+
+
+def estimate_list(text):
+    """'estimate,estimate_held_out' -> those ESTIMATES keys; 'none' -> []."""
+    keys = sizes(text, str)
+    unknown = [key for key in keys if key not in ESTIMATES]
+    if unknown:
+        raise argparse.ArgumentTypeError(f"unknown estimate {', '.join(unknown)}; choose from {', '.join(ESTIMATES)}")
+    return keys
 
 
 def sizes(text, kind):

@@ -397,8 +397,8 @@ def test_estimates_are_scored_against_the_outcome_seed_by_seed():
 
 
 def test_sizes_and_argument_checks():
-    """'10,50' lists and 'none'; shares outside their ranges and --report without its JSON are refused; unset
-    budgets come from QUICK or FULL."""
+    """'10,50' lists and 'none'; shares outside their ranges, unknown estimates and --report without its JSON are
+    refused; unset budgets come from QUICK or FULL."""
     assert benefit.sizes("10,50,200", int) == [10, 50, 200] and benefit.sizes("0.01,0.1", float) == [0.01, 0.1]
     assert benefit.sizes("none", float) == []
     quick = benefit.parse_args(["--quick", "--seeds", "2"])
@@ -406,7 +406,10 @@ def test_sizes_and_argument_checks():
     assert benefit.parse_args([]).classifier_epochs == benefit.FULL["classifier_epochs"]
     assert benefit.parse_args(["--rebalance-share", "0.5"]).rebalance_share == 0.5  # one share: a number, as before
     assert benefit.parse_args(["--rebalance-share", "0,0.25,1"]).rebalance_share == [0, 0.25, 1]
-    for bad in (["--synthetic-share", "1"], ["--rebalance-share", "1.5"], ["--rebalance-share", "0.25,2"],
+    assert benefit.parse_args([]).estimates == list(benefit.ESTIMATES)
+    assert benefit.parse_args(["--estimates", "estimate_copies_dropped"]).estimates == ["estimate_copies_dropped"]
+    assert benefit.parse_args(["--estimates", "none"]).estimates == []
+    for bad in (["--synthetic-share", "1"], ["--estimates", "estimate,best_guess"], ["--rebalance-share", "1.5"], ["--rebalance-share", "0.25,2"],
                 ["--rebalance-share", "none"], ["--report", "--out", "/nonexistent/x"]):
         with pytest.raises(SystemExit):
             benefit.parse_args(bad)
