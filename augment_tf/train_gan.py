@@ -5,16 +5,27 @@
 """
 
 from augment_tf import cli, training
+from augment_tf.errors import AugmentError
 from augment_tf.models import GAN, ConditionalGAN
 
 DEFAULT_EPOCHS = 22  # about 10 minutes on a 2-core CPU (benchmarks/README.md)
+OPTIONS = {
+    "--freeze-d": dict(
+        type=int, choices=range(3), default=0, metavar="{0,1,2}",
+        help="with --init-from: keep the discriminator's first K convolutions as that run trained them (FreezeD; "
+        "default 0)",
+    ),
+}
 
 
 def build_model(config):
     """A compiled GAN or ConditionalGAN for a run's config."""
+    if config.get("freeze_d") and not config.get("init_from"):
+        raise AugmentError("--freeze-d keeps layers as an --init-from run trained them; pass --init-from RUN or "
+                           "drop it")
     common = dict(
         image_shape=config["image_shape"], latent_dim=config["latent_dim"], width=config["width"], seed=config["seed"],
-        augment=config.get("augment", False),
+        augment=config.get("augment", False), freeze_d=config.get("freeze_d", 0),
     )
     model = ConditionalGAN(num_classes=config["num_classes"], **common) if config["conditional"] else GAN(**common)
     model.compile(jit_compile={"on": True, "off": False}.get(config["jit_compile"], "auto"))
@@ -22,7 +33,8 @@ def build_model(config):
 
 
 def main(argv=None):
-    return training.main_for("gan", "generator.keras", build_model, DEFAULT_EPOCHS, __doc__.splitlines()[0], argv)
+    return training.main_for("gan", "generator.keras", build_model, DEFAULT_EPOCHS, __doc__.splitlines()[0], argv,
+                             options=OPTIONS)
 
 
 if __name__ == "__main__":

@@ -30,7 +30,8 @@ Transfer (--transfer N): N real train images of each of digits 5-9, scored on th
 (--gen-steps, --generator-augment as above) are fine-tuned with --init-from from runs that learned digits 0-4 from
 every training image (train_*.py's defaults, or --base-steps; trained once per invocation, seed --first-seed), or from
 scratch on the N images of each class; arms: real only; + classical; + classical + each of the four generators
-(--synthetic-share of each batch, classes 5-9).
+(--synthetic-share of each batch, classes 5-9); with --freeze-d K,... also the GAN fine-tuned with train_gan.py
+--freeze-d K (its discriminator's first K convolutions kept as the base run trained them), one arm each.
 Imbalanced (--imbalance F): classes 0-4 in full, each of 5-9 cut to a fraction F of its images. Arms: as is; random
 oversampling (every class drawn with replacement up to the largest class); class-weighted loss (n / (K n_c));
 GAN / VAE rebalancing (every class topped up to the largest, --rebalance-share of each shortfall with synthetic
@@ -130,11 +131,12 @@ def class_weights(y):
 # --- generators ------------------------------------------------------------------------------------------------
 
 
-def train_generators(x, y, seed, gen_steps, work_dir, augment=False, init_from=None, names=tuple(GENERATORS)):
+def train_generators(x, y, seed, gen_steps, work_dir, augment=False, init_from=None, names=tuple(GENERATORS),
+                     flags=()):
     """{name: (sampler, config, seconds)}: train_gan.py and train_vae.py --conditional (or those of `names`), each
     through its own main(), on (x, y) written to an .npz, in WORK_DIR/GAN and WORK_DIR/VAE; `gen_steps` 0 keeps their
     defaults; `augment` passes --augment, else --no-augment; `init_from` (a folder of such runs) starts each from its
-    namesake there (--init-from)."""
+    namesake there (--init-from); `flags` go to every script."""
     os.makedirs(work_dir, exist_ok=True)
     path = os.path.join(work_dir, "train.npz")
     files.write_npz(path, x=generate.for_file(x), y=y)
@@ -144,7 +146,7 @@ def train_generators(x, y, seed, gen_steps, work_dir, augment=False, init_from=N
         run_dir = os.path.join(work_dir, name)
         argv = ["--conditional", "--data-dir", path, "--out", run_dir, "--seed", str(seed),
                 "--augment" if augment else "--no-augment"]
-        argv += ["--init-from", os.path.join(init_from, name)] if init_from else []
+        argv += (["--init-from", os.path.join(init_from, name)] if init_from else []) + list(flags)
         begin = time.perf_counter()
         with contextlib.redirect_stdout(io.StringIO()):  # one progress line per epoch
             script.main(argv + (["--steps", str(gen_steps)] if gen_steps else []))
@@ -293,13 +295,18 @@ def transfer(train_split, test, per_class, seed, args, work_dir, base_dir):
                             init_from=base_dir)
     scratch = train_generators(train[0], train[1] - MINORITY[0], seed, args.gen_steps,  # labels 0-4 for 5-9
                                os.path.join(work_dir, "scratch"), args.generator_augment)
-    generator_runs += generator_rows(fine, {**context, "start": "fine-tuned"})
-    generator_runs += generator_rows(scratch, {**context, "start": "from scratch"})
-    scratch = {name: (shifted(sampler, MINORITY[0]), {**config, "num_classes": NUM_CLASSES}, seconds)
-               for name, (sampler, config, seconds) in scratch.items()}
+    frozen = {k: train_generators(*train, seed, args.gen_steps, os.path.join(work_dir, f"freeze_d{k}"),
+                                  args.generator_augment, init_from=base_dir, names=("GAN",),
+                                  flags=["--freeze-d", str(k)])
+              for k in args.freeze_d if k}
+    starts = {"fine-tuned": fine, "from scratch": scratch, **{f"fine-tuned, FreezeD {k}": frozen[k] for k in frozen}}
+    for start, trained in starts.items():
+        generator_runs += generator_rows(trained, {**context, "start": start})
+    starts["from scratch"] = {name: (shifted(sampler, MINORITY[0]), {**config, "num_classes": NUM_CLASSES}, seconds)
+                              for name, (sampler, config, seconds) in scratch.items()}
     fit = trainer(val, tuple(a[np.isin(test[1], MINORITY)] for a in test), context, args, seed)
     rows = [fit("real only", *train), fit("real + classical", *train, classical=True)]
-    for start, trained in (("fine-tuned", fine), ("from scratch", scratch)):
+    for start, trained in starts.items():  # "GAN fine-tuned, FreezeD 1": a variant of "GAN fine-tuned" (margins)
         rows += [fit(f"real + classical + {name} {start}", *train, classical=True,
                      mix=(sampler, config, args.synthetic_share, MINORITY))
                  for name, (sampler, config, _) in trained.items()]
@@ -485,6 +492,9 @@ def parse_args(argv=None):
     parser.add_argument("--transfer", default="none",
                         help="transfer: real images per class of 5-9, e.g. 10, with generators fine-tuned from runs "
                         "on digits 0-4; none (default) skips")
+    parser.add_argument("--freeze-d", type=lambda text: sizes(text, int), default=[0],
+                        help="transfer: also the GAN fine-tuned with train_gan.py --freeze-d K, one arm each K>0 of "
+                        "e.g. 0,1,2 (default 0: none)")
     parser.add_argument("--base-steps", type=int, default=0,
                         help="transfer: steps of the runs on digits 0-4 (default 0: train_*.py's defaults)")
     parser.add_argument("--gen-steps", type=int,
@@ -518,6 +528,8 @@ def parse_args(argv=None):
                         help="run nothing: pool earlier runs' OUT.json files (seeds run apart, same recipe) into "
                         "OUT.json, OUT.md and OUT.png")
     args = parser.parse_args(argv)
+    if not set(args.freeze_d) <= {0, 1, 2}:
+        parser.error(f"--freeze-d takes 0, 1 or 2 (the discriminator has 2 convolutions), got {args.freeze_d}")
     if not 0 <= args.synthetic_share < 1:
         parser.error(f"--synthetic-share must be in [0, 1), got {args.synthetic_share}")
     if not all(0 <= share <= 1 for share in np.atleast_1d(args.rebalance_share)):

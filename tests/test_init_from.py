@@ -102,6 +102,36 @@ def test_a_fine_tuned_run_trains_and_samples_every_class(source_run, tmp_path):
     assert sorted(set(np.load(tmp_path / "s.npz")["y"])) == [0, 4]
 
 
+def convolution_kernels(run):
+    """The discriminator's convolution kernels in a run's checkpoint, and the loaded model."""
+    model = runs.load_model(runs.path(run, runs.CHECKPOINT))
+    convolutions = [layer for layer in model.discriminator.layers if isinstance(layer, keras.layers.Conv2D)]
+    return [keras.ops.convert_to_numpy(layer.kernel) for layer in convolutions], model
+
+
+def test_freeze_d_keeps_the_first_discriminator_convolutions_through_fine_tuning_and_resume(source_run, tmp_path):
+    run = tmp_path / "fine"
+    common = ["--conditional", "--data-dir", digits(tmp_path / "new.npz", [3, 4], seed=1), "--out", str(run)]
+    train_gan.main([*common, "--init-from", source_run, "--freeze-d", "1", "--epochs", "1", "--batch-size", "16"])
+    (source_first, source_second), _ = convolution_kernels(source_run)
+    (first, second), model = convolution_kernels(run)
+    np.testing.assert_array_equal(first, source_first)  # frozen: as the source trained it
+    assert np.abs(second - source_second).max() > 0  # the rest fine-tunes
+    assert model.freeze_d == 1 and json.loads((run / "config.json").read_text())["freeze_d"] == 1
+    train_gan.main(["--out", str(run), "--resume", "--epochs", "2"])  # the checkpoint keeps it frozen
+    (first_after, second_after), _ = convolution_kernels(run)
+    np.testing.assert_array_equal(first_after, source_first)
+    assert np.abs(second_after - second).max() > 0
+
+
+def test_freeze_d_without_init_from_is_one_line_and_writes_nothing(tmp_path):
+    result = cli("train_gan.py", "--conditional", "--data-dir", digits(tmp_path / "d.npz", [0, 1]),
+                 "--out", str(tmp_path / "r"), "--freeze-d", "1")
+    assert result.returncode == 2 and result.stderr.count("\n") == 1, result.stderr
+    assert "--freeze-d keeps layers as an --init-from run trained them" in result.stderr
+    assert not (tmp_path / "r").exists()
+
+
 @pytest.mark.parametrize(
     "origin, size, flags, error, message",
     [

@@ -21,12 +21,14 @@ class GAN(GenerativeModel):
     """Unconditional GAN on images scaled to [-1, 1]; `fit` it on batches of images (labels ignored).
 
     With `augment`, the discriminator sees real and generated images through the same kind of random view.
+    `freeze_d` K keeps the discriminator's first K convolutions as they are (FreezeD, Mo et al. 2020): for
+    fine-tuning a model trained on other data, whose low-level features the few new images should not overwrite.
     """
 
     value_range = (-1.0, 1.0)
 
     def __init__(self, image_shape=(28, 28, 1), latent_dim=64, width=32, ema_decay=0.999, minibatch_std=True,
-                 seed=None, augment=False, **kwargs):
+                 seed=None, augment=False, freeze_d=0, **kwargs):
         super().__init__(**kwargs)
         self.image_shape = tuple(image_shape)
         self.latent_dim = latent_dim
@@ -42,13 +44,16 @@ class GAN(GenerativeModel):
         self.ema_generator = build_g("ema_generator")
         self.ema_generator.set_weights(self.generator.get_weights())
         self.discriminator = networks.discriminator(self.image_shape, self.num_classes, width, minibatch_std)
+        self.freeze_d = freeze_d
+        networks.freeze_convolutions(self.discriminator, freeze_d)
         self.seed_generator = keras.random.SeedGenerator(seed)
         self.d_loss_tracker = keras.metrics.Mean(name="d_loss")
         self.g_loss_tracker = keras.metrics.Mean(name="g_loss")
         self.built = True
 
     def get_config(self):
-        return {**super().get_config(), "ema_decay": self.ema_decay, "minibatch_std": self.minibatch_std}
+        return {**super().get_config(), "ema_decay": self.ema_decay, "minibatch_std": self.minibatch_std,
+                "freeze_d": self.freeze_d}
 
     def export_models(self):
         """The standalone models a run saves at the end: the averaged generator, usable on its own."""

@@ -155,6 +155,15 @@ def discriminator(image_shape, num_classes=None, width=64, minibatch_std=False, 
     return keras.Model([image, label], layers.Add()([logit, projection]), name=name)
 
 
+def freeze_convolutions(model, count):
+    """Makes the first `count` convolutions of `model` untrainable (optimizers then skip their weights)."""
+    convolutions = [layer for layer in model.layers if isinstance(layer, layers.Conv2D)]
+    if not 0 <= count <= len(convolutions):
+        raise ValueError(f"{model.name} has {len(convolutions)} convolutions; cannot freeze {count}")
+    for layer in convolutions[:count]:
+        layer.trainable = False
+
+
 def classifier(image_shape, num_classes, width=32, name="classifier"):
     """Small CNN on raw 0..255 images (at least MIN_CLASSIFIER_SIZE pixels a side) -> class probabilities; its
     penultimate Dense layer "features" (4 x `width` units) feeds the sample-quality metrics. Plain Keras layers."""
