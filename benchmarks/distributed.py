@@ -21,6 +21,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 import numpy as np  # noqa: E402
 
 from augment_tf import cli, data, files  # noqa: E402
+from augment_tf.errors import AugmentError  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PLACEMENTS = {"one device": ("default", 1), "mirrored, 2 replicas": ("mirrored", 2), "2 workers": ("multi-worker", 2)}
@@ -73,7 +74,10 @@ def run_fresh(kind, placement, precision, args):
                  for env in envs]
     outputs = [p.communicate() for p in processes]
     if any(p.returncode for p in processes):
-        raise SystemExit(f"{kind} {placement} {precision} failed:\n{outputs[0][1][-3000:]}")
+        errors = [line for _, err in outputs for line in err.splitlines() if line.startswith("error: ")]
+        if errors:  # the child's one-line user error (a wrong --data-dir): passed on as it is
+            raise AugmentError(errors[0].removeprefix("error: "))
+        raise SystemExit(f"{kind} {placement} {precision} failed:\n{outputs[0][1][-3000:]}")  # a crash: its traceback
     return json.loads(outputs[0][0].strip().splitlines()[-1])
 
 

@@ -600,7 +600,7 @@ def test_distributed_benchmark_measures_in_fresh_processes(tmp_path):
 # --- bad input -----------------------------------------------------------------------------------------------------
 
 DATA_BENCHMARKS = ["gan_quality", "vae_quality", "augmentation_benefit", "few_labels", "small_data", "throughput",
-                   "augment_speed"]
+                   "augment_speed", "distributed"]
 
 
 @pytest.mark.parametrize("script", DATA_BENCHMARKS)
