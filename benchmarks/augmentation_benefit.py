@@ -16,16 +16,17 @@ shares and recipes: common.split_arrays); tables give mean ± std (min–max) ov
 
 Low data (--per-class N): N real train images of each class. Arms: real only; + classical augmentation
 (RandomTranslation 0.1, RandomRotation ±10°, RandomZoom ±10%, drawn afresh every batch); + GAN; + VAE (every batch
---synthetic-share fresh samples, uniform over classes, from a conditional model, the rest real:
-mixing.mixed_dataset; train_gan.py / train_vae.py train the models on the training part of the subset only, for
---gen-steps steps, or 0: their small-data defaults, with --augment unless --no-generator-augment); + classical + the
-better generator, the classical layers then transforming real and synthetic images alike; CAS GAN / VAE: trained on
---synthetic-per-class fixed samples of each class alone; augment output (GAN / VAE): trained on the real images plus
-those samples, the file `augment --synthetic-per-class` writes, beside what augment's estimate (benefit.py, on the
-training part) predicted for it (it drops held-out copies), the plain cross-validation it replaced, and the estimate
-scored on the held-out slice, which the generators never saw (augment --held-out) (ESTIMATES; --estimates picks).
-The better generator is the one whose CAS classifier has the lower loss on the held-out real slice: its samples
-alone best predict real images (a loss, because accuracy on a slice of 20 images moves in steps of 5%).
+--synthetic-share fresh samples, uniform over classes, from a conditional model, the rest real: mixing.mixed_dataset;
+several shares: one arm each, here and in the transfer arms; train_gan.py / train_vae.py train the models on the
+training part of the subset only, for --gen-steps steps, or 0: their small-data defaults, with --augment unless
+--no-generator-augment); + classical + the better generator, the classical layers then transforming real and synthetic
+images alike; CAS GAN / VAE: trained on --synthetic-per-class fixed samples of each class alone; augment output (GAN /
+VAE): trained on the real images plus those samples, the file `augment --synthetic-per-class` writes, beside what
+augment's estimate (benefit.py, on the training part) predicted for it (it drops held-out copies), the plain
+cross-validation it replaced, and the estimate scored on the held-out slice, which the generators never saw (augment
+--held-out) (ESTIMATES; --estimates picks). The better generator is the one whose CAS classifier has the lower loss on
+the held-out real slice: its samples alone best predict real images (a loss, because accuracy on a slice of 20 images
+moves in steps of 5%).
 Transfer (--transfer N): N real train images of each of digits 5-9, scored on the test images of 5-9. Generators
 (--gen-steps, --generator-augment as above) are fine-tuned with --init-from from runs that learned digits 0-4 from
 every training image (train_*.py's defaults, or --base-steps; trained once per invocation, seed --first-seed), or from
@@ -249,16 +250,23 @@ def trainer(val, test, context, args, seed):
 # --- experiments -----------------------------------------------------------------------------------------------
 
 
+def variant(arm, shares, share, what):
+    """The arm's name: as it is with one share; "GAN rebalancing, 10% synthetic" for one of several (a variant of
+    the arm, see margins)."""
+    return arm + (f", {share:.0%} {what}" if len(shares) > 1 else "")
+
+
 def low_data(train_split, test, per_class, seed, args, work_dir):
     """(classifier rows, generator rows) for `per_class` real images of each class."""
     rng = np.random.default_rng([seed, per_class])
     train, val = hold_out(*draw(*train_split, [per_class] * NUM_CLASSES, rng), rng)
     context = {"experiment": "low data", "setting": f"{per_class} per class", "seed": seed}
     trained = train_generators(*train, seed, args.gen_steps, work_dir, args.generator_augment)
-    mix = {name: (sampler, config, args.synthetic_share) for name, (sampler, config, _) in trained.items()}
+    shares = np.atleast_1d(args.synthetic_share)  # one share (a number) or several (a list): see share_list
     fit = trainer(val, test, context, args, seed)
     rows = [fit("real only", *train), fit("real + classical", *train, classical=True)]
-    rows += [fit(f"real + {name}", *train, mix=mix[name]) for name in trained]
+    rows += [fit(variant(f"real + {name}", shares, share, "of each batch"), *train, mix=(sampler, config, share))
+             for name, (sampler, config, _) in trained.items() for share in shares]
     cas = {}
     for name, (sampler, config, _) in trained.items():
         x, y, synthetic = augment.augmented_arrays(sampler, config, *train, per_class=args.synthetic_per_class,
@@ -273,7 +281,8 @@ def low_data(train_split, test, per_class, seed, args, work_dir):
                         f"{key}_seconds": time.perf_counter() - begin})
         rows.append(row)
     best = min(cas, key=lambda name: cas[name]["val_loss"])  # a loss, not a count of a few held-out images
-    rows.append({**fit("real + classical + best synthetic", *train, classical=True, mix=mix[best]), "best": best})
+    rows += [{**fit(variant("real + classical + best synthetic", shares, share, "of each batch"), *train,
+                    classical=True, mix=(*trained[best][:2], share)), "best": best} for share in shares]
     return rows + list(cas.values()), generator_rows(trained, context)
 
 
@@ -306,10 +315,11 @@ def transfer(train_split, test, per_class, seed, args, work_dir, base_dir):
                               for name, (sampler, config, seconds) in scratch.items()}
     fit = trainer(val, tuple(a[np.isin(test[1], MINORITY)] for a in test), context, args, seed)
     rows = [fit("real only", *train), fit("real + classical", *train, classical=True)]
+    shares = np.atleast_1d(args.synthetic_share)
     for start, trained in starts.items():  # "GAN fine-tuned, FreezeD 1": a variant of "GAN fine-tuned" (margins)
-        rows += [fit(f"real + classical + {name} {start}", *train, classical=True,
-                     mix=(sampler, config, args.synthetic_share, MINORITY))
-                 for name, (sampler, config, _) in trained.items()]
+        rows += [fit(variant(f"real + classical + {name} {start}", shares, share, "of each batch"), *train,
+                     classical=True, mix=(sampler, config, share, MINORITY))
+                 for name, (sampler, config, _) in trained.items() for share in shares]
     return rows, generator_runs
 
 
@@ -327,7 +337,7 @@ def imbalanced(train_split, test, fraction, seed, args, work_dir):
     shares = np.atleast_1d(args.rebalance_share)  # one share (a number) or several (a list): see share_list
     for name, (sampler, config, _) in trained.items():
         for share in shares:  # several: one arm each, from the same generator (to choose the share)
-            arm = f"{name} rebalancing" + (f", {share:.0%} synthetic" if len(shares) > 1 else "")
+            arm = variant(f"{name} rebalancing", shares, share, "synthetic")
             rows.append(fit(arm, *rebalance(*train, sampler, config, share, seed)))
     return rows, generator_rows(trained, context)
 
@@ -499,8 +509,9 @@ def parse_args(argv=None):
                         help="transfer: steps of the runs on digits 0-4 (default 0: train_*.py's defaults)")
     parser.add_argument("--gen-steps", type=int,
                         help="optimizer steps of each GAN / VAE (full 1000, quick 300); 0: train_*.py defaults")
-    parser.add_argument("--synthetic-share", type=float, default=mixing.SYNTHETIC_FRACTION,
-                        help="share of each low-data classifier batch that is fresh synthetic samples")
+    parser.add_argument("--synthetic-share", type=share_list, default=mixing.SYNTHETIC_FRACTION,
+                        help="share of each mixing arm's classifier batch that is fresh synthetic samples (low data, "
+                        "transfer); several, e.g. 0.1,0.25,0.5: one arm each from the same generators")
     parser.add_argument("--rebalance-share", type=share_list, default=augment.BALANCE_SHARE,
                         help="share of each class's shortfall that rebalancing fills with synthetic samples (the "
                         "rest: real copies; augment --balance's default); several, e.g. 0.1,0.25,0.5: one "
@@ -530,7 +541,7 @@ def parse_args(argv=None):
     args = parser.parse_args(argv)
     if not set(args.freeze_d) <= {0, 1, 2}:
         parser.error(f"--freeze-d takes 0, 1 or 2 (the discriminator has 2 convolutions), got {args.freeze_d}")
-    if not 0 <= args.synthetic_share < 1:
+    if not all(0 <= share < 1 for share in np.atleast_1d(args.synthetic_share)):
         parser.error(f"--synthetic-share must be in [0, 1), got {args.synthetic_share}")
     if not all(0 <= share <= 1 for share in np.atleast_1d(args.rebalance_share)):
         parser.error(f"--rebalance-share must be in [0, 1], got {args.rebalance_share}")

@@ -250,14 +250,15 @@ def test_low_data_imbalanced_and_transfer_smoke_run(tmp_path):
     """Random images, 3 per class: the low-data arms with augment's output and its estimate beside the outcome; the
     imbalanced arms with two rebalancing shares, one arm each from the same generators; the transfer arms:
     generators on digits 0-4 once, fine-tuned (the GAN also with --freeze-d 1) and from scratch on 5-9, scored on
-    the test images of 5-9, with the margins against classical augmentation."""
+    the test images of 5-9, with the margins against classical augmentation; two mixing shares, one arm each."""
     rng = np.random.default_rng(0)
     for split, n in (("train", 200), ("test", 50)):
         np.savez(tmp_path / f"{split}.npz", x=rng.integers(0, 256, (n, 28, 28), np.uint8), y=np.arange(n) % 10)
     out = tmp_path / "smoke"
     benefit.main(["--data-dir", str(tmp_path), "--split", "test", "--per-class", "3", "--imbalance", "0.1",
-                  "--rebalance-share", "0,1", "--transfer", "3", "--freeze-d", "0,1", "--seeds", "1", "--gen-steps", "2", "--base-steps",
-                  "2", "--classifier-epochs", "1", "--synthetic-per-class", "4", "--out", str(out)])
+                  "--rebalance-share", "0,1", "--transfer", "3", "--freeze-d", "0,1", "--synthetic-share", "0.1,0.5",
+                  "--seeds", "1", "--gen-steps", "2", "--base-steps", "2", "--classifier-epochs", "1",
+                  "--synthetic-per-class", "4", "--out", str(out)])
     result = json.loads((tmp_path / "smoke.json").read_text())
     low = {r["arm"]: r for r in result["rows"] if r["experiment"] == "low data"}
     assert low["augment output (VAE)"]["n_train"] == 20 + 40 and low["augment output (VAE)"]["estimate_verdict"]
@@ -269,18 +270,23 @@ def test_low_data_imbalanced_and_transfer_smoke_run(tmp_path):
                             "VAE rebalancing, 100% synthetic"]
     assert skewed["as is"]["n_train"] == 5 * 16 + 5 * 1  # 20 of each of 0-4 and 2 of each of 5-9, a fifth held out
     assert all(skewed[arm]["n_train"] == 10 * 16 for arm in list(skewed)[3:])  # every class topped up to 16
+    assert [arm for arm in low if "10%" in arm or "50%" in arm] == [  # one mixing arm per share
+        f"{arm}, {share} of each batch" for arm in ("real + GAN", "real + VAE", "real + classical + best synthetic")
+        for share in ("10%", "50%")]
     transfer = [r for r in result["rows"] if r["experiment"] == "transfer"]
-    assert [r["arm"] for r in transfer] == [
-        "real only", "real + classical", "real + classical + GAN fine-tuned", "real + classical + VAE fine-tuned",
-        "real + classical + GAN from scratch", "real + classical + VAE from scratch",
-        "real + classical + GAN fine-tuned, FreezeD 1"]
+    assert [r["arm"] for r in transfer] == ["real only", "real + classical"] + [
+        f"real + classical + {name} {start}, {share} of each batch"
+        for start, names in (("fine-tuned", "GV"), ("from scratch", "GV"), ("fine-tuned, FreezeD 1", "G"))
+        for name in ("GAN", "VAE") if name[0] in names for share in ("10%", "50%")]
+    assert {r["synthetic_share"] for r in transfer[2:]} == {0.1, 0.5}
     assert all(r["n_train"] == 10 for r in transfer)  # 3 of each of 5-9, one of each held out
     starts = [(g.get("start"), g["n_train"]) for g in result["generators"] if g["experiment"] == "transfer"]
     assert starts == [(None, 100), (None, 100), ("fine-tuned", 10), ("fine-tuned", 10), ("from scratch", 10),
                       ("from scratch", 10), ("fine-tuned, FreezeD 1", 10)]
     report = (tmp_path / "smoke.md").read_text()
-    assert "real + classical + VAE fine-tuned − real + classical" in report
-    assert "real + classical + GAN fine-tuned, FreezeD 1 − real + classical" in report
+    assert "real + classical + VAE fine-tuned, 50% of each batch − real + classical" in report
+    assert "real + classical + GAN fine-tuned, FreezeD 1, 10% of each batch − real + classical" in report
+    assert "real + classical + best synthetic, 50% of each batch − real + classical" in report
     assert "| classes 5-9 at 10% | VAE rebalancing, 100% synthetic − random oversampling | minority_recall |" in report
     assert "### the plain cross-validated estimate (augment's until 484dc26) against the scored outcome" in report
     assert "### augment's estimate (cross-validated, held-out copies dropped) against the scored outcome" in report
@@ -411,8 +417,9 @@ def test_sizes_and_argument_checks():
     assert benefit.parse_args([]).estimates == list(benefit.ESTIMATES)
     assert benefit.parse_args(["--estimates", "estimate_copies_dropped"]).estimates == ["estimate_copies_dropped"]
     assert benefit.parse_args(["--estimates", "none"]).estimates == []
-    for bad in (["--synthetic-share", "1"], ["--estimates", "estimate,best_guess"], ["--rebalance-share", "1.5"], ["--rebalance-share", "0.25,2"],
-                ["--rebalance-share", "none"], ["--freeze-d", "3"], ["--report", "--out", "/nonexistent/x"]):
+    for bad in (["--synthetic-share", "1"], ["--synthetic-share", "0.1,1"], ["--estimates", "estimate,best_guess"],
+                ["--rebalance-share", "1.5"], ["--rebalance-share", "0.25,2"], ["--rebalance-share", "none"],
+                ["--freeze-d", "3"], ["--report", "--out", "/nonexistent/x"]):
         with pytest.raises(SystemExit):
             benefit.parse_args(bad)
 
