@@ -15,6 +15,11 @@ OPTIONS = {
         help="with --init-from: keep the discriminator's first K convolutions as that run trained them (FreezeD; "
         "default 0)",
     ),
+    "--adaptive-augment": dict(
+        action="store_true",
+        help="with --augment: show the discriminator each view with a probability that adapts to how surely it "
+        "tells real from generated (ADA)",
+    ),
 }
 
 
@@ -23,9 +28,14 @@ def build_model(config):
     if config.get("freeze_d") and not config.get("init_from"):
         raise AugmentError("--freeze-d keeps layers as an --init-from run trained them; pass --init-from RUN or "
                            "drop it")
+    if config.get("adaptive_augment") and not config["augment"]:
+        raise AugmentError(f"--adaptive-augment adapts how often --augment's views are used, and --augment is off for "
+                           f"this run (--no-augment, or {config['n_train']} images, >= {training.SMALL_DATA}): add "
+                           "--augment or drop it")
     common = dict(
         image_shape=config["image_shape"], latent_dim=config["latent_dim"], width=config["width"], seed=config["seed"],
         augment=config.get("augment", False), freeze_d=config.get("freeze_d", 0),
+        adaptive_augment=config.get("adaptive_augment", False),
     )
     model = ConditionalGAN(num_classes=config["num_classes"], **common) if config["conditional"] else GAN(**common)
     model.compile(jit_compile={"on": True, "off": False}.get(config["jit_compile"], "auto"))

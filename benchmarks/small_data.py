@@ -9,7 +9,7 @@ Always the validation split (common.split_arrays): subsets are drawn from 50k tr
 others; the test split is never read, since this script is for choosing. Per seed and size, the subset, its hold-out
 slice and the classifier are augmentation_benefit's (early stopping on the slice). Generators (--generators):
 train_gan.py and train_vae.py --conditional at their defaults (the small-data length), without and with --augment
-(--generator-augment). For each, the file `augment --synthetic-per-class S` writes (the real images plus S samples
+(--generator-augment; the GAN also with --adaptive-augment). For each, the file `augment --synthetic-per-class S` writes (the real images plus S samples
 of each class) trains the classifier, and variants of it (--variants; by default each changes one thing): as many
 synthetic images as real ones (--ratio 1), noise scaled by 0.7 (temperature), the filter (a classifier of the real
 training images keeps samples it gives their label with p >= 0.9), classical augmentation on top; and combinations
@@ -37,7 +37,13 @@ from benchmarks.common import split_arrays  # noqa: E402
 
 TEMPERATURE = 0.7
 FILTER_THRESHOLD = 0.9
-GENERATOR_AUGMENT = {"off": False, "on": True}  # --generator-augment: each generator trains without / with --augment
+# --generator-augment: each generator trains without / with --augment, or (the GAN) with adaptive strength too:
+# id -> (--augment or not, more training flags, generator name suffix)
+GENERATOR_AUGMENT = {
+    "off": (False, (), ""),
+    "on": (True, (), " --augment"),
+    "adaptive": (True, ("--adaptive-augment",), " --adaptive-augment"),
+}
 ONE_AT_A_TIME = "plain,ratio-1,temperature,filter,classical"
 MIX_SHARES = (0.1, 0.25, 0.5)  # shares of each classifier batch drawn fresh from the generator (mixing.mixed_dataset)
 
@@ -100,13 +106,14 @@ def one_size(train_split, scored, per_class, seed, args, work_dir):
     every = variants(args.synthetic_per_class)
     chosen = {every[v][0]: every[v][1] for v in args.variants}
     generators = []
-    for generator_augment in (GENERATOR_AUGMENT[v] for v in args.generator_augment):
-        folder = os.path.join(work_dir, "augment" if generator_augment else "plain")
-        trained = benefit.train_generators(*train, seed, args.gen_steps, folder, generator_augment,
-                                           names=args.generators)
-        generators += benefit.generator_rows(trained, {**context, "generator_augment": generator_augment})
+    for augment_id in args.generator_augment:
+        generator_augment, flags, suffix = GENERATOR_AUGMENT[augment_id]
+        trained = benefit.train_generators(*train, seed, args.gen_steps, os.path.join(work_dir, augment_id),
+                                           generator_augment, names=args.generators, flags=flags)
+        adaptive = {"adaptive_augment": True} if flags else {}
+        generators += benefit.generator_rows(trained, {**context, "generator_augment": generator_augment, **adaptive})
         for name, (sampler, config, _) in trained.items():
-            generator = name + (" --augment" if generator_augment else "")
+            generator = name + suffix
             for variant, options in chosen.items():
                 options = dict(options)
                 classical, real_copies = options.pop("classical", False), options.pop("real_copies", False)
@@ -149,7 +156,7 @@ def parse_args(argv=None):
                         "plain,temperature,temperature-filter")
     parser.add_argument("--generators", default=",".join(benefit.GENERATORS), help="GAN and/or VAE")
     parser.add_argument("--generator-augment", default="off,on", help="generators without (off) and/or with (on) "
-                        "--augment")
+                        "--augment, or (the GAN only) with --augment --adaptive-augment (adaptive)")
     parser.add_argument("--classifier-epochs", type=int, default=benefit.FULL["classifier_epochs"])
     parser.add_argument("--patience", type=int, default=5)
     parser.add_argument("--out", default="benchmarks/results/small_data/small_data_validation")
@@ -161,6 +168,9 @@ def parse_args(argv=None):
                          (args.generator_augment, GENERATOR_AUGMENT)):
         if set(given) - set(known):
             parser.error(f"unknown {sorted(set(given) - set(known))}: choose from {', '.join(known)}")
+    if "adaptive" in args.generator_augment and args.generators != ["GAN"]:
+        parser.error("--generator-augment adaptive is a GAN option (train_gan.py --adaptive-augment): pass "
+                     "--generators GAN")
     return args
 
 

@@ -26,13 +26,13 @@ def mirrored():
     return distribute.make_strategy("mirrored", REPLICAS)
 
 
-def trained(cls, strategy, x, y, steps=2):
+def trained(cls, strategy, x, y, steps=2, **options):
     """`cls` (tiny, augmenting, same initial weights and seed) after `steps` plain-SGD steps of batch 8 under
     `strategy`: SGD, because Adam's first step (about lr * sign(g)) hides a gradient off by a constant factor."""
     keras.utils.set_random_seed(3)
     with strategy.scope():
         extra = {"num_classes": 10} if cls in (ConditionalGAN, ConditionalVAE) else {}
-        model = cls(width=8, latent_dim=4, seed=1, augment=True, **extra)
+        model = cls(width=8, latent_dim=4, seed=1, augment=True, **extra, **options)
         if issubclass(cls, GAN):
             model.compile(d_optimizer=keras.optimizers.SGD(0.1), g_optimizer=keras.optimizers.SGD(0.1))
         else:
@@ -62,6 +62,21 @@ def test_two_replicas_make_the_same_update_as_one_device(cls):
     assert one_logs.keys() == two_logs.keys()
     for name in one_logs:
         assert two_logs[name] == pytest.approx(one_logs[name], rel=1e-5), name
+
+
+def test_adaptive_augmentation_moves_the_same_under_two_replicas(monkeypatch):
+    """ADA's probability comes from the global batch, so two replicas move it (and train) as one device does."""
+    monkeypatch.setattr("augment_tf.models.gan.ADA_IMAGES", 16)
+    rng = np.random.default_rng(0)
+    x, y = rng.random((16, 28, 28, 1)).astype("float32"), rng.integers(0, 10, 16)
+    one, one_logs = trained(ConditionalGAN, tf.distribute.OneDeviceStrategy("/cpu:0"), x, y, steps=3,
+                            adaptive_augment=True)
+    two, two_logs = trained(ConditionalGAN, mirrored(), x, y, steps=3, adaptive_augment=True)
+    assert float(one.augment_probability) > 0.0
+    for a, b in zip(one.variables, two.variables, strict=True):
+        np.testing.assert_allclose(np.asarray(b.numpy(), np.float64), np.asarray(a.numpy(), np.float64),
+                                   rtol=1e-4, atol=1e-5, err_msg=a.path)
+    assert two_logs["augment_p"] == pytest.approx(one_logs["augment_p"], rel=1e-5)
 
 
 def test_a_missing_share_would_be_caught():

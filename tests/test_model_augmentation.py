@@ -6,7 +6,7 @@ import tensorflow as tf
 
 import keras
 
-from augment_tf.models import ConditionalGAN, ConditionalVAE, base
+from augment_tf.models import ConditionalGAN, ConditionalVAE, base, gan
 from augment_tf.models.augmentation import random_affine
 
 SHAPE = (28, 28, 1)
@@ -71,3 +71,55 @@ def test_augmented_training_differs_from_plain_and_round_trips(cls, tmp_path, mo
     trained[True].save(tmp_path / "model.keras")
     loaded = keras.saving.load_model(tmp_path / "model.keras")
     assert loaded.augment is True and loaded.get_config() == trained[True].get_config()
+
+
+def adaptive_gan(**kwargs):
+    return ConditionalGAN(image_shape=SHAPE, latent_dim=8, width=8, num_classes=10, seed=0, augment=True,
+                          adaptive_augment=True, **kwargs)
+
+
+def test_adaptive_augment_probability_rises_while_the_discriminator_is_sure_and_falls_otherwise():
+    model = adaptive_gan()
+    step = 8 / gan.ADA_IMAGES
+    sure, unsure = np.full((8, 1), 3.0, np.float32), np.array([[1.0]] * 4 + [[-1.0]] * 4, np.float32)
+    for expected in (step, 2 * step):
+        model._adapt_augment_probability(sure)  # E[sign] = 1 > ADA_TARGET: more augmentation
+        assert float(model.augment_probability) == pytest.approx(expected)
+    for expected in (step, 0.0, 0.0):  # E[sign] = 0 < ADA_TARGET: less, never below 0
+        model._adapt_augment_probability(unsure)
+        assert float(model.augment_probability) == pytest.approx(expected, abs=1e-9)
+    model.augment_probability.assign(1.0 - step / 2)
+    model._adapt_augment_probability(sure)
+    assert float(model.augment_probability) == 1.0
+
+
+def test_adaptive_views_are_the_images_at_probability_0_and_views_at_1():
+    x = digits(8)
+    model = adaptive_gan()
+    np.testing.assert_array_equal(np.asarray(model._view(x)), x)
+    model.augment_probability.assign(1.0)
+    views = np.asarray(model._view(x))
+    assert all(not np.allclose(v, i) for v, i in zip(views, x))
+    model.augment_probability.assign(0.5)
+    half = np.asarray(model._view(digits(64)))
+    moved = sum(not np.array_equal(v, i) for v, i in zip(half, digits(64)))
+    assert 16 <= moved <= 48
+
+
+def test_adaptive_augment_trains_logs_its_probability_and_round_trips(tmp_path, monkeypatch):
+    monkeypatch.setattr(gan, "ADA_IMAGES", 64)  # moves within a few steps
+    x, y = digits(16), np.arange(16) % 10
+    keras.utils.set_random_seed(0)
+    model = adaptive_gan()
+    model.compile()
+    history = model.fit(x, y, batch_size=8, epochs=3, verbose=0, shuffle=False)
+    assert 0.0 < history.history["augment_p"][-1] <= 1.0 and float(model.augment_probability) > 0.0
+    model.save(tmp_path / "model.keras")
+    loaded = keras.saving.load_model(tmp_path / "model.keras")
+    assert loaded.get_config() == model.get_config() and loaded.adaptive_augment is True
+    assert float(loaded.augment_probability) == float(model.augment_probability)
+
+
+def test_adaptive_augment_needs_augment():
+    with pytest.raises(ValueError, match="needs augment=True"):
+        ConditionalGAN(num_classes=10, width=8, latent_dim=8, augment=False, adaptive_augment=True)

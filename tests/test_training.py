@@ -47,8 +47,9 @@ def test_schedule_steps_regardless_of_data_size():
     assert training.schedule(100, 16, steps=3000) == (30, 100)
 
 
-@pytest.mark.parametrize("augment", [["--no-augment"], ["--augment"]])
-def test_resume_continues_exactly_like_an_uninterrupted_run(npz_data, tmp_path, augment):
+@pytest.mark.parametrize("augment", [["--no-augment"], ["--augment"], ["--augment", "--adaptive-augment"]])
+def test_resume_continues_exactly_like_an_uninterrupted_run(npz_data, tmp_path, augment, monkeypatch):
+    monkeypatch.setattr("augment_tf.models.gan.ADA_IMAGES", 64)  # the adaptive probability moves within the run
     straight, interrupted = tmp_path / "straight", tmp_path / "interrupted"
     common = ["--conditional", "--data-dir", npz_data, "--batch-size", "16", "--latent-dim", "8", *augment]
     train_gan.main([*common, "--epochs", "2", "--out", str(straight)])
@@ -60,6 +61,10 @@ def test_resume_continues_exactly_like_an_uninterrupted_run(npz_data, tmp_path, 
     b = keras.saving.load_model(interrupted / "generator.keras").get_weights()
     for x, y in zip(a, b):
         np.testing.assert_allclose(x, y, rtol=1e-5, atol=1e-5)
+    if "--adaptive-augment" in augment:
+        probability = [float(runs.load_model(runs.path(r, runs.CHECKPOINT)).augment_probability)
+                       for r in (straight, interrupted)]
+        assert probability[0] > 0 and probability[1] == pytest.approx(probability[0])
 
 
 def test_existing_run_needs_resume_and_resume_needs_a_checkpoint(npz_data, tmp_path):
@@ -111,6 +116,8 @@ def test_unconditional_run_generates_x_only(npz_data, tmp_path):
         (["train_gan.py", "--data-dir", "/no/such/dir", "--out", "{tmp}/r"], "no such file or folder"),
         (["train_gan.py", "--epochs", "0", "--out", "{tmp}/r"], "--epochs must be a positive integer"),
         (["train_gan.py", "--resume"], "--resume needs --out"),
+        (["train_gan.py", "--data-dir", "{tmp}/skipped.npz", "--no-augment", "--adaptive-augment", "--out", "{tmp}/r"],
+         "--adaptive-augment adapts how often --augment's views are used, and --augment is off"),
         (["train_vae.py", "--conditional", "--data-dir", "{tmp}/skipped.npz", "--out", "{tmp}/r"],
          "skipped.npz: no samples of class 10, 11 (labels run 0..12)"),
         (["-m", "augment_tf.generate", "{tmp}", "--n", "5", "--out", "{tmp}/s.npz"], "config.json: missing"),

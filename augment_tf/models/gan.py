@@ -14,6 +14,8 @@ from augment_tf.models.base import (
 )
 
 LEARNING_RATE = 4e-4  # both networks' Adam (benchmarks/README.md: chosen on the validation split over 2e-4)
+ADA_TARGET = 0.6  # the share E[sign(D(real view))] that adaptive augmentation holds (ADA, Karras et al. 2020)
+ADA_IMAGES = 10_000  # real images over which the adaptive augmentation probability can move from 0 to 1
 
 
 @keras.saving.register_keras_serializable(package="augment_tf")
@@ -23,12 +25,14 @@ class GAN(GenerativeModel):
     With `augment`, the discriminator sees real and generated images through the same kind of random view.
     `freeze_d` K keeps the discriminator's first K convolutions as they are (FreezeD, Mo et al. 2020): for
     fine-tuning a model trained on other data, whose low-level features the few new images should not overwrite.
+    With `adaptive_augment` too, each image is seen through a random view with a probability that rises while the
+    discriminator tells real views from generated ones too surely, and falls otherwise (ADA, Karras et al. 2020).
     """
 
     value_range = (-1.0, 1.0)
 
     def __init__(self, image_shape=(28, 28, 1), latent_dim=64, width=32, ema_decay=0.999, minibatch_std=True,
-                 seed=None, augment=False, freeze_d=0, **kwargs):
+                 seed=None, augment=False, freeze_d=0, adaptive_augment=False, **kwargs):
         super().__init__(**kwargs)
         self.image_shape = tuple(image_shape)
         self.latent_dim = latent_dim
@@ -47,13 +51,20 @@ class GAN(GenerativeModel):
         self.freeze_d = freeze_d
         networks.freeze_convolutions(self.discriminator, freeze_d)
         self.seed_generator = keras.random.SeedGenerator(seed)
+        if adaptive_augment and not augment:
+            raise ValueError("adaptive_augment sets how often the augment views are used: it needs augment=True")
+        self.adaptive_augment = adaptive_augment
+        if adaptive_augment:  # every replica computes the same update, so the first one's stands for all
+            self.augment_probability = keras.Variable(0.0, trainable=False, name="augment_probability",
+                                                      aggregation="only_first_replica")
+            self.augment_probability_tracker = keras.metrics.Mean(name="augment_p")
         self.d_loss_tracker = keras.metrics.Mean(name="d_loss")
         self.g_loss_tracker = keras.metrics.Mean(name="g_loss")
         self.built = True
 
     def get_config(self):
         return {**super().get_config(), "ema_decay": self.ema_decay, "minibatch_std": self.minibatch_std,
-                "freeze_d": self.freeze_d}
+                "freeze_d": self.freeze_d, "adaptive_augment": self.adaptive_augment}
 
     def export_models(self):
         """The standalone models a run saves at the end: the averaged generator, usable on its own."""
@@ -61,7 +72,8 @@ class GAN(GenerativeModel):
 
     @property
     def metrics(self):
-        return [self.d_loss_tracker, self.g_loss_tracker]
+        adaptive = [self.augment_probability_tracker] if self.adaptive_augment else []
+        return [self.d_loss_tracker, self.g_loss_tracker, *adaptive]
 
     @property
     def sampler(self):
@@ -109,9 +121,29 @@ class GAN(GenerativeModel):
         apply_gradients(self.g_optimizer, g_grads, g_variables)
 
         self._update_ema()
+        if self.adaptive_augment:
+            self._adapt_augment_probability(real_logits)
         self.d_loss_tracker.update_state(replicas.global_mean(d_loss))
         self.g_loss_tracker.update_state(replicas.global_mean(g_loss))
         return self._logs()
+
+    def _view(self, images):
+        """With `adaptive_augment`, each image is a random view with the current probability, else itself."""
+        views = super()._view(images)
+        if not self.adaptive_augment:
+            return views
+        draw = replicas.rows(lambda shape: keras.random.uniform(shape, seed=self.seed_generator),
+                             (ops.shape(images)[0], 1, 1, 1))
+        return ops.where(draw < ops.cast(self.augment_probability, images.dtype), views, images)
+
+    def _adapt_augment_probability(self, real_logits):
+        """ADA's overfitting heuristic: more augmentation while the global batch's E[sign(D(real view))] is above
+        ADA_TARGET, less below; the step is the batch's share of ADA_IMAGES."""
+        overfitting = replicas.global_mean(ops.mean(ops.sign(ops.cast(real_logits, "float32"))))
+        step = ops.cast(ops.shape(real_logits)[0] * replicas.count(), "float32") / ADA_IMAGES
+        moved = self.augment_probability + ops.sign(overfitting - ADA_TARGET) * step
+        self.augment_probability.assign(ops.clip(moved, 0.0, 1.0))
+        self.augment_probability_tracker.update_state(self.augment_probability)
 
     @staticmethod
     def discriminator_loss(real_logits, fake_logits):
