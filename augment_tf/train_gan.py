@@ -4,6 +4,8 @@
     python -m augment_tf.train_gan --conditional --out runs/cgan --resume      # continue after an interruption
 """
 
+import argparse
+
 from augment_tf import cli, training
 from augment_tf.errors import AugmentError
 from augment_tf.models import GAN, ConditionalGAN
@@ -16,9 +18,9 @@ OPTIONS = {
         "default 0)",
     ),
     "--adaptive-augment": dict(
-        action="store_true",
+        action=argparse.BooleanOptionalAction, default=None,
         help="with --augment: show the discriminator each view with a probability that adapts to how surely it "
-        "tells real from generated (ADA)",
+        "tells real from generated (ADA; default: on wherever --augment is)",
     ),
 }
 
@@ -32,10 +34,11 @@ def build_model(config):
         raise AugmentError(f"--adaptive-augment adapts how often --augment's views are used, and --augment is off for "
                            f"this run (--no-augment, or {config['n_train']} images, >= {training.SMALL_DATA}): add "
                            "--augment or drop it")
+    if config.get("adaptive_augment") is None:  # the default: on wherever --augment is; the config records it
+        config["adaptive_augment"] = config["augment"]
     common = dict(
         image_shape=config["image_shape"], latent_dim=config["latent_dim"], width=config["width"], seed=config["seed"],
-        augment=config.get("augment", False), freeze_d=config.get("freeze_d", 0),
-        adaptive_augment=config.get("adaptive_augment", False),
+        augment=config["augment"], freeze_d=config.get("freeze_d", 0), adaptive_augment=config["adaptive_augment"],
     )
     model = ConditionalGAN(num_classes=config["num_classes"], **common) if config["conditional"] else GAN(**common)
     model.compile(jit_compile={"on": True, "off": False}.get(config["jit_compile"], "auto"))

@@ -162,9 +162,10 @@ def shifted(sampler, offset):
 
 
 def generator_rows(trained, context):
-    """What each generator's training cost, for the runtime record (also printed)."""
+    """What each generator's training cost, for the runtime record (also printed), and how it augmented."""
     rows = [{**context, "model": name, "seconds": seconds, "steps": config["epochs"] * config["steps_per_epoch"],
-             "batch_size": config["batch_size"], "n_train": config["n_train"]}
+             "batch_size": config["batch_size"], "n_train": config["n_train"],
+             **{key: config[key] for key in ("augment", "adaptive_augment") if key in config}}
             for name, (_, config, seconds) in trained.items()]
     for row in rows:
         print(json.dumps(row), flush=True)

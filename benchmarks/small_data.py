@@ -9,7 +9,7 @@ Always the validation split (common.split_arrays): subsets are drawn from 50k tr
 others; the test split is never read, since this script is for choosing. Per seed and size, the subset, its hold-out
 slice and the classifier are augmentation_benefit's (early stopping on the slice). Generators (--generators):
 train_gan.py and train_vae.py --conditional at their defaults (the small-data length), without and with --augment
-(--generator-augment; the GAN also with --adaptive-augment). For each, the file `augment --synthetic-per-class S` writes (the real images plus S samples
+(--generator-augment; the GAN's --augment is adaptive, and `fixed` trains it with --no-adaptive-augment). For each, the file `augment --synthetic-per-class S` writes (the real images plus S samples
 of each class) trains the classifier, and variants of it (--variants; by default each changes one thing): as many
 synthetic images as real ones (--ratio 1), noise scaled by 0.7 (temperature), the filter (a classifier of the real
 training images keeps samples it gives their label with p >= 0.9), classical augmentation on top; and combinations
@@ -37,12 +37,12 @@ from benchmarks.common import split_arrays  # noqa: E402
 
 TEMPERATURE = 0.7
 FILTER_THRESHOLD = 0.9
-# --generator-augment: each generator trains without / with --augment, or (the GAN) with adaptive strength too:
-# id -> (--augment or not, more training flags, generator name suffix)
+# --generator-augment: each generator trains without / with --augment (for the GAN adaptive by default since
+# issue 17), or (the GAN) with --augment at a fixed strength: id -> (--augment or not, more flags, name suffix)
 GENERATOR_AUGMENT = {
     "off": (False, (), ""),
     "on": (True, (), " --augment"),
-    "adaptive": (True, ("--adaptive-augment",), " --adaptive-augment"),
+    "fixed": (True, ("--no-adaptive-augment",), " --augment --no-adaptive-augment"),
 }
 ONE_AT_A_TIME = "plain,ratio-1,temperature,filter,classical"
 MIX_SHARES = (0.1, 0.25, 0.5)  # shares of each classifier batch drawn fresh from the generator (mixing.mixed_dataset)
@@ -110,8 +110,7 @@ def one_size(train_split, scored, per_class, seed, args, work_dir):
         generator_augment, flags, suffix = GENERATOR_AUGMENT[augment_id]
         trained = benefit.train_generators(*train, seed, args.gen_steps, os.path.join(work_dir, augment_id),
                                            generator_augment, names=args.generators, flags=flags)
-        adaptive = {"adaptive_augment": True} if flags else {}
-        generators += benefit.generator_rows(trained, {**context, "generator_augment": generator_augment, **adaptive})
+        generators += benefit.generator_rows(trained, {**context, "generator_augment": generator_augment})
         for name, (sampler, config, _) in trained.items():
             generator = name + suffix
             for variant, options in chosen.items():
@@ -156,7 +155,7 @@ def parse_args(argv=None):
                         "plain,temperature,temperature-filter")
     parser.add_argument("--generators", default=",".join(benefit.GENERATORS), help="GAN and/or VAE")
     parser.add_argument("--generator-augment", default="off,on", help="generators without (off) and/or with (on) "
-                        "--augment, or (the GAN only) with --augment --adaptive-augment (adaptive)")
+                        "--augment, or (the GAN only) with --augment --no-adaptive-augment (fixed)")
     parser.add_argument("--classifier-epochs", type=int, default=benefit.FULL["classifier_epochs"])
     parser.add_argument("--patience", type=int, default=5)
     parser.add_argument("--out", default="benchmarks/results/small_data/small_data_validation")
@@ -168,8 +167,8 @@ def parse_args(argv=None):
                          (args.generator_augment, GENERATOR_AUGMENT)):
         if set(given) - set(known):
             parser.error(f"unknown {sorted(set(given) - set(known))}: choose from {', '.join(known)}")
-    if "adaptive" in args.generator_augment and args.generators != ["GAN"]:
-        parser.error("--generator-augment adaptive is a GAN option (train_gan.py --adaptive-augment): pass "
+    if "fixed" in args.generator_augment and args.generators != ["GAN"]:
+        parser.error("--generator-augment fixed is a GAN option (train_gan.py --no-adaptive-augment): pass "
                      "--generators GAN")
     return args
 

@@ -322,7 +322,7 @@ def test_small_data_recipes_smoke_run(tmp_path, monkeypatch):
     assert "− real + classical, each seed |" in table
 
 
-def test_small_data_adaptive_augmentation_is_a_gan_arm_of_its_own(tmp_path, monkeypatch):
+def test_small_data_fixed_strength_augmentation_is_a_gan_arm_of_its_own(tmp_path, monkeypatch):
     from benchmarks import small_data
 
     monkeypatch.setattr(benefit, "EPOCH_SAMPLES", (benefit.BATCH_SIZE, benefit.BATCH_SIZE))
@@ -331,12 +331,12 @@ def test_small_data_adaptive_augmentation_is_a_gan_arm_of_its_own(tmp_path, monk
     np.savez(tmp_path / "train.npz", x=rng.integers(0, 256, (n, 28, 28), np.uint8), y=np.arange(n) % 10)
     small_data.main(["--data-dir", str(tmp_path), "--per-class", "3", "--seeds", "1", "--gen-steps", "2",
                      "--classifier-epochs", "1", "--synthetic-per-class", "4", "--generators", "GAN",
-                     "--generator-augment", "on,adaptive", "--variants", "plain", "--out", str(tmp_path / "smoke")])
+                     "--generator-augment", "on,fixed", "--variants", "plain", "--out", str(tmp_path / "smoke")])
     result = json.loads((tmp_path / "smoke.json").read_text())
-    assert {r["generator"] for r in result["rows"]} == {"none", "GAN --augment", "GAN --adaptive-augment"}
-    assert [g.get("adaptive_augment", False) for g in result["generators"]] == [False, True]
+    assert {r["generator"] for r in result["rows"]} == {"none", "GAN --augment", "GAN --augment --no-adaptive-augment"}
+    assert [(g["augment"], g["adaptive_augment"]) for g in result["generators"]] == [(True, True), (True, False)]
     with pytest.raises(SystemExit):
-        small_data.parse_args(["--generators", "GAN,VAE", "--generator-augment", "adaptive"])
+        small_data.parse_args(["--generators", "GAN,VAE", "--generator-augment", "fixed"])
 
 
 # --- augmentation_benefit: results ---------------------------------------------------------------------------------

@@ -47,7 +47,7 @@ def test_schedule_steps_regardless_of_data_size():
     assert training.schedule(100, 16, steps=3000) == (30, 100)
 
 
-@pytest.mark.parametrize("augment", [["--no-augment"], ["--augment"], ["--augment", "--adaptive-augment"]])
+@pytest.mark.parametrize("augment", [["--no-augment"], ["--augment", "--no-adaptive-augment"], ["--augment"]])
 def test_resume_continues_exactly_like_an_uninterrupted_run(npz_data, tmp_path, augment, monkeypatch):
     monkeypatch.setattr("augment_tf.models.gan.ADA_IMAGES", 64)  # the adaptive probability moves within the run
     straight, interrupted = tmp_path / "straight", tmp_path / "interrupted"
@@ -61,7 +61,7 @@ def test_resume_continues_exactly_like_an_uninterrupted_run(npz_data, tmp_path, 
     b = keras.saving.load_model(interrupted / "generator.keras").get_weights()
     for x, y in zip(a, b):
         np.testing.assert_allclose(x, y, rtol=1e-5, atol=1e-5)
-    if "--adaptive-augment" in augment:
+    if augment == ["--augment"]:  # adaptive by default
         probability = [float(runs.load_model(runs.path(r, runs.CHECKPOINT)).augment_probability)
                        for r in (straight, interrupted)]
         assert probability[0] > 0 and probability[1] == pytest.approx(probability[0])
@@ -138,13 +138,21 @@ def test_cli_errors_are_one_line(args, message, tmp_path):
     assert not (tmp_path / "s.npz").exists() and not (tmp_path / "r").exists()
 
 
-def started_config(data_dir, out, *flags):
-    """The config `training.start` records for train_gan.py with these flags (no training)."""
+def started_model(data_dir, out, *flags):
+    """(model, config) as `training.start` builds and records them for train_gan.py with these flags (no training)."""
     parser = argparse.ArgumentParser()
     training.add_arguments(parser, train_gan.DEFAULT_EPOCHS)
+    for flag, options in train_gan.OPTIONS.items():
+        parser.add_argument(flag, **options)
     args = parser.parse_args(["--conditional", "--data-dir", data_dir, "--out", str(out), "--latent-dim", "8", *flags])
-    _, config, _ = training.start(args, "gan", "generator.keras", train_gan.build_model, train_gan.DEFAULT_EPOCHS)
-    return config
+    model, config, _ = training.start(args, "gan", "generator.keras", train_gan.build_model, train_gan.DEFAULT_EPOCHS,
+                                      options=[flag.lstrip("-").replace("-", "_") for flag in train_gan.OPTIONS])
+    return model, config
+
+
+def started_config(data_dir, out, *flags):
+    """The config `training.start` records for train_gan.py with these flags (no training)."""
+    return started_model(data_dir, out, *flags)[1]
 
 
 def test_defaults_on_100_images_train_thousands_of_steps_in_several_batches_per_pass(npz_100, tmp_path):
@@ -171,6 +179,15 @@ def test_augment_is_on_by_default_on_small_data_only_and_the_flag_wins(npz_100, 
     np.savez(big, x=np.zeros((training.SMALL_DATA, 8, 8), np.uint8), y=np.arange(training.SMALL_DATA) % 10)
     assert started_config(str(big), tmp_path / "c")["augment"] is False
     assert started_config(str(big), tmp_path / "d", "--augment")["augment"] is True
+
+
+def test_adaptive_augment_is_on_wherever_augment_is_and_the_flag_wins(npz_100, tmp_path):
+    """The GAN's small-data default since the validation run of benchmarks/README.md ("Adaptive augmentation")."""
+    assert started_config(npz_100, tmp_path / "a")["adaptive_augment"] is True
+    assert started_config(npz_100, tmp_path / "b", "--no-adaptive-augment")["adaptive_augment"] is False
+    assert started_config(npz_100, tmp_path / "c", "--no-augment")["adaptive_augment"] is False
+    model, _ = started_model(npz_100, tmp_path / "d")
+    assert model.adaptive_augment is True and model.augment is True
 
 
 def test_explicit_length_and_batch_override_the_small_data_defaults(npz_100, tmp_path):
