@@ -30,15 +30,16 @@ def build_model(config):
     if config.get("freeze_d") and not config.get("init_from"):
         raise AugmentError("--freeze-d keeps layers as an --init-from run trained them; pass --init-from RUN or "
                            "drop it")
-    if config.get("adaptive_augment") and not config["augment"]:
+    augment = config.get("augment", False)
+    if config.get("adaptive_augment") and not augment:
         raise AugmentError(f"--adaptive-augment adapts how often --augment's views are used, and --augment is off for "
                            f"this run (--no-augment, or {config['n_train']} images, >= {training.SMALL_DATA}): add "
                            "--augment or drop it")
     if config.get("adaptive_augment") is None:  # the default: on wherever --augment is; the config records it
-        config["adaptive_augment"] = config["augment"]
+        config["adaptive_augment"] = augment
     common = dict(
         image_shape=config["image_shape"], latent_dim=config["latent_dim"], width=config["width"], seed=config["seed"],
-        augment=config["augment"], freeze_d=config.get("freeze_d", 0), adaptive_augment=config["adaptive_augment"],
+        augment=augment, freeze_d=config.get("freeze_d", 0), adaptive_augment=config["adaptive_augment"],
     )
     model = ConditionalGAN(num_classes=config["num_classes"], **common) if config["conditional"] else GAN(**common)
     model.compile(jit_compile={"on": True, "off": False}.get(config["jit_compile"], "auto"))
