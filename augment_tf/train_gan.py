@@ -32,9 +32,9 @@ def build_model(config):
                            "drop it")
     augment = config.get("augment", False)
     if config.get("adaptive_augment") and not augment:
-        raise AugmentError(f"--adaptive-augment adapts how often --augment's views are used, and --augment is off for "
-                           f"this run (--no-augment, or {config['n_train']} images, >= {training.SMALL_DATA}): add "
-                           "--augment or drop it")
+        raise AugmentError(f"--adaptive-augment adapts how often --augment's views are used, and --augment is off "
+                           f"for this run (--no-augment, or {training.SMALL_DATA} images or more): add --augment or "
+                           "drop it")
     if config.get("adaptive_augment") is None:  # the default: on wherever --augment is; the config records it
         config["adaptive_augment"] = augment
     common = dict(
