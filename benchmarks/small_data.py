@@ -11,8 +11,9 @@ slice and the classifier are augmentation_benefit's (early stopping on the slice
 train_gan.py and train_vae.py --conditional at their defaults (the small-data length), without and with --augment
 (--generator-augment; the GAN's --augment is adaptive, and `fixed` trains it with --no-adaptive-augment). For each,
 the file `augment --synthetic-per-class S` writes (the real images plus S samples of each class) trains the
-classifier, and variants of it (--variants; by default each changes one thing): as many synthetic images as real ones (--ratio 1), noise scaled by 0.7 (temperature), the filter (a classifier of the real
-training images keeps samples it gives their label with p >= 0.9), classical augmentation on top; and combinations
+classifier, and variants of it (--variants; by default each changes one thing): as many synthetic images as real
+ones (--ratio 1), noise scaled by 0.7 (temperature), the filter (a classifier of the real training images keeps
+samples it gives their label with p >= 0.9), classical augmentation on top; and combinations
 of those, or the real images repeated to as many as the synthetic ones. Without a file (mix-S, mix-S-classical): the
 real images with a share S of every batch fresh samples (mixing.mixed_dataset), as augmentation_benefit's mixing
 arms. Baselines: the real images alone, and with classical augmentation.
