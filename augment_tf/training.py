@@ -390,6 +390,11 @@ def fit(model, config, initial_epoch=0, extra_callbacks=(), verbose=None):
     return history
 
 
+def option_names(options):
+    """The config keys a script's own flags land under (see `main_for`): '--freeze-d' -> 'freeze_d'."""
+    return [flag.lstrip("-").replace("-", "_") for flag in options]
+
+
 def main_for(model_name, sampler, build_model, default_epochs, description, argv=None, *, defaults=None,
              options=None, callbacks=None):
     """The whole training CLI: parse, start or resume, fit, report.
@@ -403,7 +408,7 @@ def main_for(model_name, sampler, build_model, default_epochs, description, argv
     for flag, kwargs in (options or {}).items():
         parser.add_argument(flag, **kwargs)
     args = parser.parse_args(argv)
-    names = [flag.lstrip("-").replace("-", "_") for flag in options or {}]
+    names = option_names(options or {})
     distribute.check_arguments(args)  # before the strategy: --replicas splits the CPU before TensorFlow starts
     strategy = distribute.make_strategy(args.strategy, args.replicas)
     with distribute.writable_run_dir(args.out, strategy) as out, strategy.scope():

@@ -293,16 +293,22 @@ def test_low_data_imbalanced_and_transfer_smoke_run(tmp_path):
     assert "### the estimate on the held-out slice the generators never saw (augment --held-out)" in report
 
 
-def test_small_data_recipes_smoke_run(tmp_path, monkeypatch):
-    """Random images: every variant of augment's file and a mixing share, for the VAE with --augment (the GAN, and
-    training without --augment, go the same way), scored on the validation split only, with each seed's margins."""
-    from benchmarks import small_data
-
+@pytest.fixture
+def small_data_pool(tmp_path, monkeypatch):
+    """A folder of random labelled images for small_data.py smoke runs, whose classifier epochs are one step each."""
     monkeypatch.setattr(benefit, "EPOCH_SAMPLES", (benefit.BATCH_SIZE, benefit.BATCH_SIZE))  # one step an epoch
     rng = np.random.default_rng(0)
     n = 10_200  # split_arrays holds out 10k: 200 images (20 of each class) to draw the subsets from
     np.savez(tmp_path / "train.npz", x=rng.integers(0, 256, (n, 28, 28), np.uint8), y=np.arange(n) % 10)
-    small_data.main(["--data-dir", str(tmp_path), "--per-class", "3", "--seeds", "1", "--gen-steps", "2",
+    return str(tmp_path)
+
+
+def test_small_data_recipes_smoke_run(small_data_pool, tmp_path):
+    """Random images: every variant of augment's file and a mixing share, for the VAE with --augment (the GAN, and
+    training without --augment, go the same way), scored on the validation split only, with each seed's margins."""
+    from benchmarks import small_data
+
+    small_data.main(["--data-dir", small_data_pool, "--per-class", "3", "--seeds", "1", "--gen-steps", "2",
                      "--classifier-epochs", "1", "--synthetic-per-class", "4", "--generators", "VAE",
                      "--generator-augment", "on",
                      "--variants", f"{small_data.ONE_AT_A_TIME},real-copies,mix-0.5-classical",
@@ -322,14 +328,10 @@ def test_small_data_recipes_smoke_run(tmp_path, monkeypatch):
     assert "− real + classical, each seed |" in table
 
 
-def test_small_data_fixed_strength_augmentation_is_a_gan_arm_of_its_own(tmp_path, monkeypatch):
+def test_small_data_fixed_strength_augmentation_is_a_gan_arm_of_its_own(small_data_pool, tmp_path):
     from benchmarks import small_data
 
-    monkeypatch.setattr(benefit, "EPOCH_SAMPLES", (benefit.BATCH_SIZE, benefit.BATCH_SIZE))
-    rng = np.random.default_rng(0)
-    n = 10_200
-    np.savez(tmp_path / "train.npz", x=rng.integers(0, 256, (n, 28, 28), np.uint8), y=np.arange(n) % 10)
-    small_data.main(["--data-dir", str(tmp_path), "--per-class", "3", "--seeds", "1", "--gen-steps", "2",
+    small_data.main(["--data-dir", small_data_pool, "--per-class", "3", "--seeds", "1", "--gen-steps", "2",
                      "--classifier-epochs", "1", "--synthetic-per-class", "4", "--generators", "GAN",
                      "--generator-augment", "on,fixed", "--variants", "plain", "--out", str(tmp_path / "smoke")])
     result = json.loads((tmp_path / "smoke.json").read_text())

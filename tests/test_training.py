@@ -146,7 +146,7 @@ def started_model(data_dir, out, *flags):
         parser.add_argument(flag, **options)
     args = parser.parse_args(["--conditional", "--data-dir", data_dir, "--out", str(out), "--latent-dim", "8", *flags])
     model, config, _ = training.start(args, "gan", "generator.keras", train_gan.build_model, train_gan.DEFAULT_EPOCHS,
-                                      options=[flag.lstrip("-").replace("-", "_") for flag in train_gan.OPTIONS])
+                                      options=training.option_names(train_gan.OPTIONS))
     return model, config
 
 
