@@ -1,6 +1,8 @@
-"""Atomic output: every file is written to a temporary sibling, then renamed into place."""
+"""Safe output: every file is written to a temporary sibling, then renamed into place; `claim` keeps a second
+command from writing to the same output at once."""
 
 import contextlib
+import fcntl
 import json
 import os
 import shutil
@@ -54,6 +56,56 @@ def check_replaceable_dir(path):
     """A folder output may replace only an absent or empty folder: never a user's files."""
     if os.path.isfile(path) or (os.path.isdir(path) and os.listdir(path)):
         raise AugmentError(f"{path} already exists: remove it or choose another --out")
+
+
+@contextlib.contextmanager
+def claim(path):
+    """Holds an exclusive lock on `path` (a file or folder output, existing or not) for the block's life, so that a
+    second command given the same output refuses at once instead of writing beside the first.
+
+    The lock is `flock` on a sibling `.NAME.lock` file: the kernel drops it when its process dies, so a lock file
+    left by a killed command never blocks the next one."""
+    lock_path = _lock_path(path)
+    created = _missing_folders(os.path.dirname(lock_path))
+    os.makedirs(os.path.dirname(lock_path), exist_ok=True)
+    while True:
+        fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o666 & ~_umask())
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "unknown"
+            os.close(fd)
+            raise AugmentError(f"{path} is in use by another command (process {holder}): wait for it to end, "
+                               "or choose another --out") from None
+        # The holder before us may have removed the file after we opened it: lock the file at the path, not a ghost.
+        if os.path.exists(lock_path) and os.stat(lock_path).st_ino == os.fstat(fd).st_ino:
+            break
+        os.close(fd)
+    try:
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, str(os.getpid()).encode(), 0)
+        yield
+    finally:
+        os.remove(lock_path)  # while still locked: a waiter that opened it sees the inode change and retries
+        os.close(fd)
+        for folder in created:  # the folders made for the lock only, if the command left them empty
+            with contextlib.suppress(OSError):
+                os.rmdir(folder)
+
+
+def _missing_folders(folder):
+    """`folder` and its ancestors that do not exist yet, deepest first."""
+    missing = []
+    while folder and not os.path.isdir(folder):
+        missing.append(folder)
+        folder = os.path.dirname(folder)
+    return missing
+
+
+def _lock_path(path):
+    """`.NAME.lock` beside the output `path` (NAME its last part, a folder's too)."""
+    path = os.path.abspath(os.fspath(path))
+    return os.path.join(os.path.dirname(path), f".{os.path.basename(path)}.lock")
 
 
 def _umask():

@@ -42,7 +42,7 @@ def build_model(config):
         augment=augment, freeze_d=config.get("freeze_d", 0), adaptive_augment=config["adaptive_augment"],
     )
     model = ConditionalGAN(num_classes=config["num_classes"], **common) if config["conditional"] else GAN(**common)
-    model.compile(jit_compile={"on": True, "off": False}.get(config["jit_compile"], "auto"))
+    model.compile(jit_compile=training.jit_compile(config))
     return model
 
 

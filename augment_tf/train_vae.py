@@ -41,7 +41,7 @@ def build_model(config):
     model = ConditionalVAE(num_classes=config["num_classes"], **common) if config["conditional"] else VAE(**common)
     model.compile(
         optimizer=keras.optimizers.Adam(config["learning_rate"]),
-        jit_compile={"on": True, "off": False}.get(config["jit_compile"], "auto"),
+        jit_compile=training.jit_compile(config),
     )
     return model
 

@@ -1,8 +1,8 @@
 """Training inside a run directory, shared by train_gan.py and train_vae.py.
 
-One `fit` call with callbacks for the side effects: per-epoch sample grids, TensorBoard logs,
-checkpoints that `--resume` continues from (same data order, same noise), and a stop on NaN that
-leaves the last good checkpoint untouched.
+`main_for` is the whole command: every argument checked before any work, the run folder claimed for the run's
+life, then one `fit` call with callbacks for the side effects: per-epoch sample grids, TensorBoard logs, checkpoints
+that `--resume` continues from (same data order, same noise), and a stop on NaN that keeps the last good checkpoint.
 """
 
 import argparse
@@ -15,15 +15,15 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from augment_tf import data, distribute, files, images, pseudo_labels, runs
+from augment_tf import cli, data, distribute, files, images, pseudo_labels, runs
 from augment_tf.errors import AugmentError, DataError
 from augment_tf.models import networks
-from augment_tf.models.base import transfer_weights
+from augment_tf.models.base import resolve_jit_compile, transfer_weights
 
 BATCH_SIZE = 128  # the default batch, on data of BATCH_SIZE * BATCHES_PER_EPOCH images or more
 BATCHES_PER_EPOCH = 8  # smaller sets get a default batch of n / 8 (at least MIN_BATCH_SIZE)
 MIN_BATCH_SIZE = 16
-MIN_STEPS = 3000  # default runs train at least this many steps (full MNIST: 17 epochs = 7956)
+MIN_STEPS = 3000  # default runs train at least this many steps (full MNIST at batch 128: 468 a pass)
 MIN_EPOCH_STEPS = 100  # a step budget is cut into epochs of at least this many steps (grids, checkpoints)
 SMALL_DATA = 2048  # below this many images --augment is on by default (measured up to 2000: benchmarks/README.md)
 
@@ -202,34 +202,84 @@ class Checkpoint(keras.callbacks.Callback):
         files.write_json(runs.path(self.run_dir, runs.STATE), {"epoch": epoch + 1})
 
 
-def start(args, model_name, sampler, build_model, default_epochs, options=(), strategy=None):
+# settings a resumed run takes from the command line: how long and where it trains; every other flag must match
+RESUME_FLAGS = {"out", "resume", "epochs", "steps", "strategy", "replicas", "jit_compile"}
+
+
+def start(args, model_name, sampler, build_model, default_epochs, options=(), strategy=None, given=()):
     """Returns (model, config, initial_epoch) for a new run or one resumed from its checkpoint; call it in the
     scope of `strategy` (default: one device), which builds or loads the model.
 
-    `options` names the script's own flags (see `main_for`), recorded in the config like the shared ones.
-    A resumed run keeps its saved settings; only a new --epochs or --steps, and where it trains
-    (--strategy, --replicas), change.
+    `options` names the script's own flags (see `main_for`), recorded in the config like the shared ones. `given`
+    names the flags the command line set (`given_flags`): a resumed run applies those of RESUME_FLAGS and refuses
+    any other that differs from its saved settings.
     """
     check_arguments(args)
     strategy = strategy or tf.distribute.get_strategy()
-    prefix = ("c" if args.conditional else "") + model_name
-    run_dir = args.out or os.path.join("runs", f"{prefix}-{datetime.datetime.now():%Y%m%d-%H%M%S}")
+    run_dir = args.out or default_run_dir(args, model_name)
     if args.resume:
-        config = runs.read_json(run_dir, runs.CONFIG)
-        done = runs.completed_epochs(run_dir)
-        if done == 0:
-            raise AugmentError(f"{run_dir}: no checkpoint to resume from; start it again without --resume")
-        if args.epochs or args.steps:
-            config.update(epochs_requested=args.epochs, steps_requested=args.steps)
-        if args.precision and args.precision != config.get("precision", "float32"):
-            raise AugmentError(f"{run_dir} trains in {config.get('precision', 'float32')}; resume it without "
-                               "--precision (or start a new run)")
-        config.update(_placement(args, config["batch_size"], strategy))
-        distribute.set_precision(config.get("precision"))
-        return runs.load_model(runs.path(run_dir, runs.CHECKPOINT)), config, done
+        return _resumed(args, run_dir, strategy, given)
     if runs.completed_epochs(run_dir) or os.path.exists(runs.path(run_dir, runs.CONFIG)):
         raise AugmentError(f"{run_dir} already holds a run: pass --resume to continue it, or another --out")
     origin, origin_model = _origin(args, model_name) if args.init_from else ({}, None)
+    x, y, source = _training_data(args, origin)
+    config = new_config(args, run_dir, sampler, x, y, source, origin, options, strategy, default_epochs)
+    distribute.set_precision(config["precision"])  # the labelling classifier and the model compute in it
+    keras.utils.set_random_seed(args.seed)
+    model = build_model(config)  # refuses bad settings before the labelling classifier trains for minutes
+    if origin_model is not None:
+        transfer_weights(origin_model, model)
+    if config["classifier_steps"]:  # before config.json, so an interrupted labelling leaves no run: start it again
+        os.makedirs(run_dir, exist_ok=True)
+        pseudo_labels.label_run(run_dir, x, y, config["num_classes"], steps=config["classifier_steps"], seed=args.seed)
+    config.update(model=type(model).__name__, value_range=list(model.value_range))
+    os.makedirs(run_dir, exist_ok=True)
+    runs.write_config(run_dir, config)
+    return model, config, 0
+
+
+def default_run_dir(args, model_name):
+    """runs/<model>-<time>, e.g. runs/cgan-20260101-120000, where --out is not given."""
+    prefix = ("c" if args.conditional else "") + model_name
+    return os.path.join("runs", f"{prefix}-{datetime.datetime.now():%Y%m%d-%H%M%S}")
+
+
+def _resumed(args, run_dir, strategy, given):
+    """(model, config, epochs done) of the run in `run_dir`, with the flags a resumed run takes applied."""
+    config = runs.read_json(run_dir, runs.CONFIG)
+    done = runs.completed_epochs(run_dir)
+    if done == 0:
+        raise AugmentError(f"{run_dir}: no checkpoint to resume from; start it again without --resume")
+    for name in sorted(set(given) - RESUME_FLAGS):
+        value, saved = getattr(args, name), config.get(name)
+        if not _same_setting(value, saved):
+            flag = "--" + name.replace("_", "-")
+            raise AugmentError(f"{flag} {_shown(value)}: {run_dir} trains with {flag} {_shown(saved)} and a resumed run "
+                               f"keeps its settings; drop {flag}, or start a new run in another --out")
+    if args.epochs or args.steps:
+        config.update(epochs_requested=args.epochs, steps_requested=args.steps)
+    if "jit_compile" in given:
+        config["jit_compile"] = args.jit_compile
+    config.update(_placement(args, config["batch_size"], strategy))
+    distribute.set_precision(config.get("precision"))
+    model = runs.load_model(runs.path(run_dir, runs.CHECKPOINT))
+    model.jit_compile = resolve_jit_compile(jit_compile(config))
+    return model, config, done
+
+
+def _same_setting(value, saved):
+    """A flag's value against the run's saved one; paths compare as absolute paths."""
+    if isinstance(value, str) and isinstance(saved, str) and value != saved:
+        return os.path.abspath(os.path.expanduser(value)) == os.path.abspath(os.path.expanduser(saved))
+    return value == saved
+
+
+def _shown(value):
+    return {True: "on", False: "off", None: "unset"}.get(value, value) if isinstance(value, (bool, type(None))) else value
+
+
+def _training_data(args, origin):
+    """(x, y, source name) of a new run: its data and --unlabeled images, checked against the --init-from run."""
     data_dir = args.data_dir or os.environ.get(data.DATA_DIR_ENV) or None
     x, y = _with_unlabeled(data.load_arrays(args.dataset, "train", data_dir), args.unlabeled)
     source = data_dir or f"TensorFlow Datasets {args.dataset!r}"
@@ -237,25 +287,35 @@ def start(args, model_name, sampler, build_model, default_epochs, options=(), st
         raise DataError(f"{source}: images are {'x'.join(map(str, x.shape[1:]))} (HxWxC) but {args.init_from} "
                         f"trained on {'x'.join(map(str, origin['image_shape']))}; --init-from needs a run on images "
                         "of this shape")
-    # refuses a class without images, unless the --init-from run learned it
-    num_classes = data.num_classes(y, source, known=origin.get("num_classes") or 0) if args.conditional else None
-    n_unlabeled = int(np.sum(y == data.UNLABELED))
     if x.shape[-1] not in (1, 3, 4):
         raise AugmentError(f"{source}: images have {x.shape[-1]} channels; sample grids need 1 (grayscale), 3 (RGB) "
                            "or 4 (RGBA)")
+    return x, y, source
+
+
+def new_config(args, run_dir, sampler, x, y, source, origin, options, strategy, default_epochs):
+    """The settings a new run records in config.json: its flags, with every default resolved for its data."""
+    # refuses a class without images, unless the --init-from run learned it
+    num_classes = data.num_classes(y, source, known=origin.get("num_classes") or 0) if args.conditional else None
+    n_unlabeled = int(np.sum(y == data.UNLABELED))
     batch_size = min(args.batch_size, len(x)) if args.batch_size else default_batch_size(
         len(x), strategy.num_replicas_in_sync
     )
-    placement = _placement(args, batch_size, strategy)
     epochs, steps = (args.epochs, args.steps) if args.epochs or args.steps else default_length(
         len(x), batch_size, default_epochs
     )
-    config = {
+    classifier_steps = (args.classifier_steps or pseudo_labels.STEPS) if args.conditional and n_unlabeled else None
+    if args.classifier_steps and not classifier_steps:
+        raise AugmentError("--classifier-steps applies to --conditional runs with unlabelled images only")
+    if classifier_steps and min(x.shape[1:3]) < networks.MIN_CLASSIFIER_SIZE:
+        raise DataError(f"{source}: images of {x.shape[1]}x{x.shape[2]} pixels are too small for the classifier that "
+                        f"labels unlabelled images (at least {networks.MIN_CLASSIFIER_SIZE} a side): label them all")
+    return {
         "sampler": sampler,
         "run_dir": run_dir,
         "conditional": args.conditional,
         "dataset": args.dataset,
-        "data_dir": data_dir,
+        "data_dir": args.data_dir or os.environ.get(data.DATA_DIR_ENV) or None,
         "epochs_requested": epochs,
         "steps_requested": steps,
         "batch_size": batch_size,
@@ -263,7 +323,7 @@ def start(args, model_name, sampler, build_model, default_epochs, options=(), st
         "augment": args.augment if args.augment is not None else len(x) < SMALL_DATA,
         "seed": args.seed,
         "jit_compile": args.jit_compile,
-        **placement,
+        **_placement(args, batch_size, strategy),
         "precision": args.precision or "float32",
         "image_shape": list(x.shape[1:]),
         "num_classes": num_classes,
@@ -271,27 +331,15 @@ def start(args, model_name, sampler, build_model, default_epochs, options=(), st
         "n_labeled": len(x) - n_unlabeled,
         "n_unlabeled": n_unlabeled,
         "unlabeled": args.unlabeled,
-        "classifier_steps": (args.classifier_steps or pseudo_labels.STEPS) if args.conditional and n_unlabeled else None,
+        "classifier_steps": classifier_steps,
         "init_from": {key: origin[key] for key in ("run_dir", "model", "num_classes", "epochs")} if origin else None,
         **{name: getattr(args, name) for name in options},
     }
-    if args.classifier_steps and not config["classifier_steps"]:
-        raise AugmentError("--classifier-steps applies to --conditional runs with unlabelled images only")
-    if config["classifier_steps"] and min(x.shape[1:3]) < networks.MIN_CLASSIFIER_SIZE:
-        raise DataError(f"{source}: images of {x.shape[1]}x{x.shape[2]} pixels are too small for the classifier that "
-                        f"labels unlabelled images (at least {networks.MIN_CLASSIFIER_SIZE} a side): label them all")
-    distribute.set_precision(config["precision"])  # the labelling classifier and the model compute in it
-    if config["classifier_steps"]:  # before config.json, so an interrupted labelling leaves no run: start it again
-        os.makedirs(run_dir, exist_ok=True)
-        pseudo_labels.label_run(run_dir, x, y, num_classes, steps=config["classifier_steps"], seed=args.seed)
-    keras.utils.set_random_seed(args.seed)
-    model = build_model(config)
-    if origin_model is not None:
-        transfer_weights(origin_model, model)
-    config.update(model=type(model).__name__, value_range=list(model.value_range))
-    os.makedirs(run_dir, exist_ok=True)
-    runs.write_config(run_dir, config)
-    return model, config, 0
+
+
+def jit_compile(config):
+    """A run's --jit-compile as `compile` takes it: True, False or "auto" (XLA on GPU only)."""
+    return {"on": True, "off": False}.get(config["jit_compile"], "auto")
 
 
 def _origin(args, model_name):
@@ -390,6 +438,15 @@ def fit(model, config, initial_epoch=0, extra_callbacks=(), verbose=None):
     return history
 
 
+def given_flags(parser, argv=None):
+    """The names (dests) of the options that `argv` sets, as opposed to those left at their defaults: argparse
+    fills in a default only where the namespace lacks the name, so a namespace holding a marker for each tells."""
+    unset = object()
+    names = {action.dest for action in parser._actions} - {argparse.SUPPRESS}
+    parsed = parser.parse_args(argv, argparse.Namespace(**dict.fromkeys(names, unset)))
+    return {name for name in names if getattr(parsed, name) is not unset}
+
+
 def option_names(options):
     """The config keys a script's own flags land under (see `main_for`): '--freeze-d' -> 'freeze_d'."""
     return [flag.lstrip("-").replace("-", "_") for flag in options]
@@ -403,17 +460,19 @@ def main_for(model_name, sampler, build_model, default_epochs, description, argv
     script's own flags to `add_argument` keywords, their values land in the run's config; `callbacks(config)`
     returns extra callbacks for `fit`.
     """
-    parser = argparse.ArgumentParser(description=description)
+    parser = argparse.ArgumentParser(prog=cli.prog(f"augment_tf.train_{model_name}"), description=description)
     add_arguments(parser, default_epochs, **(defaults or {}))
     for flag, kwargs in (options or {}).items():
         parser.add_argument(flag, **kwargs)
     args = parser.parse_args(argv)
-    names = option_names(options or {})
-    distribute.check_arguments(args)  # before the strategy: --replicas splits the CPU before TensorFlow starts
+    given = given_flags(parser, argv)
+    check_arguments(args)  # before the strategy (--replicas splits the CPU before TensorFlow starts) and the claim
     strategy = distribute.make_strategy(args.strategy, args.replicas)
-    with distribute.writable_run_dir(args.out, strategy) as out, strategy.scope():
+    run_dir = args.out or default_run_dir(args, model_name)
+    with distribute.writable_run_dir(run_dir, strategy) as out, files.claim(out), strategy.scope():
         args.out = out  # another worker than the chief writes a scratch copy
-        model, config, initial_epoch = start(args, model_name, sampler, build_model, default_epochs, names, strategy)
+        model, config, initial_epoch = start(args, model_name, sampler, build_model, default_epochs,
+                                             option_names(options or {}), strategy, given)
         if initial_epoch:
             print(f"resuming {config['run_dir']} after epoch {initial_epoch}", file=sys.stderr)
         else:

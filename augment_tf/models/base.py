@@ -1,8 +1,10 @@
-"""What the GAN and the VAE share: optimizer compile plumbing, noise-state saving, label inputs, sampling.
+"""What the models share: a base that trains the same under any tf.distribute strategy (`ReplicatedModel`, the
+semi-supervised classifier's too), optimizer and precision plumbing, weight transfer for fine-tuning, and the
+generative models' interface (`GenerativeModel`).
 
-A model names its optimizers (`_optimized_variables`) and its sampling network (`sampler`); the rest of
-the package (training, generate, evaluate) only uses this interface: `num_classes`, `latent_dim`,
-`value_range`, `latent`, `generate` and `export_models`.
+Training uses a generative model through `num_classes`, `latent_dim`, `value_range`, `latent`, `generate`,
+`reconstruct` (VAEs) and `export_models`; the commands (`generate`, `augment`, `impute`, `pictures`) use only the
+standalone networks it exports (`runs.load_exported`).
 """
 
 import keras
