@@ -1,9 +1,42 @@
-"""Shared command-line plumbing: user errors become one line on stderr and exit status 2."""
+"""The command line: `augment-tf COMMAND` runs each tool, and user errors become one line on stderr and exit status 2."""
 
+import argparse
+import importlib
 import os
 import sys
 
 from augment_tf.errors import AugmentError
+
+# augment-tf's subcommands: name -> (module whose `main(argv)` runs it, one line for `augment-tf --help`)
+COMMANDS = {
+    "train-gan": ("augment_tf.train_gan", "train a GAN (--conditional: one per class label) on MNIST-style images"),
+    "train-vae": ("augment_tf.train_vae", "train a VAE (--conditional: one per class label) on MNIST-style images"),
+    "generate": ("augment_tf.generate", "draw samples from a trained run into an .npz"),
+    "evaluate": ("augment_tf.evaluate", "score samples: FID, precision/recall, label fidelity, CAS"),
+    "augment": ("augment_tf.augment", "write a dataset of real plus synthetic labelled images (npz, IDX, TFDS)"),
+    "impute": ("augment_tf.impute", "fill in missing pixels with a trained VAE"),
+    "pictures": ("augment_tf.pictures", "turn a run into pictures: training animation, class grid, VAE reconstructions"),
+}
+
+
+def main(argv=None):
+    """`augment-tf COMMAND [ARGS]`: runs COMMAND's own command line with ARGS (`augment-tf COMMAND --help`)."""
+    argv = sys.argv[1:] if argv is None else list(argv)
+    listing = "\n".join(f"  {name:<10} {text}" for name, (_, text) in COMMANDS.items())
+    parser = argparse.ArgumentParser(
+        prog="augment-tf", description="GANs and VAEs for MNIST-style data augmentation.",
+        epilog=f"commands:\n{listing}\n\n`augment-tf COMMAND --help` describes each one.",
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("command", choices=COMMANDS, metavar="COMMAND", help="one of the commands below")
+    parser.add_argument("args", nargs=argparse.REMAINDER, help="the command's own arguments")
+    command = parser.parse_args(argv[:1]).command
+    sys.argv[0] = f"augment-tf {command}"  # the usage lines of the command's own parser name it so
+    return run(importlib.import_module(COMMANDS[command][0]).main, argv[1:])
+
+
+def prog(module):
+    """The name usage lines give a command: `augment-tf NAME` when `augment-tf` runs it, else `python -m MODULE`."""
+    return sys.argv[0] if sys.argv[0].startswith("augment-tf ") else f"python -m {module}"
 
 
 def run(main, argv=None):
