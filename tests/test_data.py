@@ -1,15 +1,17 @@
 """Tests for augment_tf.data: IDX/.npz/TFDS loading and the tf.data pipeline. Never uses the network."""
 
 import gzip
+import io
 import os
 import time
+import zipfile
 
 import numpy as np
 import pytest
+import tensorflow_datasets as tfds
 
 from augment_tf import data
 from augment_tf.errors import DataError
-
 
 
 @pytest.fixture(autouse=True)
@@ -242,12 +244,35 @@ def test_random_bytes_are_never_offered_to_pickle(tmp_path):
         assert "pickle" not in str(info.value).replace("unpickled", "")
 
 
-def test_damaged_npz(tmp_path):
+def damaged(raw, case):
+    """The bytes of the .npz archive `raw` (arrays x, then y, stored uncompressed) with one kind of damage."""
+    if case == "cut":  # the second half gone, the zip directory at the end with it
+        return raw[: len(raw) // 2]
+    if case == "changed byte":  # one byte of x's data changed: the directory is whole, x's checksum is not
+        start = raw.index(b"\x93NUMPY")
+        data_start = start + 10 + int.from_bytes(raw[start + 8 : start + 10], "little")  # after the .npy header
+        return raw[:data_start] + bytes([raw[data_start] ^ 0xFF]) + raw[data_start + 1 :]
+    # "short array": a whole archive whose x.npy ends before the data its header announces
+    array = io.BytesIO()
+    np.save(array, np.zeros((3, 4, 4), np.uint8))
+    archive = io.BytesIO()
+    with zipfile.ZipFile(archive, "w") as z:
+        z.writestr("x.npy", array.getvalue()[:-10])
+        z.writestr("y.npy", b"")
+    return archive.getvalue()
+
+
+@pytest.mark.parametrize("case, message", [
+    ("cut", r"bad.npz: not an .npz archive \(no zip structure\)"),
+    ("changed byte", r"bad.npz: damaged .npz archive \(BadZipFile: Bad CRC-32 for file 'x.npy'\)"),
+    ("short array", r"bad.npz: damaged .npz archive \(ValueError: EOF: reading array data"),
+], ids=["cut", "changed byte", "short array"])
+def test_damaged_npz(tmp_path, case, message):
     np.savez(tmp_path / "ok.npz", x=np.zeros((3, 4, 4), np.uint8), y=np.zeros(3, int))
-    raw = (tmp_path / "ok.npz").read_bytes()
-    (tmp_path / "cut.npz").write_bytes(raw[: len(raw) // 2] + raw[-22:])  # entries cut, directory kept
-    with pytest.raises(DataError, match="cut.npz: (damaged .npz archive|not an .npz archive)"):
-        data.read_npz(str(tmp_path / "cut.npz"), ("x", "y"))
+    (tmp_path / "bad.npz").write_bytes(damaged((tmp_path / "ok.npz").read_bytes(), case))
+    with pytest.raises(DataError, match=message) as info:
+        data.read_npz(str(tmp_path / "bad.npz"), ("x", "y"))
+    assert str(info.value).endswith("; save with np.savez(path, x=images, y=labels)") and "\n" not in str(info.value)
 
 
 def test_num_classes():
@@ -271,7 +296,6 @@ def test_real_mnist(mnist_path):
 @pytest.fixture
 def mock_tfds(monkeypatch):
     """tfds.testing.mock_data, plus is_prepared=True (mock_data leaves it False, which would download)."""
-    tfds = pytest.importorskip("tensorflow_datasets")
     monkeypatch.setattr(tfds.core.DatasetBuilder, "is_prepared", lambda self: True)
     with tfds.testing.mock_data(num_examples=10):
         yield
@@ -292,7 +316,6 @@ def test_tfds_unknown_dataset():
 @pytest.fixture
 def empty_tfds(tmp_path, monkeypatch):
     """TFDS with an empty data dir, and a download that fails like offline (a guard: never called)."""
-    tfds = pytest.importorskip("tensorflow_datasets")
     monkeypatch.setattr(tfds.core.constants, "DATA_DIR", str(tmp_path))
     calls = []
 

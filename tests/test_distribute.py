@@ -13,8 +13,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from augment_tf import distribute, runs
-from augment_tf.models import GAN, VAE, ConditionalGAN, ConditionalVAE, replicas
+from augment_tf import distribute, pseudo_labels, runs, train_gan
+from augment_tf.models import GAN, VAE, ConditionalGAN, ConditionalVAE, SemiSupervisedClassifier, replicas
 from benchmarks.distributed import free_ports
 from tests.conftest import REPLICAS
 
@@ -57,6 +57,39 @@ def test_two_replicas_make_the_same_update_as_one_device(cls):
         np.testing.assert_allclose(np.asarray(b.numpy(), np.float64), np.asarray(a.numpy(), np.float64),
                                    rtol=1e-4, atol=1e-5, err_msg=a.path)
     for variable in two.variables:  # every replica holds the same copy, so whichever saves, the file is the same
+        copies = two.distribute_strategy.experimental_local_results(variable.value)
+        assert len(copies) == REPLICAS and all(np.array_equal(copies[0], c) for c in copies[1:]), variable.path
+    assert one_logs.keys() == two_logs.keys()
+    for name in one_logs:
+        assert two_logs[name] == pytest.approx(one_logs[name], rel=1e-5), name
+
+
+def trained_classifier(strategy, steps=2):
+    """A tiny SemiSupervisedClassifier (same initial weights and seed) after `steps` plain-SGD steps under `strategy`
+    on 8 labelled and 16 unlabelled random images, every unlabelled one confident (threshold 0): both losses train."""
+    rng = np.random.default_rng(0)
+    labelled = (rng.integers(0, 256, (8, 12, 12, 1)).astype("float32"), rng.integers(0, 3, 8))
+    unlabelled = rng.integers(0, 256, (16, 12, 12, 1)).astype("float32")
+    keras.utils.set_random_seed(3)
+    with strategy.scope():
+        model = SemiSupervisedClassifier((12, 12, 1), 3, threshold=0.0, seed=1, width=4)
+        model.compile(optimizer=keras.optimizers.SGD(0.1))
+    history = model.fit(tf.data.Dataset.from_tensors((labelled, unlabelled)).repeat(), epochs=1, steps_per_epoch=steps,
+                        verbose=0)
+    return model, {k: v[-1] for k, v in history.history.items()}
+
+
+def test_the_labelling_classifier_makes_the_same_update_on_two_replicas_as_on_one_device():
+    """Its losses are shared out, each replica takes its rows of the global views, erasures and dropout masks:
+    the weights, their average and the logs end as on one device."""
+    one, one_logs = trained_classifier(tf.distribute.OneDeviceStrategy("/cpu:0"))
+    two, two_logs = trained_classifier(mirrored())
+    assert two.distribute_strategy.num_replicas_in_sync == REPLICAS
+    assert int(two.optimizer.iterations.numpy()) == 2 and two_logs["confident"] == 1.0
+    for a, b in zip(one.variables, two.variables, strict=True):
+        np.testing.assert_allclose(np.asarray(b.numpy(), np.float64), np.asarray(a.numpy(), np.float64),
+                                   rtol=1e-5, atol=1e-6, err_msg=a.path)  # seen: 6e-8
+    for variable in two.network.variables + two.ema_network.variables:
         copies = two.distribute_strategy.experimental_local_results(variable.value)
         assert len(copies) == REPLICAS and all(np.array_equal(copies[0], c) for c in copies[1:]), variable.path
     assert one_logs.keys() == two_logs.keys()
@@ -174,7 +207,7 @@ def test_a_two_replica_run_trains_as_one_device_and_records_where_it_ran(npz_dat
         np.testing.assert_allclose(b, a, rtol=1e-4, atol=1e-5)  # Adam, 8 steps: float noise only
 
 
-def test_sigkilled_two_replica_run_resumes_and_checkpoints_move_between_one_and_two_replicas(npz_data, tmp_path):
+def test_sigkilled_two_replica_run_resumes_on_two_replicas_then_on_one_device(npz_data, tmp_path):
     run = tmp_path / "run"
     two = ["--strategy", "mirrored", "--replicas", "2"]
     process = subprocess.Popen([sys.executable, "train_vae.py", *TINY, "--data-dir", npz_data, "--epochs", "400",
@@ -192,10 +225,20 @@ def test_sigkilled_two_replica_run_resumes_and_checkpoints_move_between_one_and_
     on_one = cli("train_vae.py", "--out", str(run), "--resume", "--epochs", str(done + 3))  # 2 replicas -> 1 device
     assert on_one.returncode == 0, on_one.stderr[-2000:]
     assert json.loads((run / "config.json").read_text())["replicas"] == 1
-    single = tmp_path / "single"  # 1 device -> 2 replicas
-    assert cli("train_gan.py", *TINY, "--data-dir", npz_data, "--epochs", "1", "--out", str(single)).returncode == 0
-    assert cli("train_gan.py", "--out", str(single), "--resume", "--epochs", "2", *two).returncode == 0
+
+
+def test_a_one_device_checkpoint_resumed_on_two_replicas_ends_as_an_uninterrupted_run(npz_data, tmp_path):
+    single, straight = tmp_path / "single", tmp_path / "straight"
+    first = cli("train_gan.py", *TINY, "--augment", "--data-dir", npz_data, "--epochs", "1", "--out", str(single))
+    assert first.returncode == 0, first.stderr[-2000:]
+    resumed = cli("train_gan.py", "--out", str(single), "--resume", "--epochs", "2", "--strategy", "mirrored",
+                  "--replicas", "2")
+    assert resumed.returncode == 0 and "resuming" in resumed.stderr, resumed.stderr[-2000:]
     assert runs.completed_epochs(single) == 2
+    assert json.loads((single / "config.json").read_text())["replicas"] == 2
+    train_gan.main([*TINY, "--augment", "--data-dir", npz_data, "--epochs", "2", "--out", str(straight)])  # 1 device
+    for a, b in zip(weights(straight / "checkpoint.keras"), weights(single / "checkpoint.keras"), strict=True):
+        np.testing.assert_allclose(b, a, rtol=1e-5, atol=2e-6)  # float noise only (seen: 2.4e-7)
 
 
 @pytest.mark.parametrize("args, env, message", [
@@ -223,7 +266,7 @@ def test_resume_keeps_the_runs_precision(npz_data, tmp_path):
     generator = keras.saving.load_model(run / "generator.keras")  # plain Keras, float32
     assert {layer.dtype_policy.name for layer in generator.layers} == {"float32"}
     refused = cli("train_gan.py", "--out", str(run), "--resume", "--epochs", "2", "--precision", "float32")
-    assert refused.returncode == 2 and "trains in mixed_bfloat16" in refused.stderr
+    assert refused.returncode == 2 and "trains with --precision mixed_bfloat16" in refused.stderr, refused.stderr
     assert cli("train_gan.py", "--out", str(run), "--resume", "--epochs", "2").returncode == 0
     assert json.loads((run / "config.json").read_text())["precision"] == "mixed_bfloat16"
 
@@ -304,15 +347,31 @@ def test_mixed_float16_scales_the_loss_on_two_replicas():
     np.testing.assert_allclose(moved_half, moved, rtol=0.1)
 
 
-def test_unlabelled_images_on_two_replicas_in_bfloat16(npz_data, tmp_path):
-    """The labelling classifier trains under the strategy and precision too; what the run exports is float32."""
+def test_unlabelled_images_on_two_replicas_in_bfloat16(npz_data, tmp_path, monkeypatch):
+    """The labelling classifier trains under the strategy and precision too; what the run exports is float32.
+    In-process (conftest split the CPU already), to look at the classifier that trained."""
     unlabelled = tmp_path / "unlabelled.npz"
     np.savez(unlabelled, x=np.random.default_rng(2).integers(0, 256, (96, 28, 28), dtype=np.uint8))
     run = tmp_path / "run"
-    result = cli("train_gan.py", *TINY, "--data-dir", npz_data, "--unlabeled", str(unlabelled), "--classifier-steps",
-                 "4", "--steps", "4", "--out", str(run), "--strategy", "mirrored", "--replicas", "2",
-                 "--precision", "mixed_bfloat16")
-    assert result.returncode == 0, result.stderr[-2000:]
+    classifiers, original = [], pseudo_labels.train_classifier
+    monkeypatch.setattr(pseudo_labels, "train_classifier",
+                        lambda *args, **kwargs: classifiers.append(original(*args, **kwargs)) or classifiers[-1])
+    try:
+        train_gan.main([*TINY, "--data-dir", npz_data, "--unlabeled", str(unlabelled), "--classifier-steps", "4",
+                        "--steps", "4", "--out", str(run), "--strategy", "mirrored", "--replicas", "2",
+                        "--precision", "mixed_bfloat16"])
+    finally:
+        keras.config.set_dtype_policy("float32")
+    [classifier] = classifiers
+    assert isinstance(classifier.distribute_strategy, tf.distribute.MirroredStrategy)
+    assert classifier.distribute_strategy.num_replicas_in_sync == REPLICAS
+    assert int(classifier.optimizer.iterations.numpy()) == 4
+    for variable in classifier.network.trainable_variables:  # mirrored, float32, and the same on both replicas
+        copies = classifier.distribute_strategy.experimental_local_results(variable.value)
+        assert len(copies) == REPLICAS and all(np.array_equal(copies[0], c) for c in copies[1:]), variable.path
+        assert variable.dtype == "float32", variable.path
+    assert {layer.dtype_policy.name for layer in classifier.network.layers if layer.weights} == {"mixed_bfloat16"}
+    assert keras.ops.convert_to_numpy(classifier.network(np.zeros((2, 28, 28, 1), "float32"))).dtype == "bfloat16"
     for name in ("classifier.keras", "generator.keras"):
         model = keras.saving.load_model(run / name)
         assert {layer.dtype_policy.name for layer in model.layers} == {"float32"}, name

@@ -93,13 +93,31 @@ def test_a_run_on_new_classes_starts_from_the_source_and_records_it(source_run, 
         start(new_classes, tmp_path / "scratch")
 
 
+def label_embedding(sampler):
+    """The label embedding rows of a run's exported generator."""
+    (embedding,) = [w for w in sampler.weights if "label_embedding" in w.path]
+    return keras.ops.convert_to_numpy(embedding)
+
+
 def test_a_fine_tuned_run_trains_and_samples_every_class(source_run, tmp_path):
     run = tmp_path / "fine"
     train_gan.main(["--conditional", "--data-dir", digits(tmp_path / "new.npz", [3, 4], seed=1), "--out", str(run),
                     "--init-from", source_run, *SMALL])
     assert json.loads((run / "config.json").read_text())["init_from"]["run_dir"] == source_run
+    sampler, config = runs.load_sampler(str(run))
+    source_rows, rows = label_embedding(runs.load_sampler(source_run)[0]), label_embedding(sampler)
+    assert config["num_classes"] == 5 and rows.shape == (5, source_rows.shape[1])
+    # the new classes trained away from where they started, the mean of the source's rows
+    assert np.abs(rows[3:] - source_rows.mean(axis=0)).max(axis=1).min() > 1e-5
+    # one latent vector drawn as each class: five different images, the new classes' apart from each other too
+    z = np.repeat(np.random.default_rng(0).standard_normal((1, config["latent_dim"])), 5, axis=0).astype("float32")
+    drawn = sampler.predict([z, np.arange(5, dtype=np.int32)], verbose=0)
+    for a in range(5):
+        for b in range(a):
+            assert np.abs(drawn[a] - drawn[b]).max() > 1e-6, (a, b)
     generate.main([str(run), "--n", "10", "--out", str(tmp_path / "s.npz"), "--labels", "0,4"])
-    assert sorted(set(np.load(tmp_path / "s.npz")["y"])) == [0, 4]
+    samples = np.load(tmp_path / "s.npz")
+    assert sorted(set(samples["y"])) == [0, 4] and samples["x"].shape == (10, 28, 28)
 
 
 def convolution_kernels(run):

@@ -13,7 +13,7 @@ import tensorflow as tf
 
 from augment_tf import augment, data, evaluate, pseudo_labels, runs, train_gan, train_vae, training
 from augment_tf.errors import AugmentError, DataError
-from augment_tf.models import SemiSupervisedClassifier
+from augment_tf.models import SemiSupervisedClassifier, networks
 from augment_tf.models.augmentation import random_erase
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -92,19 +92,58 @@ def test_unlabelled_images_train_only_where_the_prediction_is_confident():
     assert everything["labeled_loss"] == pytest.approx(nothing["labeled_loss"])  # same seed, same labelled view
 
 
+def one_step(model):
+    """`model` compiled and fitted for one step on 6 labelled and 8 unlabelled images; its weights before."""
+    model.compile()
+    start = [w.copy() for w in model.network.get_weights()]
+    batch = ((images(6)[..., None].astype("float32"), np.arange(6) % 3), images(8, seed=1)[..., None].astype("float32"))
+    model.fit(tf.data.Dataset.from_tensors(batch), epochs=1, verbose=0)
+    return start
+
+
 def test_predictor_is_the_moving_average_of_the_trained_network():
     keras.utils.set_random_seed(0)
     model = SemiSupervisedClassifier((12, 12, 1), 3, seed=0)
-    model.compile()
-    start = [w.copy() for w in model.network.get_weights()]
-    assert all(np.array_equal(a, b) for a, b in zip(model.predictor.get_weights(), start))
-    batch = ((images(6)[..., None].astype("float32"), np.arange(6) % 3), images(8, seed=1)[..., None].astype("float32"))
-    model.fit(tf.data.Dataset.from_tensors(batch), epochs=1, verbose=0)
+    assert model.predictor is model.ema_network and model.ema_network is not model.network
+    assert all(np.array_equal(a, b) for a, b in zip(model.predictor.get_weights(), model.network.get_weights()))
+    start = one_step(model)
     d = min(0.999, 2 / 11)  # the warm-up decay after one step
     for average, before, after in zip(model.predictor.get_weights(), start, model.network.get_weights()):
         np.testing.assert_allclose(average, d * before + (1 - d) * after, rtol=1e-5, atol=1e-7)
     assert any(not np.array_equal(a, b) for a, b in zip(start, model.network.get_weights()))
-    assert SemiSupervisedClassifier((12, 12, 1), 3, ema_decay=None).predictor is not None  # the network itself
+    x = images(4, seed=7)[..., None].astype("float32")  # calling the model runs the average, not the raw network
+    np.testing.assert_array_equal(model(x), model.ema_network(x))
+    assert np.abs(keras.ops.convert_to_numpy(model(x) - model.network(x))).max() > 0
+
+
+def test_without_ema_decay_the_predictor_is_the_trained_network_itself():
+    keras.utils.set_random_seed(0)
+    model = SemiSupervisedClassifier((12, 12, 1), 3, ema_decay=None, seed=0)
+    assert model.ema_network is None and model.predictor is model.network
+    start = one_step(model)
+    assert any(not np.array_equal(a, b) for a, b in zip(start, model.predictor.get_weights()))  # it trained
+    x = images(4, seed=7)[..., None].astype("float32")
+    np.testing.assert_array_equal(model(x), model.network(x))
+
+
+def test_a_run_labels_with_and_exports_the_predictor_not_the_raw_network(tmp_path, monkeypatch):
+    trained = []
+    original = pseudo_labels.train_classifier
+    monkeypatch.setattr(pseudo_labels, "train_classifier",
+                        lambda *args, **kwargs: trained.append(original(*args, **kwargs)) or trained[-1])
+    x, y = images(32)[..., None], np.where(np.arange(32) < 12, np.arange(32) % 3, data.UNLABELED)
+    labels = pseudo_labels.label_run(str(tmp_path), x, y, 3, steps=3)
+    [model] = trained
+    exported = keras.saving.load_model(tmp_path / pseudo_labels.CLASSIFIER)
+    assert all(type(layer).__module__.startswith("keras") for layer in exported.layers)  # plain Keras
+    for ours, average in zip(exported.get_weights(), model.ema_network.get_weights(), strict=True):
+        np.testing.assert_array_equal(ours, average)
+    assert any(not np.array_equal(a, b) for a, b in zip(exported.get_weights(), model.network.get_weights()))
+    probabilities = keras.ops.convert_to_numpy(model.ema_network(x[12:].astype("float32")))
+    stored = np.load(tmp_path / pseudo_labels.LABELS)
+    np.testing.assert_array_equal(labels[12:], probabilities.argmax(axis=1))
+    np.testing.assert_array_equal(stored["y"], labels)
+    np.testing.assert_allclose(stored["confidence"][12:], probabilities.max(axis=1), rtol=1e-6)
 
 
 def test_classifier_saves_loads_and_exports_plain_keras(tmp_path):
@@ -114,7 +153,9 @@ def test_classifier_saves_loads_and_exports_plain_keras(tmp_path):
     assert loaded.get_config() == model.get_config()
     x = images(4)[..., None].astype("float32")
     assert np.allclose(loaded(x), model(x))
-    assert all(type(layer).__module__.startswith("keras") for layer in model.network.layers)
+    exported = networks.portable(model.predictor)  # what a run writes: plain Keras, the same predictions
+    assert all(type(layer).__module__.startswith("keras") for layer in exported.layers)
+    np.testing.assert_allclose(exported(x), model(x), rtol=1e-6)
 
 
 def test_random_erase_sets_one_square_to_the_fill():

@@ -18,8 +18,9 @@ ERASE = 0.25  # side of the square the strong view erases, as a share of the ima
 
 @keras.saving.register_keras_serializable(package="augment_tf")
 class SemiSupervisedClassifier(ReplicatedModel):
-    """`fit` on batches ((images, labels), unlabelled images), raw 0..255; `network` is the plain Keras classifier
-    (`networks.classifier`) that trains; `predictor`, its exponential moving average, labels images and is exported.
+    """`fit` on batches ((images, labels), unlabelled images), raw 0..255; `network` is the classifier
+    (`networks.classifier`) that trains; `predictor`, its exponential moving average, labels images and is exported
+    (`networks.portable`: plain Keras).
 
     `threshold`: confidence above which an unlabelled image's prediction becomes its target;
     `unlabeled_weight`: weight of the unlabelled images' loss against the labelled images' loss;
@@ -38,8 +39,10 @@ class SemiSupervisedClassifier(ReplicatedModel):
         self.ema_decay = ema_decay
         self.seed = seed
         self.width = width
-        self.network = networks.classifier(self.image_shape, num_classes, width, name="trained_classifier")
-        self.ema_network = networks.classifier(self.image_shape, num_classes, width) if ema_decay else None
+        # ReplicaDropout: under tf.distribute, each replica drops its rows of the mask one device would draw
+        build = lambda name: networks.classifier(self.image_shape, num_classes, width, name, networks.ReplicaDropout)
+        self.network = build("trained_classifier")
+        self.ema_network = build("classifier") if ema_decay else None
         if ema_decay:
             self.ema_network.set_weights(self.network.get_weights())
         self.seed_generator = keras.random.SeedGenerator(seed)

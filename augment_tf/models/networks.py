@@ -76,14 +76,29 @@ class LeakyReLU(layers.LeakyReLU):
         return leaky_relu(inputs)
 
 
+@keras.saving.register_keras_serializable(package="augment_tf")
+class ReplicaDropout(layers.Dropout):
+    """`keras.layers.Dropout` that trains the same on many replicas as on one device: under tf.distribute each
+    replica drops its rows of the mask one device draws for the global batch. (Keras' own draws, from the shared
+    seed, the same mask for every replica's rows: replica 1's rows were dropped as replica 0's, unlike on one
+    device.) On one device it is Keras' Dropout, draw for draw."""
+
+    def call(self, inputs, training=False):
+        if not training or not self.rate or self.noise_shape is not None or replicas.count() == 1:
+            return super().call(inputs, training=training)
+        draw = lambda shape: keras.random.dropout(ops.ones(shape, inputs.dtype), self.rate, seed=self.seed_generator)
+        return inputs * replicas.rows(draw, (ops.shape(inputs)[0], *inputs.shape[1:]))
+
+
 def portable(model):
     """A copy of `model` (same weights) that loads and runs anywhere with plain Keras: `keras.layers.LeakyReLU`
-    for this module's, and float32 computation whatever precision it trained in."""
+    and `keras.layers.Dropout` for this module's, and float32 computation whatever precision it trained in."""
 
     def clone(layer):
         if isinstance(layer, keras.Model):  # nested networks (the VAE's sampler holds its prior and decoder)
             return keras.models.clone_model(layer, clone_function=clone)
-        cls = layers.LeakyReLU if isinstance(layer, LeakyReLU) else layer.__class__
+        plain = {LeakyReLU: layers.LeakyReLU, ReplicaDropout: layers.Dropout}
+        cls = plain.get(type(layer), layer.__class__)
         return cls.from_config({**layer.get_config(), "dtype": "float32"})
 
     copy = keras.models.clone_model(model, clone_function=clone)
@@ -164,17 +179,18 @@ def freeze_convolutions(model, count):
         layer.trainable = False
 
 
-def classifier(image_shape, num_classes, width=32, name="classifier"):
+def classifier(image_shape, num_classes, width=32, name="classifier", dropout=layers.Dropout):
     """Small CNN on raw 0..255 images (at least MIN_CLASSIFIER_SIZE pixels a side) -> class probabilities; its
-    penultimate Dense layer "features" (4 x `width` units) feeds the sample-quality metrics. Plain Keras layers."""
+    penultimate Dense layer "features" (4 x `width` units) feeds the sample-quality metrics. Plain Keras layers,
+    but for `dropout` (ReplicaDropout for a network that trains under tf.distribute; `portable` makes it plain)."""
     inputs = keras.Input(tuple(image_shape), name="images")
     x = layers.Rescaling(1.0 / 255.0)(inputs)
     for filters in (width, 2 * width):
         x = layers.Conv2D(filters, 3, activation="relu")(x)
         x = layers.MaxPooling2D()(x)
     x = layers.Flatten()(x)
-    x = layers.Dropout(0.25)(x)
+    x = dropout(0.25)(x)
     x = layers.Dense(4 * width, activation="relu", name="features")(x)
-    x = layers.Dropout(0.5)(x)
+    x = dropout(0.5)(x)
     outputs = layers.Dense(num_classes, activation="softmax", name="probabilities")(x)
     return keras.Model(inputs, outputs, name=name)
