@@ -21,6 +21,7 @@ from augment_tf.errors import AugmentError, DataError
 
 FRAME_MS = 400  # each epoch's grid in the animation; the last one stays LAST_FRAME_MS
 LAST_FRAME_MS = 2000
+GIF_BITS = 4  # gray levels of the animation, 2**GIF_BITS: 16 look the same as 256 and make the file 3x smaller
 MISSING_GRAY = 128  # how a missing pixel shows in imputation.png
 
 
@@ -41,7 +42,7 @@ def progress_frames(run_dir):
 
 def write_gif(path, frames, total_epochs=None, scale=2):
     """An animated GIF of (epoch, grid) frames, each captioned "epoch N of M", written atomically."""
-    from PIL import Image, ImageDraw
+    from PIL import Image, ImageDraw, ImageOps
 
     pictures = []
     for epoch, grid in frames:
@@ -50,7 +51,7 @@ def write_gif(path, frames, total_epochs=None, scale=2):
         captioned.paste(picture, (0, 16 * scale))
         caption = f"epoch {epoch}" + (f" of {total_epochs}" if total_epochs else "")
         ImageDraw.Draw(captioned).text((4, 2), caption, fill=0, font_size=11 * scale)
-        pictures.append(captioned)
+        pictures.append(ImageOps.posterize(captioned, GIF_BITS))
     durations = [FRAME_MS] * (len(pictures) - 1) + [LAST_FRAME_MS]
     with files.atomic_path(path) as tmp:
         pictures[0].save(tmp, format="GIF", save_all=True, append_images=pictures[1:], duration=durations, loop=0)
