@@ -8,8 +8,9 @@ Amount, exactly one of: `--synthetic-per-class N`, `--ratio R` (R synthetic per 
 rounded), `--balance` (every class topped up to the largest class count: `--balance-share` of each shortfall with
 synthetic samples, the rest with copies of the class's real images drawn at random); `--classes` restricts it to
 some classes.
-`--filter` keeps only samples the reference classifier (`evaluate.reference_classifier`) gives their label with
-probability >= `--threshold`, drawing fresh noise for the rest. Samples are ordered real (as read, then any copies)
+`--filter` keeps only samples a classifier gives their label with probability >= `--threshold`, drawing fresh noise
+for the rest: the run's own classifier.keras where it has one (an `--unlabeled` run), else the reference classifier
+(`evaluate.reference_classifier`). Samples are ordered real (as read, then any copies)
 then synthetic (by class); the same `--seed` writes the same bytes. Before writing, a cross-validation on the real
 images (each fold without the samples nearest its held-out images) estimates whether the samples help a small
 classifier (`benefit.py`; printed, warned about when they would hurt, and kept in the summary; `--no-estimate` skips
@@ -24,7 +25,8 @@ Formats (`--format`, default from OUT: `.npz` file or folder):
           `tfds.load(NAME, data_dir=DIR)` does too
 Beside the data: a grid of real (one row) then synthetic (one row) samples per synthesised class, and a JSON
 summary (counts per class, filter report, estimate): OUT_grid.png and OUT.json for an .npz, OUT/grid.png and
-OUT/summary.json for a folder. Folders are written to a temporary sibling and renamed into place.
+OUT/summary.json for a folder. Folders are written to a temporary sibling and renamed into place; while one command
+writes OUT, another given the same OUT refuses (`files.claim`). Progress and notes go to stderr.
 """
 
 import argparse
@@ -108,10 +110,10 @@ def synthetic_counts(y_real, num_classes, *, per_class=None, ratio=None, balance
     return counts
 
 
-def balance_copies(y_real, num_classes, counts, classes=None, seed=0):
+def balance_copies(y_real, num_classes, counts, rng, classes=None):
     """Indices of real samples to repeat so that, with `counts` synthetic samples, each class (of `classes`) reaches
-    the largest real class count: --balance's shortfall not synthesised, drawn at random with replacement."""
-    rng = np.random.default_rng([seed, len(y_real)])
+    the largest real class count: --balance's shortfall not synthesised, drawn by `rng` with replacement (with
+    no synthetic samples, random oversampling)."""
     missing = shortfall(y_real, num_classes, classes) - counts
     picks = [rng.choice(np.flatnonzero(y_real == c), n) for c, n in enumerate(missing) if n > 0]
     return np.concatenate([np.zeros(0, np.int64), *picks])
@@ -186,7 +188,8 @@ def augmented_arrays(sampler, config, x_real, y_real, *, per_class=None, ratio=N
         classifier = evaluate.reference_classifier(config["dataset"], config.get("data_dir"))
     x_syn, y_syn, report = synthesize(sampler, config, counts, classifier=classifier, threshold=filter_threshold,
                                       max_rounds=max_rounds, seed=seed, temperature=temperature)
-    copies = balance_copies(y_real, num_classes, counts, classes, seed) if balance else []
+    rng = np.random.default_rng([seed, len(y_real)])
+    copies = balance_copies(y_real, num_classes, counts, rng, classes) if balance else []
     augmented = combine(*with_copies(x_real, y_real, copies), x_syn, y_syn)
     return (*augmented, report) if return_report else augmented
 
@@ -217,11 +220,14 @@ def check_real(x, y, config):
     return x, y
 
 
-def filter_classifier(run_dir, dataset, data_dir):
-    """What --filter scores samples with: the run's own classifier where it trained one (from unlabelled images
-    too, so better than a reference trained on the few labelled ones), else the reference classifier."""
+def filter_classifier(run_dir, dataset, data_dir, verbose=False):
+    """(classifier, its name): what --filter scores samples with, the run's own classifier where it trained one (from
+    unlabelled images too, so better than a reference trained on the few labelled ones), else the reference
+    classifier (`verbose`: its first training shown on stderr)."""
     own = runs.path(run_dir, pseudo_labels.CLASSIFIER)
-    return runs.load_model(own) if os.path.exists(own) else evaluate.reference_classifier(dataset, data_dir)
+    if os.path.exists(own):
+        return runs.load_model(own), f"the run's {pseudo_labels.CLASSIFIER}"
+    return evaluate.reference_classifier(dataset, data_dir, verbose=verbose), "the reference classifier"
 
 
 def combine(x_real, y_real, x_syn, y_syn):
@@ -335,7 +341,32 @@ def output_format(out, fmt=None):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(prog="python -m augment_tf.augment", description=__doc__.splitlines()[0])
+    """CLI: the augmented dataset at --out, claimed for the command's life; one line on stdout when written."""
+    args = parse_args(argv)
+    with files.claim(args.out):
+        sampler, config = runs.load_sampler(args.run_dir)
+        num_classes = run_classes({**config, "run_dir": args.run_dir})
+        args.classes = generate.parse_classes(args.classes, num_classes, "--classes") if args.classes else None
+        if args.format == "idx" and config["image_shape"][-1] != 1:
+            raise AugmentError("IDX files hold grayscale images only: use --format npz or tfds")
+        dataset = args.dataset or config.get("dataset") or "mnist"
+        x_real, y_real = read_labelled(dataset, args.real or args.data_dir, config)
+        held_out = load_held_out(args.held_out, dataset, config, x_real) if args.held_out else None
+        x, y, is_synthetic, report = _augment(args, sampler, config, dataset, x_real, y_real)
+        summary = _summary(args, config, dataset, y_real, y, is_synthetic, report)
+        if not args.no_estimate:
+            summary["estimate"] = _estimate(x_real, y_real, x[is_synthetic], y[is_synthetic], num_classes, args.seed,
+                                            held_out)
+        _write(args.out, args.format, x, y, is_synthetic, summary, num_classes)
+    copies = sum(summary["real_copies_per_class"])
+    copied = f" + {copies} real copies" if copies else ""
+    print(f"wrote {len(x)} samples ({len(x_real)} real{copied} + {summary['n_synthetic']} synthetic) to {args.out}")
+    return 0
+
+
+def parse_args(argv=None):
+    """The command line, every option checked (--format filled in from --out) before any work is done."""
+    parser = argparse.ArgumentParser(prog=cli.prog("augment_tf.augment"), description=__doc__.splitlines()[0])
     parser.add_argument("run_dir", metavar="RUN_DIR", help="a conditional GAN or VAE training run")
     parser.add_argument("--out", required=True, help="an .npz file or a folder (IDX or TFDS)")
     parser.add_argument("--format", choices=FORMATS, help="default: npz for an .npz OUT, else idx")
@@ -345,7 +376,9 @@ def main(argv=None):
     parser.add_argument("--balance-share", type=float, metavar="F", help="--balance: the share of each class's "
                         f"shortfall synthesised, the rest copies of its real images (default {BALANCE_SHARE:g})")
     parser.add_argument("--classes", help="only synthesise these classes, e.g. 3,5,8 (default: all)")
-    parser.add_argument("--filter", action="store_true", help="keep only samples the reference classifier agrees with")
+    parser.add_argument("--filter", action="store_true", help="keep only samples a classifier gives their label: the "
+                        "run's own classifier.keras where it has one (an --unlabeled run), else the reference "
+                        "classifier of the real data")
     parser.add_argument("--threshold", type=float,
                         help=f"--filter: least probability of the requested label (default {DEFAULT_THRESHOLD})")
     parser.add_argument("--max-rounds", type=int,
@@ -365,47 +398,51 @@ def main(argv=None):
     check_amount(args.synthetic_per_class, args.ratio, args.balance, args.balance_share)
     if args.held_out and args.no_estimate:
         raise AugmentError("--held-out is what the estimate scores on: drop --no-estimate, or --held-out")
-    threshold, max_rounds = _filter_options(args)
-    fmt = output_format(args.out, args.format)
+    args.threshold, args.max_rounds = _filter_options(args)
+    args.format = output_format(args.out, args.format)
+    return args
 
-    sampler, config = runs.load_sampler(args.run_dir)
-    num_classes = run_classes({**config, "run_dir": args.run_dir})
-    classes = generate.parse_classes(args.classes, num_classes, "--classes") if args.classes else None
-    if fmt == "idx" and config["image_shape"][-1] != 1:
-        raise AugmentError("IDX files hold grayscale images only: use --format npz or tfds")
-    dataset = args.dataset or config.get("dataset") or "mnist"
-    x_real, y_real = read_labelled(dataset, args.real or args.data_dir, config)
-    held_out = load_held_out(args.held_out, dataset, config, x_real) if args.held_out else None
-    classifier = filter_classifier(args.run_dir, dataset, args.data_dir) if args.filter else None
+
+def _augment(args, sampler, config, dataset, x_real, y_real):
+    """`augmented_arrays` as the command line asks: (x, y, is_synthetic, filter report or None)."""
+    classifier, name = None, None
+    if args.filter:
+        classifier, name = filter_classifier(args.run_dir, dataset, args.data_dir, verbose=True)
     x, y, is_synthetic, report = augmented_arrays(
         sampler, config, x_real, y_real, per_class=args.synthetic_per_class, ratio=args.ratio, balance=args.balance,
-        balance_share=args.balance_share, classes=classes, filter_threshold=threshold, classifier=classifier,
-        max_rounds=max_rounds, seed=args.seed, return_report=True)
-    x_syn, y_syn, y_copies = x[is_synthetic], y[is_synthetic], y[~is_synthetic][len(y_real):]
-    summary = {
+        balance_share=args.balance_share, classes=args.classes, filter_threshold=args.threshold, classifier=classifier,
+        max_rounds=args.max_rounds, seed=args.seed, return_report=True)
+    report = report and {**report, "classifier": name}
+    _report_filter(report)
+    return x, y, is_synthetic, report
+
+
+def _summary(args, config, dataset, y_real, y, is_synthetic, report):
+    """The JSON summary written beside the data: sources, counts per class, the filter report; no estimate yet."""
+    num_classes = run_classes(config)
+    per_class = lambda labels: np.bincount(labels, minlength=num_classes).tolist()
+    return {
         "run_dir": args.run_dir, "real_data": args.real or args.data_dir or os.environ.get(data.DATA_DIR_ENV)
-        or f"tfds:{dataset}", "held_out_data": args.held_out, "format": fmt, "seed": args.seed, "n_real": len(x_real),
-        "n_synthetic": len(x_syn),
-        "real_per_class": np.bincount(y_real, minlength=num_classes).tolist(),
-        "synthetic_per_class": np.bincount(y_syn, minlength=num_classes).tolist(), "filter": report,
-        "real_copies_per_class": np.bincount(y_copies, minlength=num_classes).tolist(),
+        or f"tfds:{dataset}", "held_out_data": args.held_out, "format": args.format, "seed": args.seed,
+        "n_real": len(y_real), "n_synthetic": int(is_synthetic.sum()), "real_per_class": per_class(y_real),
+        "synthetic_per_class": per_class(y[is_synthetic]), "filter": report,
+        "real_copies_per_class": per_class(y[~is_synthetic][len(y_real):]),
         "balance_share": (BALANCE_SHARE if args.balance_share is None else args.balance_share) if args.balance else None,
         "run_trained_on": {"labeled": config.get("n_labeled", config.get("n_train")),
                            "unlabeled": config.get("n_unlabeled", 0)},
+        "estimate": None,
     }
-    _report_filter(report)
-    summary["estimate"] = None if args.no_estimate else _estimate(x_real, y_real, x_syn, y_syn, num_classes, args.seed,
-                                                                  held_out)
+
+
+def _write(out, fmt, x, y, is_synthetic, summary, num_classes):
+    """The data in `fmt`, with the comparison grid and `summary` beside or inside it."""
     write = {"npz": write_npz, "idx": write_idx, "tfds": write_tfds}[fmt]
     extra = {"num_classes": num_classes} if fmt == "tfds" else {}
     if fmt == "tfds":
         import tensorflow_datasets as tfds
 
         tfds.display_progress_bar(False)
-    write(args.out, x, y, is_synthetic, grid=comparison_grid(x, y, is_synthetic), summary=summary, **extra)
-    copied = f" + {len(y_copies)} real copies" if len(y_copies) else ""
-    print(f"wrote {len(x)} samples ({len(x_real)} real{copied} + {len(x_syn)} synthetic) to {args.out}")
-    return 0
+    write(out, x, y, is_synthetic, grid=comparison_grid(x, y, is_synthetic), summary=summary, **extra)
 
 
 def _filter_options(args):
@@ -445,7 +482,8 @@ def _estimate(x_real, y_real, x_syn, y_syn, num_classes, seed, held_out=None):
            f"scored on {len(held_out[1])} --held-out images")
     print(f"estimating whether the samples help ({how}; --no-estimate skips it) ...", file=sys.stderr)
     result = benefit.estimate(x_real, y_real, x_syn, y_syn, num_classes, seed=seed, held_out=held_out,
-                              drop_held_out_copies=held_out is None)  # chosen on validation: benchmarks/README.md
+                              drop_held_out_copies=held_out is None,  # chosen on validation: benchmarks/README.md
+                              verbose=True)
     if result is None:
         print("estimate: too few real images to hold any out", file=sys.stderr)
     else:
@@ -457,7 +495,7 @@ def _report_filter(report):
     """One stderr line for what the filter dropped, one more if some class stayed short."""
     if report is None:
         return
-    print(f"filter: dropped {report['rejected']} of {report['generated']} generated samples (reference classifier "
+    print(f"filter: dropped {report['rejected']} of {report['generated']} generated samples ({report['classifier']} "
           f"below {report['threshold']} for their label) in {report['rounds']} rounds", file=sys.stderr)
     short = {c: n for c, n in enumerate(report["short_per_class"]) if n}
     if short:

@@ -8,10 +8,9 @@ samples nearest a held-out image (`drop_held_out_copies`); given labelled images
 (`held_out`), the CNNs train on all the real images instead (a few seeds) and are scored on those.
 """
 
-import keras
 import numpy as np
 
-from augment_tf import data, evaluate
+from augment_tf import evaluate, progress
 
 FOLDS = 3
 STEPS = 600  # per classifier, whatever the data size: six small CNNs of 600 steps make the whole estimate
@@ -44,17 +43,6 @@ def nearest_real(x_real, y_real, x_syn, y_syn, chunk=1024):
     return nearest
 
 
-def fit_classifier(x, y, num_classes, steps, seed):
-    """evaluate's CNN (Adam 1e-3, batches of up to evaluate.BATCH_SIZE) fitted for exactly `steps` steps."""
-    keras.utils.set_random_seed(seed)
-    model = evaluate.build_classifier(x.shape[1:], num_classes)
-    model.compile(optimizer=keras.optimizers.Adam(1e-3), loss="sparse_categorical_crossentropy")
-    batches = data.make_dataset(x, y, min(evaluate.BATCH_SIZE, len(x)), seed=seed, repeat=True,
-                                value_range=(0.0, 255.0))
-    model.fit(batches, epochs=1, steps_per_epoch=steps, verbose=0, shuffle=False)  # the pipeline shuffles
-    return model
-
-
 def accuracy(model, x, y, batch_size=1000):
     """Share of `x` the model labels `y`. Called eagerly: `predict` would trace a new function for each of the
     estimate's models, and TensorFlow warns about the retracing."""
@@ -63,7 +51,7 @@ def accuracy(model, x, y, batch_size=1000):
 
 
 def estimate(x_real, y_real, x_syn, y_syn, num_classes, *, folds=FOLDS, steps=None, max_real=MAX_REAL, seed=0,
-             drop_held_out_copies=False, held_out=None):
+             drop_held_out_copies=False, held_out=None, verbose=False):
     """Accuracy of a small CNN on real images it did not train on, trained without and with the synthetic samples in
     the file's proportion: {"real_only", "with_synthetic", "gain" (means), "verdict", "per_fold", ...}, or None
     when there are too few real images to hold any out.
@@ -71,7 +59,8 @@ def estimate(x_real, y_real, x_syn, y_syn, num_classes, *, folds=FOLDS, steps=No
     By default a `folds`-fold cross-validation of the real images. The generator saw every real image, held-out ones
     too; `drop_held_out_copies` leaves out of each fold the samples whose nearest real image of their class is held
     out, so that near-copies cannot score for it. `held_out` (x, y): labelled images the generator never saw; the
-    CNNs then train on all the real images, `folds` times with different seeds, and are scored on these."""
+    CNNs then train on all the real images, `folds` times with different seeds, and are scored on these.
+    `verbose` names each CNN as it trains and shows its steps on stderr."""
     if held_out is not None and drop_held_out_copies:
         raise ValueError("drop_held_out_copies guards the cross-validation; with held_out no real fold is held out")
     rng, steps = np.random.default_rng(seed), steps or STEPS
@@ -81,6 +70,7 @@ def estimate(x_real, y_real, x_syn, y_syn, num_classes, *, folds=FOLDS, steps=No
         keep = np.flatnonzero(stratified_folds(y_real, -(-len(x_real) // max_real), rng) == 0)
         some = rng.choice(len(x_syn), round(len(x_syn) * len(keep) / len(x_real)), replace=False)
         x_real, y_real, x_syn, y_syn = x_real[keep], y_real[keep], x_syn[some], y_syn[some]
+    rounds = "fold" if held_out is None else "seed"
     if held_out is None:
         fold_of = stratified_folds(y_real, folds, rng)
         splits = [(fold_of != k, (x_real[fold_of == k], y_real[fold_of == k])) for k in range(folds)]
@@ -98,8 +88,12 @@ def estimate(x_real, y_real, x_syn, y_syn, num_classes, *, folds=FOLDS, steps=No
         allowed = np.arange(len(x_syn)) if copies_fold is None else np.flatnonzero(copies_fold != k)
         some = rng.choice(allowed, min(len(allowed), round(len(x_syn) * train.mean())), replace=False)  # file's share
         x_both, y_both = np.concatenate([x_real[train], x_syn[some]]), np.concatenate([y_real[train], y_syn[some]])
-        arms = ((x_real[train], y_real[train]), (x_both, y_both))
-        models = [fit_classifier(x, y, num_classes, steps, seed + k) for x, y in arms]
+        arms = {"real images only": (x_real[train], y_real[train]), "with the synthetic samples": (x_both, y_both)}
+        models = []
+        for arm, (x, y) in arms.items():
+            progress.note(f"estimate: CNN {2 * k + len(models) + 1} of {2 * len(splits)} ({rounds} {k + 1}, {arm})",
+                          verbose)
+            models.append(evaluate.train_classifier(x, y, num_classes, steps=steps, seed=seed + k, verbose=verbose))
         per_fold.append([accuracy(model, x_test, y_test) for model in models])
     if not per_fold:
         return None

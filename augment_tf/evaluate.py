@@ -2,8 +2,8 @@
 
     python -m augment_tf.evaluate samples.npz [--dataset mnist] [--data-dir DIR] [--cas] [--max-samples 10000] [--seed 0]
 
-Prints one JSON object. The reference classifier is trained once per dataset and cached under
-`$AUGMENT_TF_CACHE` (default `~/.cache/augment_tf`).
+Prints one JSON object on stdout; notes and training progress go to stderr. The reference classifier is trained
+once per dataset and cached under `$AUGMENT_TF_CACHE` (default `~/.cache/augment_tf`).
 """
 
 import argparse
@@ -12,14 +12,13 @@ import inspect
 import json
 import os
 import re
-import sys
 import warnings
 
 import keras
 import numpy as np
 import scipy.linalg
 
-from augment_tf import cli, data, files
+from augment_tf import cli, data, files, progress
 from augment_tf.models import networks
 from augment_tf.errors import AugmentError, DataError
 
@@ -36,31 +35,42 @@ def cache_dir():
     return os.path.expanduser(os.environ.get(CACHE_ENV) or os.path.join("~", ".cache", "augment_tf"))
 
 
-def build_classifier(image_shape, num_classes):
-    """The reference CNN (`networks.classifier`), or a DataError for images too small for it."""
+def build_classifier(image_shape, num_classes, classical=False):
+    """The reference CNN (`networks.classifier`), behind random shifts, rotations and zooms (training only) if
+    `classical`; a DataError for images too small for it."""
     if min(image_shape[:2]) < MIN_CLASSIFIER_SIZE:
         raise DataError(f"images of {image_shape[0]}x{image_shape[1]} pixels are too small for the reference classifier "
                         f"(at least {MIN_CLASSIFIER_SIZE}x{MIN_CLASSIFIER_SIZE}): evaluate and --filter cannot score them")
-    return networks.classifier(image_shape, num_classes)
+    model = networks.classifier(image_shape, num_classes)
+    if not classical:
+        return model
+    inputs = keras.Input(tuple(image_shape))
+    x = keras.layers.RandomTranslation(0.1, 0.1, fill_mode="constant")(inputs)
+    x = keras.layers.RandomRotation(10 / 360, fill_mode="constant")(x)
+    x = keras.layers.RandomZoom(0.1, fill_mode="constant")(x)
+    return keras.Model(inputs, model(x), name="classical_augmentation")
 
 
-def train_classifier(x, y, num_classes, *, seed=0, steps=None, verbose=0):
-    """Trains `build_classifier` on uint8 images for about `steps` steps, however many samples there are.
+def train_classifier(x, y, num_classes, *, steps=None, seed=0, classical=False, verbose=False):
+    """`build_classifier` fitted on uint8 images for exactly `steps` steps (default STEPS) of Adam 1e-3 on batches of
+    up to BATCH_SIZE in a `seed`ed order: the reference, CAS, augment-estimate and benchmark recipe.
 
     A fixed step budget rather than fixed epochs: 10k samples (CAS) train as long as the 60k reference.
-    """
-    steps = steps or STEPS
+    `verbose` shows the steps on stderr."""
     keras.utils.set_random_seed(seed)
     x = _nhwc(x)
-    model = build_classifier(x.shape[1:], num_classes)
-    model.compile(optimizer=keras.optimizers.Adam(1e-3), loss="sparse_categorical_crossentropy", metrics=["accuracy"])
-    epochs = max(1, round(steps / -(-len(x) // BATCH_SIZE)))
-    model.fit(x, np.asarray(y, np.int64), batch_size=BATCH_SIZE, epochs=epochs, shuffle=True, verbose=verbose)
+    model = build_classifier(x.shape[1:], num_classes, classical)
+    model.compile(optimizer=keras.optimizers.Adam(1e-3), loss="sparse_categorical_crossentropy")
+    batches = data.make_dataset(x, np.asarray(y, np.int64), min(BATCH_SIZE, len(x)), seed=seed, repeat=True,
+                                value_range=(0.0, 255.0))
+    with progress.shown(verbose) as keras_verbose:  # shuffle=False: the pipeline shuffles
+        model.fit(batches, epochs=1, steps_per_epoch=steps or STEPS, verbose=keras_verbose, shuffle=False)
     return model
 
 
-def reference_classifier(dataset="mnist", data_dir=None, *, steps=None, verbose=True):
-    """The classifier trained on the real train split (its labelled images), trained once, then loaded from the cache."""
+def reference_classifier(dataset="mnist", data_dir=None, *, steps=None, verbose=False):
+    """The classifier trained on the real train split (its labelled images), trained once, then loaded from the cache;
+    `verbose` says so and shows the training on stderr."""
     (x, y), _ = data.split_labeled(*data.load_arrays(dataset, "train", data_dir))
     name = re.sub(r"[^\w.-]+", "_", dataset)
     path = os.path.join(cache_dir(), f"classifier-{name}-{_recipe_key(steps)}-{_digest(x, y)}.keras")
@@ -68,9 +78,9 @@ def reference_classifier(dataset="mnist", data_dir=None, *, steps=None, verbose=
         try:
             return keras.saving.load_model(path)
         except Exception as e:  # A damaged cache entry is rebuilt, not fatal.
-            _note(f"cached classifier {path} is unreadable ({type(e).__name__}); retraining", verbose)
-    _note(f"training the reference classifier once (cached at {path}) ...", verbose)
-    model = train_classifier(x, y, data.num_classes(y), steps=steps)
+            progress.note(f"cached classifier {path} is unreadable ({type(e).__name__}); retraining", verbose)
+    progress.note(f"training the reference classifier once (cached at {path}) ...", verbose)
+    model = train_classifier(x, y, data.num_classes(y), steps=steps, verbose=verbose)
     files.save_model(model, path)
     return model
 
@@ -115,8 +125,9 @@ def precision_recall(real_f, fake_f, k=K_NEIGHBOURS):
 
 
 def evaluate_samples(x, y=None, *, dataset="mnist", data_dir=None, cas=False, max_samples=10000, seed=0,
-                     classifier_steps=None, verbose=True):
-    """All metrics for uint8 samples `x` (and labels `y`) against the real test split, as a dict."""
+                     classifier_steps=None, verbose=False):
+    """All metrics for uint8 samples `x` (and labels `y`) against the real test split, as a dict; `verbose` shows
+    the classifiers' training on stderr."""
     if cas and y is None:
         raise AugmentError("CAS needs labelled samples: save the samples with labels y, or drop --cas")
     if max_samples <= K_NEIGHBOURS:
@@ -146,8 +157,9 @@ def evaluate_samples(x, y=None, *, dataset="mnist", data_dir=None, cas=False, ma
     if y is not None:
         result["label_fidelity"] = float(np.mean(fake_pred == y))
     if cas:
-        _note(f"training the CAS classifier on {n} samples ...", verbose)
-        cas_model = train_classifier(x, y, data.num_classes(y_train), seed=seed, steps=classifier_steps)
+        progress.note(f"training the CAS classifier on {n} samples ...", verbose)
+        cas_model = train_classifier(x, y, data.num_classes(y_train), seed=seed, steps=classifier_steps,
+                                     verbose=verbose)
         result["cas"] = float(np.mean(_features_and_labels(cas_model, x_test)[1] == y_test))
     return result
 
@@ -160,7 +172,7 @@ def load_samples(path):
 
 def main(argv=None):
     """CLI: scores a samples .npz and prints the metrics as one JSON object on stdout."""
-    parser = argparse.ArgumentParser(prog="python -m augment_tf.evaluate", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(prog=cli.prog("augment_tf.evaluate"), description=__doc__.split("\n")[0])
     parser.add_argument("samples", help=".npz with x (uint8, N x H x W [x C]) and optional y (integer labels)")
     parser.add_argument("--dataset", default="mnist", help="real dataset to compare with (default mnist)")
     parser.add_argument("--data-dir", help=f"local real data (IDX folder or .npz); default ${data.DATA_DIR_ENV} or TFDS")
@@ -173,7 +185,8 @@ def main(argv=None):
     args = parser.parse_args(argv)
     x, y = load_samples(args.samples)
     result = evaluate_samples(x, y, dataset=args.dataset, data_dir=args.data_dir, cas=args.cas,
-                              max_samples=args.max_samples, seed=args.seed, classifier_steps=args.classifier_steps)
+                              max_samples=args.max_samples, seed=args.seed, classifier_steps=args.classifier_steps,
+                              verbose=True)
     print(json.dumps({k: round(v, 4) if isinstance(v, float) else v for k, v in result.items()}))
 
 
@@ -251,11 +264,6 @@ def _digest(x, y):
         h.update(f"{a.dtype}{a.shape}".encode())
         h.update(memoryview(a).cast("B"))
     return h.hexdigest()[:16]
-
-
-def _note(message, verbose):
-    if verbose:
-        print(message, file=sys.stderr, flush=True)
 
 
 if __name__ == "__main__":

@@ -5,14 +5,16 @@ chain (Mattei & Frellsen 2018).
 
 The input .npz holds `x` (uint8, N×H×W or N×H×W×C, the layout `generate` writes), `mask` (same shape,
 1 = observed, 0 = missing) and, for conditional runs, `y`. The output has the same arrays with the missing
-pixels of `x` filled; observed pixels are copied from the input unchanged.
+pixels of `x` filled; observed pixels are copied from the input unchanged. A bar of the chain's iterations shows on
+stderr; a second command given the same --out refuses while the first runs (`files.claim`).
 """
 
 import argparse
 
+import keras
 import numpy as np
 
-from augment_tf import cli, data, files, runs
+from augment_tf import cli, data, files, progress, runs
 from augment_tf.errors import AugmentError, DataError
 
 ITERATIONS = 100
@@ -20,7 +22,7 @@ PROPOSALS = 5  # latent proposals per iteration, all of them importance-weighted
 SPREAD = 1.5  # proposal standard deviation relative to the encoder's: heavier tails, steadier weights
 
 
-def impute(encoder, decoder, x01, mask, labels=None, iterations=ITERATIONS, seed=0, batch_size=1000):
+def impute(encoder, decoder, x01, mask, labels=None, iterations=ITERATIONS, seed=0, batch_size=1000, verbose=False):
     """Float images (N, H, W, C) in [0, 1]: observed pixels of `x01` kept, missing ones their posterior mean.
 
     Each image runs a Metropolis-within-Gibbs chain on z whose target is p(z | observed pixels) (Mattei &
@@ -29,19 +31,22 @@ def impute(encoder, decoder, x01, mask, labels=None, iterations=ITERATIONS, seed
     every proposal with importance weight p(x_observed, z) / proposal density, a self-normalised estimate of the
     posterior mean that the chain itself (stuck in one mode for long stretches) estimates poorly.
     `encoder` maps images (+ labels) to [mean, log_var]; `decoder` maps z (+ labels) to pixel probabilities.
+    `verbose` shows a bar of the iterations of every batch on stderr.
     """
     x01, mask = np.asarray(x01, np.float32), np.asarray(mask).astype(bool)
     rng = np.random.default_rng(seed)
     out = np.empty_like(x01)
-    for start in range(0, len(x01), batch_size):
-        part = slice(start, start + batch_size)
-        cond = [] if labels is None else [np.asarray(labels, np.int32)[part]]
-        out[part] = _posterior_mean(encoder, decoder, x01[part], mask[part], cond, iterations, rng)
+    with progress.shown(verbose) as keras_verbose:
+        bar = keras.utils.Progbar(-(-len(x01) // batch_size) * iterations, verbose=keras_verbose, unit_name="iteration")
+        for start in range(0, len(x01), batch_size):
+            part = slice(start, start + batch_size)
+            cond = [] if labels is None else [np.asarray(labels, np.int32)[part]]
+            out[part] = _posterior_mean(encoder, decoder, x01[part], mask[part], cond, iterations, rng, bar)
     return np.where(mask, x01, out)
 
 
-def _posterior_mean(encoder, decoder, x, observed, cond, iterations, rng):
-    """The chain and the importance-weighted fill for one batch (N, H, W, C)."""
+def _posterior_mean(encoder, decoder, x, observed, cond, iterations, rng, bar):
+    """The chain and the importance-weighted fill for one batch (N, H, W, C); `bar` counts its iterations."""
     inputs = lambda first: [first, *cond] if cond else first
     decode = lambda z: np.asarray(decoder(inputs(z.astype(np.float32)), training=False), np.float32)
     fill = lambda probabilities: np.where(observed, x, probabilities)
@@ -84,6 +89,7 @@ def _posterior_mean(encoder, decoder, x, observed, cond, iterations, rng):
                 z = np.where(accept[:, None], candidate, z)
                 target = np.where(accept, candidate_target, target)
                 current = [np.where(accept[:, None], after, before) for after, before in zip(reverse, current)]
+        bar.add(1)
     return weighted.astype(np.float32)
 
 
@@ -138,8 +144,25 @@ def load_masked(path):
     return x.astype(np.uint8), mask, y
 
 
+def read_input(run_dir, path):
+    """(run config, x, mask, y) of an impute input checked against the run: a VAE run, its image shape, its labels."""
+    config = runs.read_json(run_dir, runs.CONFIG)
+    if not config.get("model", "").endswith("VAE"):  # VAE runs export decoder.keras and encoder.keras
+        raise AugmentError(f"impute needs a VAE run; {run_dir} is a {config.get('model', 'GAN')} run")
+    x, mask, y = load_masked(path)
+    shape = list(x.shape[1:]) + ([1] if x.ndim == 3 else [])
+    if shape != list(config["image_shape"]):
+        raise DataError(f"{path}: images are {tuple(shape)} but the run was trained on {config['image_shape']}")
+    if config.get("num_classes"):
+        if y is None:
+            raise DataError(f"{path}: {run_dir} is conditional: impute needs the labels y")
+        if y.min(initial=0) < 0 or y.max(initial=0) >= config["num_classes"]:
+            raise DataError(f"{path}: labels must be in 0..{config['num_classes'] - 1}")
+    return config, x, mask, y
+
+
 def main(argv=None):
-    parser = argparse.ArgumentParser(prog="python -m augment_tf.impute", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog=cli.prog("augment_tf.impute"), description=__doc__.splitlines()[0])
     parser.add_argument("run_dir", metavar="RUN_DIR", help="a train_vae.py run")
     parser.add_argument("--in", dest="inp", required=True, metavar="FILE", help=".npz with x, mask (1 = observed), [y]")
     parser.add_argument("--out", required=True, help="output .npz")
@@ -149,26 +172,15 @@ def main(argv=None):
     if args.iterations < 1:
         raise AugmentError(f"--iterations must be a positive integer, got {args.iterations}")
     cli.check_npz_output(args.out)
-    config = runs.read_json(args.run_dir, runs.CONFIG)
-    if not config.get("model", "").endswith("VAE"):  # VAE runs export decoder.keras and encoder.keras
-        raise AugmentError(f"impute needs a VAE run; {args.run_dir} is a {config.get('model', 'GAN')} run")
-    x, mask, y = load_masked(args.inp)
-    nhwc = x[..., None] if x.ndim == 3 else x
-    if list(nhwc.shape[1:]) != list(config["image_shape"]):
-        raise DataError(f"{args.inp}: images are {nhwc.shape[1:]} but the run was trained on {config['image_shape']}")
-    if config.get("num_classes"):
-        if y is None:
-            raise DataError(f"{args.inp}: {args.run_dir} is conditional: impute needs the labels y")
-        if y.min(initial=0) < 0 or y.max(initial=0) >= config["num_classes"]:
-            raise DataError(f"{args.inp}: labels must be in 0..{config['num_classes'] - 1}")
-    models = runs.load_exported(args.run_dir, ["encoder.keras", "decoder.keras"])
-    labels = y if config.get("num_classes") else None
-    observed = mask.astype(bool)
-    filled = impute(models["encoder.keras"], models["decoder.keras"], nhwc / 255.0, observed.reshape(nhwc.shape),
-                    labels, args.iterations, args.seed)
-    repaired = np.clip(np.rint(filled * 255.0), 0, 255).astype(np.uint8).reshape(x.shape)
-    arrays = {"x": np.where(observed, x, repaired), "mask": mask}
-    files.write_npz(args.out, **arrays, **({} if y is None else {"y": y}))
+    with files.claim(args.out):
+        config, x, mask, y = read_input(args.run_dir, args.inp)
+        models = runs.load_exported(args.run_dir, ["encoder.keras", "decoder.keras"])
+        nhwc, observed = x.reshape(-1, *config["image_shape"]), mask.astype(bool)
+        filled = impute(models["encoder.keras"], models["decoder.keras"], nhwc / 255.0, observed.reshape(nhwc.shape),
+                        y if config.get("num_classes") else None, args.iterations, args.seed, verbose=True)
+        repaired = np.clip(np.rint(filled * 255.0), 0, 255).astype(np.uint8).reshape(x.shape)
+        arrays = {"x": np.where(observed, x, repaired), "mask": mask}
+        files.write_npz(args.out, **arrays, **({} if y is None else {"y": y}))
     print(f"imputed {int((~observed).sum())} missing pixels in {len(x)} images: {args.out}")
     return 0
 

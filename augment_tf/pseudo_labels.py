@@ -7,13 +7,12 @@ resumed run trains on the same ones.
 """
 
 import math
-import sys
 
 import keras
 import numpy as np
 import tensorflow as tf
 
-from augment_tf import data, files, runs
+from augment_tf import data, files, progress, runs
 from augment_tf.errors import AugmentError
 from augment_tf.models import networks
 from augment_tf.models.classifier import SemiSupervisedClassifier
@@ -47,11 +46,12 @@ def train_classifier(x, y, num_classes, *, steps=STEPS, seed=0, verbose=0, callb
 
 
 def label_run(run_dir, x, y, num_classes, *, steps=STEPS, seed=0):
-    """Trains the run's classifier, writes RUN_DIR/classifier.keras and pseudo_labels.npz; returns `y` with every
-    unlabelled image labelled."""
-    print(f"training the classifier that labels {np.sum(y == data.UNLABELED)} unlabelled images ({steps} steps) ...",
-          file=sys.stderr)
-    model = train_classifier(x, y, num_classes, steps=steps, seed=seed, verbose=1 if sys.stdout.isatty() else 2)
+    """Trains the run's classifier (its progress on stderr), writes RUN_DIR/classifier.keras and pseudo_labels.npz;
+    returns `y` with every unlabelled image labelled."""
+    progress.note(f"training the classifier that labels {np.sum(y == data.UNLABELED)} unlabelled images ({steps} "
+                  "steps) ...")
+    with progress.shown() as verbose:  # a bar, or a line every EPOCH_STEPS steps, on stderr
+        model = train_classifier(x, y, num_classes, steps=steps, seed=seed, verbose=verbose)
     unlabeled = y == data.UNLABELED
     x_unlabeled = x[unlabeled]
     # Eager calls, not predict(): one more traced function here made the VAE's later predict calls log a retracing warning.

@@ -108,11 +108,9 @@ def hold_out(x, y, rng):
 
 
 def oversample(x, y, rng):
-    """Random oversampling: each class topped up to the largest class with copies drawn with replacement."""
-    counts = np.bincount(y, minlength=NUM_CLASSES)
-    extra = [rng.choice(np.flatnonzero(y == c), counts.max() - n) for c, n in enumerate(counts)]
-    idx = np.concatenate([np.arange(len(y)), *extra])
-    return x[idx], y[idx]
+    """Random oversampling: each class topped up to the largest class with copies drawn by `rng` with replacement
+    (augment --balance without synthetic samples)."""
+    return augment.with_copies(x, y, augment.balance_copies(y, NUM_CLASSES, np.zeros(NUM_CLASSES, np.int64), rng))
 
 
 def rebalance(x, y, sampler, config, share, seed):
@@ -175,18 +173,6 @@ def generator_rows(trained, context):
 # --- classifier ------------------------------------------------------------------------------------------------
 
 
-def classifier(image_shape, classical=False):
-    """evaluate.build_classifier, behind random translation, rotation and zoom (training only) if `classical`."""
-    model = evaluate.build_classifier(image_shape, NUM_CLASSES)
-    if not classical:
-        return model
-    inputs = keras.Input(tuple(image_shape))
-    x = keras.layers.RandomTranslation(0.1, 0.1, fill_mode="constant")(inputs)
-    x = keras.layers.RandomRotation(10 / 360, fill_mode="constant")(x)
-    x = keras.layers.RandomZoom(0.1, fill_mode="constant")(x)
-    return keras.Model(inputs, model(x), name="classical_augmentation")
-
-
 def fit_classifier(x, y, val, *, seed, epochs, patience, classical=False, class_weight=None, mix=None):
     """(classifier, epochs run): trained on uint8 (x, y) until the loss on `val` stops improving, best weights kept.
 
@@ -195,7 +181,7 @@ def fit_classifier(x, y, val, *, seed, epochs, patience, classical=False, class_
     plus `share / (1 - share)` times as many synthetic ones.
     """
     keras.utils.set_random_seed(seed)
-    model = classifier(x.shape[1:], classical)
+    model = evaluate.build_classifier(x.shape[1:], NUM_CLASSES, classical)
     model.compile(optimizer=keras.optimizers.Adam(1e-3), loss="sparse_categorical_crossentropy")
     if mix is None:
         dataset = data.make_dataset(x, y, BATCH_SIZE, seed=seed, drop_remainder=False, repeat=True,

@@ -12,8 +12,8 @@ Pool: the training images of --split (common.split_arrays: validation, the 50k n
 10k; test, all 60k, scored on the 10k test images). Per seed and --labels L: L/10 images of each class keep their
 labels, the rest of the pool is unlabelled. One conditional run (--generator, its defaults) trains on both
 (`--data-dir labelled.npz --unlabeled unlabelled.npz`). Arms, each scored on the scored split:
-  labelled only / + classical: the evaluate.build_classifier recipe (a fixed --recipe-steps budget of batch 128, as
-  evaluate's CAS; classical: augmentation_benefit's shift/rotate/zoom layers) on the L labelled images;
+  labelled only / + classical: evaluate.train_classifier, the recipe of evaluate's CAS (a fixed --recipe-steps budget
+  of batch 128; classical: evaluate.build_classifier's shift/rotate/zoom layers) on the L labelled images;
   the run's classifier.keras; augment's output (the L labelled images + --synthetic-per-class per class) through
   the same recipe, without and with classical augmentation; and the generator's FID, label fidelity and CAS
   (evaluate, 10k samples). "all labels" trains the recipe on the whole pool labelled: the ceiling.
@@ -52,17 +52,6 @@ def draw_labels(y, labels, rng):
     for c in range(NUM_CLASSES):
         keep[rng.choice(np.flatnonzero(y == c), labels // NUM_CLASSES, replace=False)] = True
     return keep
-
-
-def fit_recipe(x, y, *, seed, steps, classical=False):
-    """evaluate's recipe (Adam 1e-3, batch 128, `steps` steps) on uint8 (x, y); classical adds shift/rotate/zoom."""
-    keras.utils.set_random_seed(seed)
-    model = benefit.classifier(x.shape[1:], classical)
-    model.compile(optimizer=keras.optimizers.Adam(1e-3), loss="sparse_categorical_crossentropy")
-    dataset = data.make_dataset(x, y, min(evaluate.BATCH_SIZE, len(x)), seed=seed, repeat=True,
-                                value_range=(0.0, 255.0))
-    model.fit(dataset, epochs=1, steps_per_epoch=steps, shuffle=False, verbose=0)
-    return model
 
 
 def accuracy(model, x, y):
@@ -130,17 +119,18 @@ def one_seed(pool, scored, score_dir, labels, seed, args, work_dir):
         add("run's classifier alone", accuracy(model.predictor, *scored), seconds=time.perf_counter() - begin,
             curve=curve.points, pseudo_labels=pseudo_label_quality(probabilities, y[~labelled]))
         return rows
-    recipe = dict(seed=seed, steps=args.recipe_steps)
-    add("labelled only", accuracy(fit_recipe(x[labelled], y[labelled], **recipe), *scored))
-    add("labelled + classical", accuracy(fit_recipe(x[labelled], y[labelled], classical=True, **recipe), *scored))
+    recipe = dict(num_classes=NUM_CLASSES, seed=seed, steps=args.recipe_steps)
+    fit = evaluate.train_classifier
+    add("labelled only", accuracy(fit(x[labelled], y[labelled], **recipe), *scored))
+    add("labelled + classical", accuracy(fit(x[labelled], y[labelled], classical=True, **recipe), *scored))
     sampler, config, seconds = train_run(args.generator, x, y, labelled, seed, args, work_dir)
     run_classifier = runs.load_model(runs.path(config["run_dir"], pseudo_labels.CLASSIFIER))
     add("run's classifier.keras", accuracy(run_classifier, *scored), run_seconds=seconds,
         pseudo_label_accuracy=float(np.mean(training.training_arrays(config)[1][labelled.sum():] == y[~labelled])))
     x_aug, y_aug, _ = augment.augmented_arrays(sampler, config, x[labelled], y[labelled],
                                                per_class=args.synthetic_per_class, seed=seed)
-    add("augment output", accuracy(fit_recipe(x_aug, y_aug, **recipe), *scored), n_train=len(y_aug))
-    add("augment output + classical", accuracy(fit_recipe(x_aug, y_aug, classical=True, **recipe), *scored))
+    add("augment output", accuracy(fit(x_aug, y_aug, **recipe), *scored), n_train=len(y_aug))
+    add("augment output + classical", accuracy(fit(x_aug, y_aug, classical=True, **recipe), *scored))
     sample_labels = generate.balanced_labels(args.n, range(NUM_CLASSES))
     samples = generate.sample(sampler, config, labels=sample_labels, seed=seed)
     quality = score(samples, sample_labels, score_dir, args.n, True)
@@ -221,7 +211,7 @@ def main(argv=None):
         _, score_dir, _ = split_dirs(args.data_dir, args.split, os.path.join(scratch, "data"))
         evaluate.reference_classifier("mnist", score_dir)  # trained (or loaded) once, before any run
         if args.all_labels:
-            model = fit_recipe(*pool, seed=args.first_seed, steps=args.recipe_steps)
+            model = evaluate.train_classifier(*pool, NUM_CLASSES, seed=args.first_seed, steps=args.recipe_steps)
             rows.append({"labels": len(pool[1]), "seed": args.first_seed, "arm": "all labels (ceiling)",
                          "accuracy": accuracy(model, *scored)})
             print(json.dumps(rows[-1]), flush=True)

@@ -8,6 +8,7 @@ import sys
 import types
 import zipfile
 
+import keras
 import numpy as np
 import pytest
 
@@ -215,7 +216,20 @@ def test_filter_keeps_only_accepted_samples_and_reports_the_dropped(run, real, t
     assert not stub.rejects(synthetic).any()
     assert stub.rejected > 0 and summary["filter"]["rejected"] == stub.rejected
     assert summary["filter"]["generated"] == stub.seen and summary["filter"]["short_per_class"] == [0] * 10
-    assert f"dropped {stub.rejected} of {stub.seen} generated samples" in capsys.readouterr().err
+    assert f"dropped {stub.rejected} of {stub.seen} generated samples (the reference classifier below 0.5" in (
+        capsys.readouterr().err)
+    assert summary["filter"]["classifier"] == "the reference classifier"
+
+
+def test_filter_uses_and_names_the_runs_own_classifier_where_it_has_one(run, tmp_path, monkeypatch):
+    own = tmp_path / "run"
+    shutil.copytree(run, own)
+    monkeypatch.setattr(evaluate, "reference_classifier", lambda dataset, data_dir, **kw: "reference")
+    assert augment.filter_classifier(str(own), "mnist", None) == ("reference", "the reference classifier")
+    keras.Sequential([keras.Input((28, 28, 1)), keras.layers.Flatten(), keras.layers.Dense(10)]).save(
+        own / "classifier.keras")
+    classifier, name = augment.filter_classifier(str(own), "mnist", None)
+    assert name == "the run's classifier.keras" and classifier.output_shape == (None, 10)
 
 
 def test_filter_stops_after_max_rounds_and_says_what_is_short(run):

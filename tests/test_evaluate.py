@@ -140,7 +140,9 @@ def test_classifier_has_features_layer():
 def test_evaluate_samples_trains_the_reference_once_then_loads_it(mnist_dir, mnist_path, tmp_path, monkeypatch,
                                                                    capsys):
     x, y = unseen_real(mnist_path)
-    result = evaluate.evaluate_samples(x, y, data_dir=mnist_dir)
+    result = evaluate.evaluate_samples(x, y, data_dir=mnist_dir, verbose=True)
+    err = capsys.readouterr().err
+    assert "training the reference classifier once" in err and re.search(r"^150/150 - \d+s", err, re.MULTILINE), err
     assert set(result) == KEYS
     assert result["n_samples"] == 300 and result["dataset"] == "mnist"
     assert result["label_fidelity"] > 0.85 and result["classifier_test_accuracy"] > 0.85
@@ -149,7 +151,6 @@ def test_evaluate_samples_trains_the_reference_once_then_loads_it(mnist_dir, mni
     noise = np.random.default_rng(0).integers(0, 256, x.shape, dtype=np.uint8)  # the same scores on noise: far worse
     worse = evaluate.evaluate_samples(noise, y, data_dir=mnist_dir)
     assert worse["fid"] > 5 * result["fid"] and worse["recall"] < 0.2 and worse["label_fidelity"] < 0.5, worse
-    assert "training the reference classifier once" in capsys.readouterr().err
     (cached,) = (tmp_path / "cache").glob("classifier-mnist-*.keras")
     mtime = cached.stat().st_mtime_ns
 
@@ -160,7 +161,16 @@ def test_evaluate_samples_trains_the_reference_once_then_loads_it(mnist_dir, mni
     again = evaluate.evaluate_samples(x, y, data_dir=mnist_dir)
     assert again == result
     assert cached.stat().st_mtime_ns == mtime
-    assert "training" not in capsys.readouterr().err
+    assert capsys.readouterr() == ("", "")  # a library call is quiet unless asked
+
+
+def test_classical_augmentation_transforms_training_batches_only():
+    """build_classifier(classical=True): random shifts, rotations and zooms in training, the plain CNN in inference."""
+    model = evaluate.build_classifier((28, 28, 1), 10, classical=True)
+    x = np.random.default_rng(0).uniform(0, 255, (4, 28, 28, 1)).astype("float32")
+    inner = model.layers[-1]
+    np.testing.assert_allclose(model(x, training=False), inner(x, training=False), rtol=1e-5, atol=1e-6)
+    assert not np.allclose(model(x, training=True), inner(x, training=True), atol=1e-4)
 
 
 def test_cache_key_follows_the_recipe_and_the_versions(monkeypatch):
