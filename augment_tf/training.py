@@ -275,6 +275,7 @@ def _same_setting(value, saved):
 
 
 def _shown(value):
+    """A flag's value as a message shows it: on / off for a switch."""
     return {True: "on", False: "off", None: "unset"}.get(value, value) if isinstance(value, (bool, type(None))) else value
 
 

@@ -1,5 +1,5 @@
-"""The package installs from a clone and then works from any folder: import, training and the `python -m` tools,
-with no TensorFlow log lines in what a user sees."""
+"""The package installs from a clone and then works from any folder: import, training, the `python -m` tools and the
+`augment-tf` command, with no TensorFlow log lines in what a user sees."""
 
 import os
 import re
@@ -35,7 +35,15 @@ def test_installed_package_trains_and_generates_outside_the_repository(tmp_path,
     tiny = ["--conditional", "--data-dir", npz_data, "--steps", "2", "--batch-size", "16", "--latent-dim", "8",
             "--width", "8"]
     python("-m", "augment_tf.train_gan", *tiny, "--out", "gan")
-    python("-m", "augment_tf.train_vae", *tiny, "--out", "vae")
     python("-m", "augment_tf.generate", "gan", "--n", "10", "--out", "samples.npz")
     assert (elsewhere / "gan" / "generator.keras").is_file() and (elsewhere / "samples.npz").is_file()
+    # the console script: every command under one name
+    augment_tf = str(site / "bin" / "augment-tf")
+    listing = python(augment_tf, "--help")
+    assert all(f"  {name} " in listing for name in ("train-gan", "train-vae", "generate", "evaluate", "augment",
+                                                    "impute", "shard", "pictures")), listing
+    python(augment_tf, "train-vae", *tiny, "--out", "vae")
     assert (elsewhere / "vae" / "sampler.keras").is_file()
+    refused = subprocess.run([sys.executable, augment_tf, "generate", "gan", "--n", "5", "--out", "samples.txt"],
+                             cwd=elsewhere, env=env, capture_output=True, text=True, timeout=300)
+    assert refused.returncode == 2 and refused.stderr == "error: --out must be an .npz file, got samples.txt\n"
