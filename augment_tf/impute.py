@@ -14,7 +14,7 @@ import argparse
 import keras
 import numpy as np
 
-from augment_tf import cli, data, files, progress, runs
+from augment_tf import cli, data, files, images, progress, runs
 from augment_tf.errors import AugmentError, DataError
 
 ITERATIONS = 100
@@ -178,7 +178,7 @@ def main(argv=None):
         nhwc, observed = x.reshape(-1, *config["image_shape"]), mask.astype(bool)
         filled = impute(models["encoder.keras"], models["decoder.keras"], nhwc / 255.0, observed.reshape(nhwc.shape),
                         y if config.get("num_classes") else None, args.iterations, args.seed, verbose=True)
-        repaired = np.clip(np.rint(filled * 255.0), 0, 255).astype(np.uint8).reshape(x.shape)
+        repaired = images.from_model_range(filled, (0.0, 1.0)).reshape(x.shape)
         arrays = {"x": np.where(observed, x, repaired), "mask": mask}
         files.write_npz(args.out, **arrays, **({} if y is None else {"y": y}))
     print(f"imputed {int((~observed).sum())} missing pixels in {len(x)} images: {args.out}")

@@ -46,7 +46,7 @@ def write_gif(path, frames, total_epochs=None, scale=2):
 
     pictures = []
     for epoch, grid in frames:
-        picture = Image.fromarray(np.kron(grid, np.ones((scale, scale), np.uint8)), "L")
+        picture = Image.fromarray(upscale(grid[..., None], scale)[..., 0], "L")
         captioned = Image.new("L", (picture.width, picture.height + 16 * scale), 255)
         captioned.paste(picture, (0, 16 * scale))
         caption = f"epoch {epoch}" + (f" of {total_epochs}" if total_epochs else "")
