@@ -50,7 +50,7 @@ def accuracy(model, x, y, batch_size=1000):
     return float(np.mean(np.concatenate([np.argmax(model(b, training=False), axis=-1) for b in batches]) == y))
 
 
-def estimate(x_real, y_real, x_syn, y_syn, num_classes, *, folds=FOLDS, steps=None, max_real=MAX_REAL, seed=0,
+def estimate(x_real, y_real, x_syn, y_syn, num_classes, *, folds=None, steps=None, max_real=MAX_REAL, seed=0,
              drop_held_out_copies=False, held_out=None, verbose=False):
     """Accuracy of a small CNN on real images it did not train on, trained without and with the synthetic samples in
     the file's proportion: {"real_only", "with_synthetic", "gain" (means), "verdict", "per_fold", ...}, or None
@@ -63,7 +63,7 @@ def estimate(x_real, y_real, x_syn, y_syn, num_classes, *, folds=FOLDS, steps=No
     `verbose` names each CNN as it trains and shows its steps on stderr."""
     if held_out is not None and drop_held_out_copies:
         raise ValueError("drop_held_out_copies guards the cross-validation; with held_out no real fold is held out")
-    rng, steps = np.random.default_rng(seed), steps or STEPS
+    rng, folds, steps = np.random.default_rng(seed), folds or FOLDS, steps or STEPS
     x_real, x_syn = (as_images(x) for x in (x_real, x_syn))
     y_real, y_syn = np.asarray(y_real, np.int64), np.asarray(y_syn, np.int64)
     if len(x_real) > max_real:  # a stratified draw of real images, and as large a share of the synthetic ones

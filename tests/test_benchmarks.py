@@ -12,6 +12,7 @@ import keras
 import numpy as np
 import pytest
 
+import augment_tf.benefit
 from augment_tf.errors import AugmentError
 from benchmarks import augmentation_benefit as benefit
 from benchmarks import common
@@ -246,11 +247,12 @@ def test_scores_on_the_classes_present_only():
     assert scores["balanced_accuracy"] == pytest.approx(0.5) and scores["minority_recall"] == pytest.approx(0.5)
 
 
-def test_low_data_imbalanced_and_transfer_smoke_run(tmp_path):
+def test_low_data_imbalanced_and_transfer_smoke_run(tmp_path, monkeypatch):
     """Random images, 3 per class: the low-data arms with augment's output and its estimate beside the outcome; the
     imbalanced arms with two rebalancing shares, one arm each from the same generators; the transfer arms:
     generators on digits 0-4 once, fine-tuned (the GAN also with --freeze-d 1) and from scratch on 5-9, scored on
     the test images of 5-9, with the margins against classical augmentation; two mixing shares, one arm each."""
+    monkeypatch.setattr(augment_tf.benefit, "FOLDS", 2)  # each estimate: 4 CNNs, not 6 (tests/test_benefit.py covers 3)
     rng = np.random.default_rng(0)
     for split, n in (("train", 200), ("test", 50)):
         np.savez(tmp_path / f"{split}.npz", x=rng.integers(0, 256, (n, 28, 28), np.uint8), y=np.arange(n) % 10)
