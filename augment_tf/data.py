@@ -80,7 +80,8 @@ def load_arrays(dataset="mnist", split="train", data_dir=None):
 
     Source: `data_dir`, else `$AUGMENT_TF_DATA_DIR`, else TensorFlow Datasets `dataset` (ignored
     for local data). A folder holds the MNIST IDX pair of `split` (`train`, `test`; raw or .gz)
-    or `{split}.npz`; an `.npz` file (arrays `x`, `y`) is the data whatever the split. A label of
+    or `{split}.npz`; an `.npz` file (arrays `x`, `y`) or a sharded folder (augment_tf.shards) is the data whatever
+    the split. A label of
     `UNLABELED` (-1) marks an image without a label.
     """
     data_dir = data_dir or os.environ.get(DATA_DIR_ENV) or None
@@ -119,10 +120,16 @@ def num_classes(y, source="labels", known=0):
     saw). Classes below `known` (learned elsewhere: a model to fine-tune) may have none here."""
     labeled = np.asarray(y, np.int64)
     labeled = labeled[labeled != UNLABELED]
-    if not labeled.size:
+    return classes_of(np.bincount(labeled) if labeled.size else [], source, known)
+
+
+def classes_of(class_counts, source="labels", known=0):
+    """`num_classes` from the count of images of each class (a sharded dataset's metadata holds them)."""
+    counts = np.asarray(class_counts, np.int64)
+    if not counts.sum():
         raise DataError(f"{source}: no labelled images (every label is {UNLABELED}); a class-conditional model needs "
                         "some images of every class labelled")
-    counts = np.bincount(labeled, minlength=known)
+    counts = np.pad(counts, (0, max(0, known - len(counts))))
     empty = np.flatnonzero(counts[known:] == 0) + known
     if empty.size:
         listed = ", ".join(map(str, empty[:10])) + (", ..." if empty.size > 10 else "")
@@ -182,11 +189,17 @@ def _idx_file(folder, name):
 
 
 def _local_files(path, split):
-    """The resolved files holding `split` at `path`: an (images, labels) IDX pair or one .npz."""
+    """The resolved files holding `split` at `path`: an (images, labels) IDX pair, one .npz or a sharded folder's
+    metadata.json."""
     if path.is_file() and path.suffix == ".npz":
         return (str(path.resolve()),)
     if not path.is_dir():
         raise DataError(f"{path}: " + ("not a folder or an .npz file" if path.exists() else "no such file or folder"))
+    from augment_tf import shards  # the sharded format builds on this module
+
+    if shards.is_sharded(path):
+        shards.read_metadata(path)  # a finished, consistent write
+        return (str((path / shards.METADATA).resolve()),)
     names = IDX_FILES.get(split, ())
     found = [_idx_file(path, name) for name in names]
     if names and all(found):
@@ -216,9 +229,14 @@ def _load(key):
         (x, y), source = [read_idx(p) for p in args[0]], f"{args[0][0]} + {os.path.basename(args[0][1])}"
         if x.ndim != 3 or y.ndim != 1:
             raise DataError(f"{source}: expected images (N, H, W) and labels (N,), got {x.shape} and {y.shape}")
-    else:
+    elif args[0][0].endswith(".npz"):
         arrays = read_npz(args[0][0], ("x", "y"))
         (x, y), source = (arrays["x"], arrays["y"]), args[0][0]
+    else:  # a sharded folder's metadata.json
+        from augment_tf import shards
+
+        source = os.path.dirname(args[0][0])
+        x, y = (np.concatenate(arrays) for arrays in zip(*shards.read_chunks(source)))
     x, y = _check(x, y, source)
     x.flags.writeable = y.flags.writeable = False
     return x, y

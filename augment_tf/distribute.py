@@ -108,6 +108,27 @@ def check_batch(batch_size, strategy):
                            f"--batch-size that is a multiple of {replicas}")
 
 
+def input_workers(strategy):
+    """How many processes feed `strategy` input: the workers (and chief) of a multi-worker cluster, else one."""
+    resolver = getattr(strategy, "cluster_resolver", None)
+    if resolver is None:
+        return 1
+    spec = resolver.cluster_spec()
+    return sum(spec.num_tasks(job) for job in ("chief", "worker") if job in spec.jobs)
+
+
+def per_worker_dataset(strategy, make_dataset, global_batch):
+    """A distributed dataset for which each worker builds its own pipeline: `make_dataset(batch, (index, count))`
+    yields that worker's share of every global batch from its own files, so no worker reads them all."""
+    def worker_dataset(context):
+        count = context.num_input_pipelines
+        per_worker, per_replica = global_batch // count, context.get_per_replica_batch_size(global_batch)
+        dataset = make_dataset(per_worker, (context.input_pipeline_id, count))
+        return dataset if per_replica == per_worker else dataset.rebatch(per_replica)  # several replicas a worker
+
+    return strategy.distribute_datasets_from_function(worker_dataset)
+
+
 @contextlib.contextmanager
 def writable_run_dir(run_dir, strategy):
     """The folder this process writes the run to: `run_dir` on the chief (and with one process); on another worker

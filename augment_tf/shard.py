@@ -8,7 +8,6 @@ TensorFlow Datasets name (streamed, never whole in memory). Progress goes to std
 
 import argparse
 import contextlib
-import os
 from pathlib import Path
 
 import keras
@@ -21,7 +20,7 @@ def source_chunks(src, split="train", chunk_size=shards.CHUNK):
     """(number of images or None, iterable of (x uint8, y int64) chunks) of SRC: a sharded folder, local files
     (`data.load_arrays`) or, when no such path exists, a TensorFlow Datasets name."""
     path = Path(src).expanduser()
-    if path.is_dir() and any(name == shards.METADATA or name.startswith("shard-") for name in os.listdir(path)):
+    if shards.is_sharded(path):
         return shards.read_metadata(path)["images"], shards.read_chunks(path, chunk_size)
     if path.exists() or path.suffix == ".npz" or "/" in src:
         x, y = data.load_arrays(split=split, data_dir=str(path))

@@ -28,6 +28,7 @@ from augment_tf import data, files
 from augment_tf.errors import DataError
 
 FORMAT, VERSION, METADATA = "augment_tf.shards", 1, "metadata.json"
+PLAN = ".plan.json"  # a resumable write's settings, until its metadata.json is written
 SHARD_NAME = "shard-{:05d}.tfrecord"
 SHARD_BYTES = 128 * 2**20  # default shard size: ~100+ MB files read at disk speed, yet many per worker on big sets
 SHUFFLE_BUFFER = 10_000  # records shuffled together: 8 MB of MNIST, 1.5 GB of 224x224 RGB (lower it there)
@@ -43,23 +44,26 @@ _MARKED = re.compile(r"<shards>(.*?)</shards>")  # a DataError's line carried th
 _MISSING_LABEL = -2  # what parsing gives a record without a label
 
 
-def write_shards(batches, folder, images_per_shard=None, on_shard=None, source="input"):
+def write_shards(batches, folder, images_per_shard=None, on_shard=None, source="input", plan=None):
     """Writes an iterable of (x uint8 (n, H, W[, C]), y int64 (n,)) chunks as a sharded dataset; returns its metadata.
 
     Streams: one chunk in memory at a time. Each shard is written under a temporary name and renamed when complete,
     and metadata.json comes last, so a killed write leaves whole shards, never a partial file under a final name.
-    `folder` must be absent or empty. `images_per_shard` defaults to SHARD_BYTES of images; `on_shard(entry)` is
-    called as each shard is complete; `source` names the input in errors."""
+    `folder` must be absent or empty, or hold the complete shards of a killed write of the same `plan` (see
+    `resume_from`: `batches` then yields the images after them). `images_per_shard` defaults to SHARD_BYTES of
+    images; `on_shard(entry)` is called as each shard is complete; `source` names the input in errors."""
     import tensorflow as tf
 
     folder = os.fspath(folder)
-    check_new_folder(folder)
     if images_per_shard is not None and images_per_shard < 1:
         raise DataError(f"images per shard must be at least 1, got {images_per_shard}")
     seen = {"shape": None, "counts": np.zeros(0, np.int64), "unlabeled": 0}
-    records, shards = _examples(batches, seen, source), []
+    shards = _kept_shards(folder, plan, seen) if plan is not None else []
+    if plan is None:
+        check_new_folder(folder)
+    records = _examples(batches, seen, source)
     for first in records:
-        per_shard = images_per_shard or max(1, SHARD_BYTES // (math.prod(seen["shape"]) + FRAMING))
+        per_shard = images_per_shard or default_images_per_shard(seen["shape"])
         path = os.path.join(folder, SHARD_NAME.format(len(shards)))
         written = 0
         with files.atomic_path(path) as tmp, tf.io.TFRecordWriter(tmp) as writer:
@@ -77,7 +81,32 @@ def write_shards(batches, folder, images_per_shard=None, on_shard=None, source="
                 "num_classes": len(counts) or None, "class_counts": counts.tolist(), "unlabeled": seen["unlabeled"],
                 "images": sum(s["records"] for s in shards), "shards": shards}
     files.write_json(os.path.join(folder, METADATA), metadata)
+    if plan is not None:
+        os.remove(os.path.join(folder, PLAN))
     return metadata
+
+
+def default_images_per_shard(image_shape):
+    """The default images a shard holds: SHARD_BYTES of them."""
+    return max(1, SHARD_BYTES // (math.prod(image_shape) + FRAMING))
+
+
+def resume_from(folder, plan, images_per_shard):
+    """Images a write of `plan` (JSON: every setting that decides the images, `images_per_shard` among them) to
+    `folder` may skip: those of the complete shards a killed write of the same plan left; 0 for a new folder, whose
+    plan it records. A finished dataset, another plan's shards or a user's files are refused in one line."""
+    folder = os.fspath(folder)
+    plan_path = os.path.join(folder, PLAN)
+    if os.path.isfile(plan_path):
+        with open(plan_path) as f:
+            if json.load(f) != plan:
+                raise DataError(f"{folder} holds an unfinished write of other settings: remove the folder, or rerun "
+                                "the command that started it")
+        return images_per_shard * sum(bool(_SHARD_FILE.fullmatch(n)) for n in os.listdir(folder))
+    check_new_folder(folder)
+    os.makedirs(folder, exist_ok=True)
+    files.write_json(plan_path, plan)
+    return 0
 
 
 def _examples(batches, seen, source):
@@ -109,6 +138,34 @@ def _examples(batches, seen, source):
             })).SerializeToString()
 
 
+def _kept_shards(folder, plan, seen):
+    """The entries of the complete shards a killed write of `plan` left in `folder` (numbered 0..k-1, each of
+    plan's images_per_shard records), their shapes and labels tallied into `seen`."""
+    import tensorflow as tf
+
+    for name in os.listdir(folder):
+        if name.startswith(".shard-"):  # what a kill left of the shard being written
+            os.remove(os.path.join(folder, name))
+    names = sorted(n for n in os.listdir(folder) if _SHARD_FILE.fullmatch(n))
+    if names != [SHARD_NAME.format(k) for k in range(len(names))]:
+        raise DataError(f"{folder}: shards {', '.join(names)} are not numbered from 0: remove the folder and write it "
+                        "again")
+    spec = {"label": tf.io.FixedLenFeature([], tf.int64), "shape": tf.io.FixedLenFeature([3], tf.int64)}
+    entries = []
+    for name in names:
+        path = os.path.join(folder, name)
+        _check_record_headers(path, plan["images_per_shard"], 2**31)
+        for batch in tf.data.TFRecordDataset(path).batch(CHUNK).map(lambda r: tf.io.parse_example(r, spec)):
+            labels, shape = batch["label"].numpy(), tuple(int(d) for d in batch["shape"].numpy()[0])
+            seen["shape"] = seen["shape"] or shape
+            labeled = labels[labels != data.UNLABELED]
+            counts = np.bincount(labeled, minlength=len(seen["counts"]))
+            counts[:len(seen["counts"])] += seen["counts"]
+            seen.update(counts=counts, unlabeled=seen["unlabeled"] + len(labels) - len(labeled))
+        entries.append({"file": name, "records": plan["images_per_shard"], "bytes": os.path.getsize(path)})
+    return entries
+
+
 def check_new_folder(folder):
     """A write goes to an absent or empty folder, never over a dataset or a user's files. A rerun of a killed write
     refuses too: a stream cannot seek, so finishing would re-read the source anyway, and the kept shards may not
@@ -116,10 +173,17 @@ def check_new_folder(folder):
     folder = os.fspath(folder)
     if os.path.isfile(os.path.join(folder, METADATA)):
         raise DataError(f"{folder} already holds a sharded dataset: remove it or choose another --out")
-    if os.path.isdir(folder) and any(_SHARD_FILE.fullmatch(n) or n.startswith(".shard-") for n in os.listdir(folder)):
+    if os.path.isdir(folder) and any(_SHARD_FILE.fullmatch(n) or n.startswith(".shard-") or n == PLAN
+                                     for n in os.listdir(folder)):
         raise DataError(f"{folder} holds an unfinished write (shards but no {METADATA}): remove the folder and "
                         "write it again")
     files.check_replaceable_dir(folder)
+
+
+def is_sharded(path):
+    """Whether `path` is a folder of this format (or meant to be one: shards without metadata, an unfinished write)."""
+    path = os.path.expanduser(os.fspath(path))
+    return os.path.isdir(path) and any(name == METADATA or _SHARD_FILE.fullmatch(name) for name in os.listdir(path))
 
 
 def read_metadata(folder):

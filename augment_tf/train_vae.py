@@ -49,9 +49,9 @@ def build_model(config):
 def callbacks(config):
     """KL annealing and the fitted prior, when the run asks for them."""
     extra = [KLAnnealing(epochs=config["kl_anneal_epochs"])] if config["kl_anneal_epochs"] else []
-    if config.get("latent_prior", "fitted") == "fitted":
-        x, y = training.training_arrays(config)
-        extra.append(FitLatentPrior(images.to_unit_range(x), y))
+    if config.get("latent_prior", "fitted") == "fitted":  # in chunks: streamed data never sits in memory
+        source = training.training_source(config)
+        extra.append(FitLatentPrior(chunks=lambda: ((images.to_unit_range(x), y) for x, y in source.chunks())))
     return extra
 
 

@@ -15,7 +15,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from augment_tf import cli, data, distribute, files, images, pseudo_labels, runs
+from augment_tf import cli, data, distribute, files, images, pseudo_labels, runs, shards, sources
 from augment_tf.errors import AugmentError, DataError
 from augment_tf.models import networks
 from augment_tf.models.base import resolve_jit_compile, transfer_weights
@@ -34,8 +34,17 @@ def add_arguments(parser, default_epochs, default_latent_dim=64, default_width=3
     parser.add_argument("--dataset", default="mnist", help="TensorFlow Datasets name (default: mnist)")
     parser.add_argument(
         "--data-dir",
-        help=f"local data instead of tfds: a folder of MNIST IDX files or an .npz with x, y "
-        f"(default: ${data.DATA_DIR_ENV} if set)",
+        help=f"local data instead of tfds: a folder of MNIST IDX files, an .npz with x, y, or a sharded folder "
+        f"(python -m augment_tf.shard) (default: ${data.DATA_DIR_ENV} if set)",
+    )
+    parser.add_argument(
+        "--stream", choices=sources.STREAM_CHOICES, default="auto",
+        help=f"read a sharded --data-dir as a stream (on), into memory (off), or stream it where its images pass "
+        f"{sources.IN_MEMORY_BYTES // 2**30} GB (auto, the default)",
+    )
+    parser.add_argument(
+        "--shuffle-buffer", type=int, default=shards.SHUFFLE_BUFFER,
+        help=f"streamed data: images shuffled together, beside the shards' order (default {shards.SHUFFLE_BUFFER})",
     )
     length = parser.add_mutually_exclusive_group()
     length.add_argument(
@@ -81,7 +90,7 @@ def add_arguments(parser, default_epochs, default_latent_dim=64, default_width=3
 
 
 def check_arguments(args):
-    for name in ("epochs", "steps", "batch_size", "latent_dim", "width", "classifier_steps"):
+    for name in ("epochs", "steps", "batch_size", "latent_dim", "width", "classifier_steps", "shuffle_buffer"):
         value = getattr(args, name)
         if value is not None and value < 1:
             raise AugmentError(f"--{name.replace('_', '-')} must be a positive integer, got {value}")
@@ -95,13 +104,14 @@ def check_arguments(args):
     distribute.check_arguments(args)
 
 
-def schedule(n_examples, batch_size, epochs=None, steps=None):
+def schedule(n_examples, batch_size, epochs=None, steps=None, steps_per_pass=None):
     """(epochs, steps_per_epoch): whole passes over the data, or at least `steps` steps split into epochs.
 
     A step budget on small data makes each epoch several passes (MIN_EPOCH_STEPS steps), so that grids
-    and checkpoints come every few seconds rather than every step.
+    and checkpoints come every few seconds rather than every step. `steps_per_pass` defaults to whole batches of
+    `n_examples` (streamed data may give fewer: each worker's shards make whole batches of their own).
     """
-    steps_per_epoch = max(1, n_examples // batch_size)
+    steps_per_epoch = steps_per_pass or max(1, n_examples // batch_size)
     if steps is None:
         return epochs, steps_per_epoch
     epochs = math.ceil(steps / max(steps_per_epoch, min(steps, MIN_EPOCH_STEPS)))
@@ -222,8 +232,8 @@ def start(args, model_name, sampler, build_model, default_epochs, options=(), st
     if runs.completed_epochs(run_dir) or os.path.exists(runs.path(run_dir, runs.CONFIG)):
         raise AugmentError(f"{run_dir} already holds a run: pass --resume to continue it, or another --out")
     origin, origin_model = _origin(args, model_name) if args.init_from else ({}, None)
-    x, y, source = _training_data(args, origin)
-    config = new_config(args, run_dir, sampler, x, y, source, origin, options, strategy, default_epochs)
+    source, how = _training_data(args, origin)
+    config = new_config(args, run_dir, sampler, source, origin, options, strategy, default_epochs)
     distribute.set_precision(config["precision"])  # the labelling classifier and the model compute in it
     keras.utils.set_random_seed(args.seed)
     model = build_model(config)  # refuses bad settings before the labelling classifier trains for minutes
@@ -231,10 +241,13 @@ def start(args, model_name, sampler, build_model, default_epochs, options=(), st
         transfer_weights(origin_model, model)
     if config["classifier_steps"]:  # before config.json, so an interrupted labelling leaves no run: start it again
         os.makedirs(run_dir, exist_ok=True)
-        pseudo_labels.label_run(run_dir, x, y, config["num_classes"], steps=config["classifier_steps"], seed=args.seed)
+        pseudo_labels.label_run(run_dir, source.x, source.y, config["num_classes"], steps=config["classifier_steps"],
+                                seed=args.seed)
     config.update(model=type(model).__name__, value_range=list(model.value_range))
     os.makedirs(run_dir, exist_ok=True)
     runs.write_config(run_dir, config)
+    if how:
+        print(how, file=sys.stderr)
     return model, config, 0
 
 
@@ -280,37 +293,50 @@ def _shown(value):
 
 
 def _training_data(args, origin):
-    """(x, y, source name) of a new run: its data and --unlabeled images, checked against the --init-from run."""
-    data_dir = args.data_dir or os.environ.get(data.DATA_DIR_ENV) or None
-    x, y = _with_unlabeled(data.load_arrays(args.dataset, "train", data_dir), args.unlabeled)
-    source = data_dir or f"TensorFlow Datasets {args.dataset!r}"
-    if origin and list(x.shape[1:]) != origin["image_shape"]:
-        raise DataError(f"{source}: images are {'x'.join(map(str, x.shape[1:]))} (HxWxC) but {args.init_from} "
+    """(source, how it is read) of a new run (`_source`), checked against the --init-from run."""
+    source, how = _source(args.dataset, args.data_dir or os.environ.get(data.DATA_DIR_ENV) or None, args.stream,
+                          args.unlabeled, args.conditional)
+    shape = source.image_shape
+    if origin and list(shape) != origin["image_shape"]:
+        raise DataError(f"{source.name}: images are {'x'.join(map(str, shape))} (HxWxC) but {args.init_from} "
                         f"trained on {'x'.join(map(str, origin['image_shape']))}; --init-from needs a run on images "
                         "of this shape")
-    if x.shape[-1] not in (1, 3, 4):
-        raise AugmentError(f"{source}: images have {x.shape[-1]} channels; sample grids need 1 (grayscale), 3 (RGB) "
-                           "or 4 (RGBA)")
-    return x, y, source
+    if shape[-1] not in (1, 3, 4):
+        raise AugmentError(f"{source.name}: images have {shape[-1]} channels; sample grids need 1 (grayscale), 3 "
+                           "(RGB) or 4 (RGBA)")
+    return source, how
 
 
-def new_config(args, run_dir, sampler, x, y, source, origin, options, strategy, default_epochs):
+def _source(dataset, data_dir, stream, unlabeled, conditional):
+    """(source, whether it streams: a line for the user, or None) of a run's data (`sources.open_source`) with its --unlabeled
+    images, in memory where a conditional run's classifier must label some: that classifier reads them in memory."""
+    source, how = sources.open_source(dataset, "train", data_dir, stream)
+    if source.streamed and (unlabeled or (conditional and source.unlabeled)):
+        raise DataError(f"{source.name}: a conditional run with unlabelled images labels them with a classifier that "
+                        "reads them in memory, and this folder is streamed: pass --stream off if they fit, or label "
+                        "them first")
+    if unlabeled:
+        source = sources.Arrays(*_with_unlabeled((source.x, source.y), unlabeled), source.name)
+    return source, how
+
+
+def new_config(args, run_dir, sampler, source, origin, options, strategy, default_epochs):
     """The settings a new run records in config.json: its flags, with every default resolved for its data."""
     # refuses a class without images, unless the --init-from run learned it
-    num_classes = data.num_classes(y, source, known=origin.get("num_classes") or 0) if args.conditional else None
-    n_unlabeled = int(np.sum(y == data.UNLABELED))
-    batch_size = min(args.batch_size, len(x)) if args.batch_size else default_batch_size(
-        len(x), strategy.num_replicas_in_sync
-    )
+    known = origin.get("num_classes") or 0
+    num_classes = data.classes_of(source.class_counts, source.name, known) if args.conditional else None
+    n, n_unlabeled = source.images, source.unlabeled
+    batch_size = min(args.batch_size, n) if args.batch_size else default_batch_size(n, strategy.num_replicas_in_sync)
     epochs, steps = (args.epochs, args.steps) if args.epochs or args.steps else default_length(
-        len(x), batch_size, default_epochs
+        n, batch_size, default_epochs
     )
     classifier_steps = (args.classifier_steps or pseudo_labels.STEPS) if args.conditional and n_unlabeled else None
     if args.classifier_steps and not classifier_steps:
         raise AugmentError("--classifier-steps applies to --conditional runs with unlabelled images only")
-    if classifier_steps and min(x.shape[1:3]) < networks.MIN_CLASSIFIER_SIZE:
-        raise DataError(f"{source}: images of {x.shape[1]}x{x.shape[2]} pixels are too small for the classifier that "
-                        f"labels unlabelled images (at least {networks.MIN_CLASSIFIER_SIZE} a side): label them all")
+    if classifier_steps and min(source.image_shape[:2]) < networks.MIN_CLASSIFIER_SIZE:
+        raise DataError(f"{source.name}: images of {source.image_shape[0]}x{source.image_shape[1]} pixels are too small "
+                        f"for the classifier that labels unlabelled images (at least {networks.MIN_CLASSIFIER_SIZE} a "
+                        "side): label them all")
     return {
         "sampler": sampler,
         "run_dir": run_dir,
@@ -321,18 +347,21 @@ def new_config(args, run_dir, sampler, x, y, source, origin, options, strategy, 
         "steps_requested": steps,
         "batch_size": batch_size,
         **_network_sizes(args, origin),
-        "augment": args.augment if args.augment is not None else len(x) < SMALL_DATA,
+        "augment": args.augment if args.augment is not None else n < SMALL_DATA,
         "seed": args.seed,
         "jit_compile": args.jit_compile,
         **_placement(args, batch_size, strategy),
         "precision": args.precision or "float32",
-        "image_shape": list(x.shape[1:]),
+        "image_shape": list(source.image_shape),
         "num_classes": num_classes,
-        "n_train": len(x),
-        "n_labeled": len(x) - n_unlabeled,
+        "n_train": n,
+        "n_labeled": n - n_unlabeled,
         "n_unlabeled": n_unlabeled,
         "unlabeled": args.unlabeled,
         "classifier_steps": classifier_steps,
+        "stream": args.stream,
+        "streamed": source.streamed,
+        "shuffle_buffer": args.shuffle_buffer,
         "init_from": {key: origin[key] for key in ("run_dir", "model", "num_classes", "epochs")} if origin else None,
         **{name: getattr(args, name) for name in options},
     }
@@ -388,46 +417,58 @@ def _with_unlabeled(arrays, unlabeled):
     return np.concatenate([x, x_more]), np.concatenate([y, y_more])
 
 
-def training_arrays(config):
-    """(x, y) a run trains on: its data and unlabelled images; a conditional run's unlabelled images carry the
-    labels its classifier gave them (pseudo_labels)."""
-    x, y = _with_unlabeled(data.load_arrays(config["dataset"], "train", config["data_dir"]), config.get("unlabeled"))
+def training_source(config):
+    """The source a run trains on (`sources`), read as the run first read it: its data and unlabelled images; a
+    conditional run's unlabelled images carry the labels its classifier gave them (pseudo_labels)."""
+    stream = {True: "on", False: "off"}.get(config.get("streamed"), "off")  # runs before streaming read into memory
+    source, _ = _source(config["dataset"], config["data_dir"], stream, config.get("unlabeled"), config["conditional"])
     if config.get("classifier_steps"):
-        y = pseudo_labels.read_labels(config["run_dir"], y)
-    return x, y
+        source = sources.Arrays(source.x, pseudo_labels.read_labels(config["run_dir"], source.y), source.name)
+    return source
 
 
 def fit(model, config, initial_epoch=0, extra_callbacks=(), verbose=None):
-    """Trains to the configured length from `initial_epoch`, exports the standalone models; returns history."""
-    run_dir = config["run_dir"]
-    x, y = training_arrays(config)
-    epochs, steps_per_epoch = schedule(
-        len(x), config["batch_size"], config["epochs_requested"], config["steps_requested"]
-    )
+    """Trains to the configured length from `initial_epoch`, exports the standalone models; returns history.
+
+    Streamed data under several workers: each worker reads its own shards (`distribute.per_worker_dataset`)."""
+    run_dir, batch_size = config["run_dir"], config["batch_size"]
+    source = training_source(config)
+    strategy = tf.distribute.get_strategy()
+    workers = distribute.input_workers(strategy) if source.streamed else 1
+    epochs, steps_per_epoch = schedule(source.images, batch_size, config["epochs_requested"],
+                                       config["steps_requested"], source.batches_per_pass(batch_size, workers))
     config.update(epochs=epochs, steps_per_epoch=steps_per_epoch)
     runs.write_config(run_dir, config)
-    dataset = data.make_dataset(
-        x, y, config["batch_size"], seed=config["seed"], repeat=True, value_range=tuple(model.value_range)
-    ).skip(initial_epoch * steps_per_epoch)
+
+    def batches(batch, worker):
+        if worker[1] > 1:
+            print(source.reads(worker), file=sys.stderr)
+        return source.dataset(batch, seed=config["seed"], value_range=tuple(model.value_range), worker=worker,
+                              start=initial_epoch * steps_per_epoch,
+                              shuffle_buffer=config.get("shuffle_buffer") or shards.SHUFFLE_BUFFER)
+
+    dataset = distribute.per_worker_dataset(strategy, batches, batch_size) if workers > 1 else batches(
+        batch_size, (0, 1))
     stop_on_nan = StopOnNaN()
     callbacks = [
         stop_on_nan,
         keras.callbacks.TensorBoard(os.path.join(run_dir, "logs")),
-        SampleGrid(run_dir, config["seed"], real=(x[:10], y[:10])),
+        SampleGrid(run_dir, config["seed"], real=source.head(10)),
         Checkpoint(run_dir),
         *extra_callbacks,
     ]
     if verbose is None:
         verbose = 1 if sys.stdout.isatty() else 2
-    history = model.fit(
-        dataset,
-        epochs=epochs,
-        steps_per_epoch=steps_per_epoch,
-        initial_epoch=initial_epoch,
-        callbacks=callbacks,
-        verbose=verbose,
-        shuffle=False,  # the pipeline shuffles with the run's seed
-    )
+    with shards.as_data_errors():  # a corrupt shard met mid-epoch: one line naming it; the last checkpoint stays
+        history = model.fit(
+            dataset,
+            epochs=epochs,
+            steps_per_epoch=steps_per_epoch,
+            initial_epoch=initial_epoch,
+            callbacks=callbacks,
+            verbose=verbose,
+            shuffle=False,  # the pipeline shuffles with the run's seed
+        )
     if stop_on_nan.diverged_at:
         raise AugmentError(
             f"training diverged (non-finite loss at {stop_on_nan.diverged_at}); the last good checkpoint "

@@ -126,7 +126,7 @@ def one_seed(pool, scored, score_dir, labels, seed, args, work_dir):
     sampler, config, seconds = train_run(args.generator, x, y, labelled, seed, args, work_dir)
     run_classifier = runs.load_model(runs.path(config["run_dir"], pseudo_labels.CLASSIFIER))
     add("run's classifier.keras", accuracy(run_classifier, *scored), run_seconds=seconds,
-        pseudo_label_accuracy=float(np.mean(training.training_arrays(config)[1][labelled.sum():] == y[~labelled])))
+        pseudo_label_accuracy=float(np.mean(training.training_source(config).y[labelled.sum():] == y[~labelled])))
     x_aug, y_aug, _ = augment.augmented_arrays(sampler, config, x[labelled], y[labelled],
                                                per_class=args.synthetic_per_class, seed=seed)
     add("augment output", accuracy(fit(x_aug, y_aug, **recipe), *scored), n_train=len(y_aug))

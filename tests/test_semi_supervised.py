@@ -180,7 +180,8 @@ def test_conditional_run_labels_unlabelled_images_with_its_classifier(few_labels
 
     classifier = keras.saving.load_model(run / "classifier.keras")  # plain Keras: loads without augment_tf's classes
     predicted = classifier.predict(images(20, seed=1)[..., None].astype("float32"), verbose=0).argmax(axis=1)
-    x, y = training.training_arrays(config)
+    source = training.training_source(config)
+    x, y = source.x, source.y
     assert len(x) == 32 and np.array_equal(y[:12], np.arange(12) % 3) and np.array_equal(y[12:], predicted)
 
     # the unlabelled images change what the generator learns: the same run without them ends elsewhere
@@ -243,7 +244,7 @@ def test_stored_labels_must_match_the_data(few_labels, tmp_path):
     labelled, unlabelled = few_labels
     run = tmp_path / "run"
     train_gan.main(["--conditional", "--data-dir", labelled, "--unlabeled", unlabelled, "--out", str(run), *TINY, *FEW])
-    y = training.training_arrays(json.loads((run / "config.json").read_text()))[1]
+    y = training.training_source(json.loads((run / "config.json").read_text())).y
     y_now = np.concatenate([np.arange(12) % 3, np.full(20, data.UNLABELED)])
     y_now[0] = 1  # a label changed since the run started
     with pytest.raises(AugmentError, match="other labels"):

@@ -126,13 +126,28 @@ class VAE(GenerativeModel):
     def fit_latent_prior(self, x01, labels=None, batch_size=500):
         """Moment-matches the prior (per class) to the aggregate posterior of images `x01`; sampling then avoids
         regions of N(0, I) the encoder never uses (ex-post density estimation, Ghosh et al. 2020)."""
-        mean, log_var = self.encode(x01, labels, batch_size)
-        groups = {None: slice(None)} if self.num_classes is None else {c: labels == c for c in np.unique(labels)}
-        for c, rows in groups.items():
-            m = mean[rows].mean(axis=0)
-            single = len(mean[rows]) < 2  # one image: no spread between images, only its posterior's own
-            cov = np.cov(mean[rows], rowvar=False, bias=single) + np.diag(np.exp(log_var[rows]).mean(axis=0))
-            scale = np.linalg.cholesky(cov + 1e-6 * np.eye(self.latent_dim))
+        labels = None if self.num_classes is None else np.asarray(labels)
+        self.fit_latent_prior_to(((x01[i:i + batch_size], None if labels is None else labels[i:i + batch_size])
+                                  for i in range(0, len(x01), batch_size)))
+
+    def fit_latent_prior_to(self, chunks):
+        """`fit_latent_prior` on images that come in (x01, labels) chunks, for more images than memory holds: the
+        posterior means' sums and outer products are accumulated per class, in float64."""
+        sums = {}  # class (None: every image) -> [count, sum of means, sum of outer products, sum of variances]
+        for x01, labels in chunks:
+            labels = None if self.num_classes is None else np.asarray(labels)
+            mean, log_var = (v.astype(np.float64) for v in self.encode(x01, labels))
+            groups = {None: slice(None)} if labels is None else {c: labels == c for c in np.unique(labels)}
+            for c, rows in groups.items():
+                m, total = mean[rows], sums.setdefault(c, [0, 0.0, 0.0, 0.0])
+                total[0] += len(m)
+                total[1] += m.sum(axis=0)
+                total[2] += m.T @ m
+                total[3] += np.exp(log_var[rows]).sum(axis=0)
+        for c, (n, total, outer, variance) in sums.items():
+            m = total / n
+            spread = (outer - n * np.outer(m, m)) / max(n - 1, 1)  # one image: no spread, only its posterior's own
+            scale = np.linalg.cholesky(spread + np.diag(variance / n) + 1e-6 * np.eye(self.latent_dim))
             if c is None:
                 self.prior.get_layer("prior_affine").set_weights([scale.T, m])
             else:
@@ -182,14 +197,20 @@ class ConditionalVAE(ClassConditional, VAE):
 
 
 class FitLatentPrior(keras.callbacks.Callback):
-    """At the end of training, fits the VAE's prior to the aggregate posterior of `x01` (see `fit_latent_prior`)."""
+    """At the end of training, fits the VAE's prior to the aggregate posterior of `x01` (see `fit_latent_prior`), or
+    of the (x01, labels) chunks that `chunks()` yields, for images streamed rather than held (`fit_latent_prior_to`)."""
 
-    def __init__(self, x01, labels=None):
+    def __init__(self, x01=None, labels=None, *, chunks=None):
         super().__init__()
-        self.x01, self.labels = x01, labels
+        if (x01 is None) == (chunks is None):
+            raise ValueError("FitLatentPrior takes images x01 or a chunks function, not both")
+        self.x01, self.labels, self.chunks = x01, labels, chunks
 
     def on_train_end(self, logs=None):
-        self.model.fit_latent_prior(self.x01, self.labels if self.model.num_classes else None)
+        if self.chunks is not None:
+            self.model.fit_latent_prior_to(self.chunks())
+        else:
+            self.model.fit_latent_prior(self.x01, self.labels if self.model.num_classes else None)
 
 
 class KLAnnealing(keras.callbacks.Callback):

@@ -1,0 +1,115 @@
+"""What a run trains on, behind one interface: images held in memory (`Arrays`) or streamed from a sharded folder
+(`Shards`). Both give the size, shape and class counts without a scan, and a batch stream whose every epoch's order
+is a pure function of (seed, epoch), so that a resumed run reads what it would have read.
+
+`open_source` picks: a shard folder whose images fit in IN_MEMORY_BYTES loads into memory, as any other local data
+(faster, and today's order); a larger one streams, with memory independent of its size.
+"""
+
+import math
+import os
+
+import numpy as np
+
+from augment_tf import data, shards
+from augment_tf.errors import DataError
+
+IN_MEMORY_BYTES = 2 * 2**30  # larger shard folders stream: 2 GB of uint8 images (2.7 million of 28x28)
+STREAM_CHOICES = ("auto", "on", "off")
+
+
+class Arrays:
+    """uint8 images (N, H, W, C) and int64 labels (N,) in memory; `name` says where they came from in errors."""
+
+    streamed = False
+
+    def __init__(self, x, y, name):
+        self.x, self.y, self.name = x, y, name
+        self.images, self.image_shape = len(x), tuple(x.shape[1:])
+        labeled = y[y != data.UNLABELED]
+        self.class_counts = np.bincount(labeled) if labeled.size else np.zeros(0, np.int64)
+        self.unlabeled = len(y) - labeled.size
+
+    def batches_per_pass(self, batch_size, workers=1):
+        """Whole batches of one pass over the images (every worker reads all of them: tf.distribute splits)."""
+        return max(1, self.images // batch_size)
+
+    def dataset(self, batch_size, *, seed, value_range, start=0, worker=(0, 1), shuffle_buffer=None):
+        """Endless batches in the seeded order of `data.make_dataset`, the first `start` batches skipped."""
+        del worker, shuffle_buffer  # the whole set is shuffled at once, and tf.distribute shards it
+        return data.make_dataset(self.x, self.y, batch_size, seed=seed, repeat=True, value_range=value_range
+                                 ).skip(start)
+
+    def chunks(self, size=shards.CHUNK):
+        """(x, y) chunks in stored order."""
+        return ((self.x[i:i + size], self.y[i:i + size]) for i in range(0, self.images, size))
+
+    def head(self, n):
+        return self.x[:n], self.y[:n]
+
+
+class Shards:
+    """A sharded folder (augment_tf.shards), read as a stream: its metadata says the size, shape and classes."""
+
+    streamed = True
+
+    def __init__(self, folder, metadata=None):
+        self.folder, self.name = os.fspath(folder), os.fspath(folder)
+        self.metadata = metadata or shards.read_metadata(folder)
+        self.images, self.image_shape = self.metadata["images"], tuple(self.metadata["image_shape"])
+        self.class_counts = np.asarray(self.metadata["class_counts"], np.int64)
+        self.unlabeled = self.metadata["unlabeled"]
+
+    def batches_per_pass(self, batch_size, workers=1):
+        """Whole batches per pass over a worker's shards, `batch_size` being the global batch: each of `workers`
+        reads batch_size / workers images per step from its own shards."""
+        return shards.batches_per_epoch(self.metadata, batch_size // workers, workers)
+
+    def dataset(self, batch_size, *, seed, value_range, start=0, worker=(0, 1), shuffle_buffer=shards.SHUFFLE_BUFFER):
+        """Endless batches of this worker's shards (`batch_size` of them: a worker's share of the global batch);
+        the first `start` batches skipped by starting at their pass, reading at most one pass to skip the rest."""
+        per_pass = shards.batches_per_epoch(self.metadata, batch_size, worker[1])
+        return shards.shard_dataset(self.folder, batch_size, seed=seed, epoch=start // per_pass, worker=worker,
+                                    shuffle_buffer=shuffle_buffer, value_range=value_range).skip(start % per_pass)
+
+    def chunks(self, size=shards.CHUNK):
+        return shards.read_chunks(self.folder, size)
+
+    def reads(self, worker):
+        """One line: the shards worker (index, count) reads."""
+        mine = shards.worker_shards(self.metadata, worker)
+        numbers = ", ".join(str(int(s["file"][6:-9])) for s in mine)
+        return (f"worker {worker[0]} of {worker[1]} reads shards {numbers} ({len(mine)} of "
+                f"{len(self.metadata['shards'])}; {sum(s['records'] for s in mine):,} images)")
+
+    def head(self, n):
+        return next(iter(shards.read_chunks(self.folder, n)))
+
+
+def open_source(dataset="mnist", split="train", data_dir=None, stream="auto"):
+    """(source, a line saying whether it streams) of `data_dir` (else $AUGMENT_TF_DATA_DIR, else TFDS `dataset`).
+
+    `stream` "on" streams a shard folder, "off" loads it into memory, "auto" streams it when its images pass
+    IN_MEMORY_BYTES. Other sources load into memory (`data.load_arrays`), and their line is None: no choice was made."""
+    if stream not in STREAM_CHOICES:
+        raise ValueError(f"stream must be one of {STREAM_CHOICES}, got {stream!r}")
+    data_dir = data_dir or os.environ.get(data.DATA_DIR_ENV) or None
+    if data_dir is not None and shards.is_sharded(data_dir):
+        metadata = shards.read_metadata(os.path.expanduser(data_dir))
+        size = metadata["images"] * math.prod(metadata["image_shape"])
+        if stream == "on" or (stream == "auto" and size > IN_MEMORY_BYTES):
+            why = "" if stream == "on" else f", more than the {_gb(IN_MEMORY_BYTES)} read into memory"
+            return Shards(os.path.expanduser(data_dir), metadata), (
+                f"streaming {data_dir}: {metadata['images']:,} images ({_gb(size)}{why})")
+        x, y = data.load_arrays(dataset, split, data_dir)
+        return Arrays(x, y, data_dir), f"reading {data_dir} into memory: {len(x):,} images ({_gb(size)})"
+    if stream == "on":
+        given = data_dir or dataset
+        raise DataError(f"{given}: --stream on reads a sharded folder; write one with python -m augment_tf.shard "
+                        f"{given} --out DIR and pass --data-dir DIR")
+    x, y = data.load_arrays(dataset, split, data_dir)
+    return Arrays(x, y, data_dir or f"TensorFlow Datasets {dataset!r}"), None
+
+
+def _gb(size):
+    return f"{size / 2**30:.1f} GB" if size >= 2**30 else f"{size / 2**20:.0f} MB"
