@@ -23,6 +23,10 @@ Formats (`--format`, default from OUT: `.npz` file or folder):
     tfds  OUT/ a TensorFlow Datasets folder, split "train", features image (H, W, C uint8), label (ClassLabel),
           is_synthetic (bool): `tfds.builder_from_directory(OUT)` reads it; for OUT=DIR/NAME/X.Y.Z
           `tfds.load(NAME, data_dir=DIR)` does too
+    shards OUT/ a sharded folder (augment_tf.shards; what --data-dir trains from): for any number of samples, in flat
+          memory. The real images are copied chunk by chunk (a sharded --real streams), then the synthetic ones,
+          drawn chunk by chunk, each chunk holding every class; summary.json says how many of the first are real.
+          No estimate (it needs the samples in memory); a killed write is finished by the same command.
 Beside the data: a grid of real (one row) then synthetic (one row) samples per synthesised class, and a JSON
 summary (counts per class, filter report, estimate): OUT_grid.png and OUT.json for an .npz, OUT/grid.png and
 OUT/summary.json for a folder. Folders are written to a temporary sibling and renamed into place; while one command
@@ -32,6 +36,7 @@ writes OUT, another given the same OUT refuses (`files.claim`). Progress and not
 import argparse
 import contextlib
 import io
+import itertools
 import os
 import re
 import shutil
@@ -39,10 +44,11 @@ import sys
 
 import numpy as np
 
-from augment_tf import benefit, cli, data, evaluate, files, generate, images, pseudo_labels, runs
+from augment_tf import benefit, cli, data, evaluate, files, generate, images, progress, pseudo_labels, runs, shards
+from augment_tf import sources
 from augment_tf.errors import AugmentError, DataError
 
-FORMATS = ("npz", "idx", "tfds")
+FORMATS = ("npz", "idx", "tfds", "shards")
 IS_SYNTHETIC_IDX = "train-is-synthetic-idx1-ubyte.gz"
 DEFAULT_THRESHOLD = 0.9
 DEFAULT_MAX_ROUNDS = 10
@@ -79,10 +85,15 @@ def check_amount(per_class=None, ratio=None, balance=False, balance_share=None):
 
 def shortfall(y_real, num_classes, classes=None):
     """Images each class lacks to the largest real class count, int64 (num_classes,); zero outside `classes`."""
+    return _shortfall(np.bincount(y_real, minlength=num_classes), classes)
+
+
+def _shortfall(real, classes=None):
+    """`shortfall` from the real images' class counts."""
+    num_classes = len(real)
     classes = np.arange(num_classes) if classes is None else np.asarray(classes, np.int64)
     if classes.size == 0 or classes.min() < 0 or classes.max() >= num_classes:
         raise AugmentError(f"--classes: classes must be in 0..{num_classes - 1}, got {classes.tolist()}")
-    real = np.bincount(y_real, minlength=num_classes)
     missing = np.zeros(num_classes, np.int64)
     missing[classes] = real.max() - real[classes]
     return missing
@@ -95,11 +106,17 @@ def synthetic_counts(y_real, num_classes, *, per_class=None, ratio=None, balance
     `balance` tops each class up to the largest real class count (over all classes), `balance_share` (default
     BALANCE_SHARE) of the shortfall synthetic; a class without real images to copy gets all of it synthetic.
     """
+    return counts_for(np.bincount(y_real, minlength=num_classes), per_class=per_class, ratio=ratio, balance=balance,
+                      balance_share=balance_share, classes=classes)
+
+
+def counts_for(real, *, per_class=None, ratio=None, balance=False, balance_share=None, classes=None):
+    """`synthetic_counts` from the real images' class counts (`real`, one per class of the run)."""
     check_amount(per_class, ratio, balance, balance_share)
-    missing = shortfall(y_real, num_classes, classes)  # checks `classes` too
-    classes = np.arange(num_classes) if classes is None else np.asarray(classes, np.int64)
-    real = np.bincount(y_real, minlength=num_classes)
-    counts = np.zeros(num_classes, np.int64)
+    real = np.asarray(real, np.int64)
+    missing = _shortfall(real, classes)  # checks `classes` too
+    classes = np.arange(len(real)) if classes is None else np.asarray(classes, np.int64)
+    counts = np.zeros(len(real), np.int64)
     if per_class is not None:
         counts[classes] = per_class
     elif ratio is not None:
@@ -332,7 +349,9 @@ def output_format(out, fmt=None):
                                                          f"a folder, not {out}: drop the .npz from --out"))
     if fmt == "npz" and os.path.isdir(out):
         raise AugmentError(f"{out} is a folder: choose another --out")
-    if fmt != "npz":
+    if fmt == "shards" and not os.path.isfile(os.path.join(out, shards.PLAN)):  # a plan: a rerun finishing it
+        shards.check_new_folder(out)
+    elif fmt not in ("npz", "shards"):
         files.check_replaceable_dir(out)
     return fmt
 
@@ -350,6 +369,8 @@ def main(argv=None):
         if args.format == "idx" and config["image_shape"][-1] != 1:
             raise AugmentError("IDX files hold grayscale images only: use --format npz or tfds")
         dataset = args.dataset or config.get("dataset") or "mnist"
+        if args.format == "shards":
+            return write_streamed(args, sampler, config, dataset, num_classes)
         x_real, y_real = read_labelled(dataset, args.real or args.data_dir, config)
         held_out = load_held_out(args.held_out, dataset, config, x_real) if args.held_out else None
         x, y, is_synthetic, report = _augment(args, sampler, config, dataset, x_real, y_real)
@@ -396,6 +417,9 @@ def parse_args(argv=None):
     parser.add_argument("--seed", type=int, default=0, help="same seed, same output bytes")
     args = parser.parse_args(argv)
     check_amount(args.synthetic_per_class, args.ratio, args.balance, args.balance_share)
+    if args.held_out and args.format == "shards":
+        raise AugmentError("--format shards writes no estimate (it needs the samples in memory), so --held-out has "
+                           "nothing to score: drop it")
     if args.held_out and args.no_estimate:
         raise AugmentError("--held-out is what the estimate scores on: drop --no-estimate, or --held-out")
     args.threshold, args.max_rounds = _filter_options(args)
@@ -489,6 +513,87 @@ def _estimate(x_real, y_real, x_syn, y_syn, num_classes, seed, held_out=None):
     else:
         print(("warning: " if result["verdict"] == "hurts" else "") + benefit.describe(result), file=sys.stderr)
     return result
+
+
+def write_streamed(args, sampler, config, dataset, num_classes):
+    """--format shards: the real images, any --balance copies, then the synthetic samples, written as shards as they
+    come, so that memory holds a chunk whatever the number of samples; a rerun finishes a killed write."""
+    source, how = sources.open_source(dataset, "train", args.real or args.data_dir)
+    progress.note(how, how is not None)
+    if source.image_shape != tuple(config["image_shape"]):
+        raise DataError(f"{source.name}: real images are {source.image_shape} but the run makes "
+                        f"{tuple(config['image_shape'])}")
+    real = np.pad(source.class_counts, (0, max(0, num_classes - len(source.class_counts))))
+    if len(real) > num_classes:
+        raise DataError(f"{source.name}: labels run 0..{len(real) - 1} but the run has {num_classes} classes")
+    if args.balance and source.streamed:
+        raise AugmentError("--balance copies real images at random, and this --real is streamed: use --ratio or "
+                           "--synthetic-per-class, or --format npz")
+    counts = counts_for(real, per_class=args.synthetic_per_class, ratio=args.ratio, balance=args.balance,
+                        balance_share=args.balance_share, classes=args.classes)
+    copies = balance_copies(source.y, num_classes, counts, np.random.default_rng([args.seed, source.images]),
+                            args.classes) if args.balance else np.zeros(0, np.int64)
+    classifier = name = None
+    if args.filter:
+        classifier, name = filter_classifier(args.run_dir, dataset, args.data_dir, verbose=True)
+    per_shard = shards.default_images_per_shard(config["image_shape"])
+    plan = {"command": "augment", "run": os.path.abspath(args.run_dir), "real": os.path.abspath(source.name)
+            if os.path.exists(source.name) else source.name, "counts": counts.tolist(), "copies": len(copies),
+            "filter": name, "threshold": args.threshold, "max_rounds": args.max_rounds, "seed": args.seed,
+            "images_per_shard": per_shard}
+    skip = shards.resume_from(args.out, plan, per_shard)
+    reports = []
+    parts = [((x[y != data.UNLABELED], y[y != data.UNLABELED]) for x, y in source.chunks()),
+             [(source.x[copies], source.y[copies])] if len(copies) else [],
+             _synthetic_chunks(sampler, config, counts, classifier, args, reports, skip - int(real.sum()) - len(copies))]
+    shards.write_shards(_skipped(itertools.chain(*parts), skip), args.out, per_shard, source=args.run_dir, plan=plan)
+    report = reports and {"threshold": args.threshold, "classifier": name, "rounds": max(r["rounds"] for r in reports),
+                          **{k: int(sum(r[k] for r in reports)) for k in ("generated", "rejected")},
+                          **{k: np.sum([r[k] for r in reports], axis=0).tolist()
+                             for k in ("rejected_per_class", "short_per_class")}}
+    _report_filter(report or None)
+    n_synthetic = int(counts.sum()) - (np.sum(report["short_per_class"]) if report else 0)
+    summary = {"run_dir": args.run_dir, "real_data": source.name, "format": "shards", "seed": args.seed,
+               "n_real": int(real.sum()), "real_copies": len(copies), "n_synthetic": int(n_synthetic),
+               "order": "the first n_real + real_copies images are real, the rest synthetic",
+               "real_per_class": real.tolist(), "synthetic_per_class": counts.tolist(), "filter": report or None,
+               "estimate": None, "resumed_after": skip}
+    files.write_json(os.path.join(args.out, "summary.json"), summary)
+    print(f"wrote {int(real.sum()) + len(copies) + n_synthetic} samples ({int(real.sum())} real"
+          f"{f' + {len(copies)} real copies' if len(copies) else ''} + {n_synthetic} synthetic) to {args.out}")
+    return 0
+
+
+def _synthetic_chunks(sampler, config, counts, classifier, args, reports, skip):
+    """Chunks of the `counts` synthetic samples, chunk j of every class in proportion and shuffled (so that each shard
+    holds every class), drawn with the seed (--seed, j); without a filter, chunks within the first `skip` are not
+    drawn."""
+    chunk, total = generate.CHUNK_BATCHES * 1000, int(counts.sum())
+    for j, start in enumerate(range(0, total, chunk)):
+        end = min(total, start + chunk)
+        these = counts * end // max(total, 1) - counts * start // max(total, 1)  # exact totals over the chunks
+        if end <= skip and classifier is None:  # the filter may leave a chunk short: those are drawn again
+            yield int(these.sum())  # a count: skipped, not drawn
+            continue
+        x, y, report = synthesize(sampler, config, these, classifier=classifier, threshold=args.threshold,
+                                  max_rounds=args.max_rounds, seed=(args.seed, j))
+        if report:
+            reports.append(report)
+        order = np.random.default_rng([args.seed, j]).permutation(len(y))  # by class no more: every shard mixes them
+        yield x[order], y[order]
+
+
+def _skipped(chunks, skip):
+    """`chunks` ((x, y) pairs, or counts of images not drawn) without their first `skip` images."""
+    for item in chunks:
+        n = item if isinstance(item, int) else len(item[1])
+        if skip >= n:
+            skip -= n
+            continue
+        if isinstance(item, int):
+            raise RuntimeError("a chunk that was not drawn is needed")
+        yield item[0][skip:], item[1][skip:]
+        skip = 0
 
 
 def _report_filter(report):

@@ -80,8 +80,8 @@ def load_arrays(dataset="mnist", split="train", data_dir=None):
 
     Source: `data_dir`, else `$AUGMENT_TF_DATA_DIR`, else TensorFlow Datasets `dataset` (ignored
     for local data). A folder holds the MNIST IDX pair of `split` (`train`, `test`; raw or .gz)
-    or `{split}.npz`; an `.npz` file (arrays `x`, `y`) or a sharded folder (augment_tf.shards) is the data whatever
-    the split. A label of
+    or `{split}.npz` or a sharded folder `{split}/` (augment_tf.shards); an `.npz` file (arrays `x`, `y`) or a sharded
+    folder is the data whatever the split. A label of
     `UNLABELED` (-1) marks an image without a label.
     """
     data_dir = data_dir or os.environ.get(DATA_DIR_ENV) or None
@@ -197,9 +197,10 @@ def _local_files(path, split):
         raise DataError(f"{path}: " + ("not a folder or an .npz file" if path.exists() else "no such file or folder"))
     from augment_tf import shards  # the sharded format builds on this module
 
-    if shards.is_sharded(path):
-        shards.read_metadata(path)  # a finished, consistent write
-        return (str((path / shards.METADATA).resolve()),)
+    folder = shards.split_folder(path, split)
+    if folder:
+        shards.read_metadata(folder)  # a finished, consistent write
+        return (str((Path(folder) / shards.METADATA).resolve()),)
     names = IDX_FILES.get(split, ())
     found = [_idx_file(path, name) for name in names]
     if names and all(found):

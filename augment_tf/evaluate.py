@@ -18,7 +18,7 @@ import keras
 import numpy as np
 import scipy.linalg
 
-from augment_tf import cli, data, files, progress
+from augment_tf import cli, data, files, progress, shards, sources
 from augment_tf.models import networks
 from augment_tf.errors import AugmentError, DataError
 
@@ -59,10 +59,15 @@ def train_classifier(x, y, num_classes, *, steps=None, seed=0, classical=False, 
     `verbose` shows the steps on stderr."""
     keras.utils.set_random_seed(seed)
     x = _nhwc(x)
-    model = build_classifier(x.shape[1:], num_classes, classical)
-    model.compile(optimizer=keras.optimizers.Adam(1e-3), loss="sparse_categorical_crossentropy")
     batches = data.make_dataset(x, np.asarray(y, np.int64), min(BATCH_SIZE, len(x)), seed=seed, repeat=True,
                                 value_range=(0.0, 255.0))
+    return fit_classifier(batches, x.shape[1:], num_classes, steps=steps, classical=classical, verbose=verbose)
+
+
+def fit_classifier(batches, image_shape, num_classes, *, steps=None, classical=False, verbose=False):
+    """`train_classifier` on a stream of (images in 0..255, labels) batches: for more images than memory holds."""
+    model = build_classifier(image_shape, num_classes, classical)
+    model.compile(optimizer=keras.optimizers.Adam(1e-3), loss="sparse_categorical_crossentropy")
     with progress.shown(verbose) as keras_verbose:  # shuffle=False: the pipeline shuffles
         model.fit(batches, epochs=1, steps_per_epoch=steps or STEPS, verbose=keras_verbose, shuffle=False)
     return model
@@ -70,22 +75,34 @@ def train_classifier(x, y, num_classes, *, steps=None, seed=0, classical=False, 
 
 def reference_classifier(dataset="mnist", data_dir=None, *, steps=None, verbose=False):
     """The classifier trained on the real train split (its labelled images), trained once, then loaded from the cache;
-    `verbose` says so and shows the training on stderr."""
-    (x, y), _ = data.split_labeled(*data.load_arrays(dataset, "train", data_dir))
+    `verbose` says so and shows the training on stderr. A sharded train split past sources.IN_MEMORY_BYTES streams."""
+    source, _ = sources.open_source(dataset, "train", data_dir)
+    if not source.streamed:
+        (x, y), _ = data.split_labeled(source.x, source.y)
     name = re.sub(r"[^\w.-]+", "_", dataset)
-    path = os.path.join(cache_dir(), f"classifier-{name}-{_recipe_key(steps)}-{_digest(x, y)}.keras")
+    digest = _digest(x, y) if not source.streamed else shards.fingerprint(source.folder)
+    path = os.path.join(cache_dir(), f"classifier-{name}-{_recipe_key(steps)}-{digest}.keras")
     if os.path.exists(path):
         try:
             return keras.saving.load_model(path)
         except Exception as e:  # A damaged cache entry is rebuilt, not fatal.
             progress.note(f"cached classifier {path} is unreadable ({type(e).__name__}); retraining", verbose)
     progress.note(f"training the reference classifier once (cached at {path}) ...", verbose)
-    model = train_classifier(x, y, data.num_classes(y), steps=steps, verbose=verbose)
+    if source.streamed:  # a step budget reads a share of a large set: a stream of its labelled images
+        keras.utils.set_random_seed(0)
+        batch = min(BATCH_SIZE, source.images - source.unlabeled)
+        labelled = source.dataset(batch, seed=0, value_range=(0.0, 255.0)).unbatch().filter(
+            lambda image, label: label != data.UNLABELED).batch(batch, drop_remainder=True)
+        with shards.as_data_errors():
+            model = fit_classifier(labelled, source.image_shape, data.classes_of(source.class_counts, source.name),
+                                   steps=steps, verbose=verbose)
+    else:
+        model = train_classifier(x, y, data.num_classes(y), steps=steps, verbose=verbose)
     files.save_model(model, path)
     return model
 
 
-def _recipe_key(steps, recipe_functions=(networks.classifier, train_classifier)):
+def _recipe_key(steps, recipe_functions=(networks.classifier, train_classifier, fit_classifier)):
     """Short hash of everything that decides the trained classifier besides its data: the code of the recipe
     (architecture and training), its step budget and batch, and the Keras and TensorFlow versions."""
     import tensorflow as tf
@@ -132,14 +149,21 @@ def evaluate_samples(x, y=None, *, dataset="mnist", data_dir=None, cas=False, ma
         raise AugmentError("CAS needs labelled samples: save the samples with labels y, or drop --cas")
     if max_samples <= K_NEIGHBOURS:
         raise AugmentError(f"max_samples must be at least {K_NEIGHBOURS + 1}, got {max_samples}")
-    x_train, y_train = data.load_arrays(dataset, "train", data_dir)
-    x, y = _check_samples(x, y, x_train.shape[1:], data.num_classes(y_train))
+    train, _ = sources.open_source(dataset, "train", data_dir)  # its shape and classes: no need to read a large set
+    num_classes = data.classes_of(train.class_counts, train.name)
+    x, y = _check_samples(x, y, train.image_shape, num_classes)
     n = min(len(x), max_samples)
     x, y = x[:n], (None if y is None else y[:n])
     if n <= K_NEIGHBOURS:
         raise DataError(f"need at least {K_NEIGHBOURS + 1} samples to evaluate, got {n}")
+    same_folder = data_dir and shards.split_folder(data_dir, "test") == shards.split_folder(data_dir, "train")
+    if same_folder and shards.split_folder(data_dir, "train"):  # refused before reading a large folder as the test split
+        raise DataError(f"{data_dir}: one sharded folder serves every split, so scores would be measured on the "
+                        "reference classifier's own training images; write the splits as DIR/train and DIR/test "
+                        "(python -m augment_tf.shard SRC --split test --out DIR/test)")
     x_test, y_test = data.load_arrays(dataset, "test", data_dir)
-    if np.array_equal(x_test, x_train) and np.array_equal(y_test, y_train):  # shapes differ: no pass over the data
+    if not train.streamed and np.array_equal(x_test, train.x) and np.array_equal(y_test, train.y):  # no pass unless
+        # the shapes agree
         raise DataError(f"{data_dir or dataset}: the test split is the training split (an .npz file serves every split), "
                         "so scores would be measured on the reference classifier's own training images; pass a folder "
                         "with both splits (train.npz and test.npz, or the MNIST IDX files)")
@@ -158,7 +182,7 @@ def evaluate_samples(x, y=None, *, dataset="mnist", data_dir=None, cas=False, ma
         result["label_fidelity"] = float(np.mean(fake_pred == y))
     if cas:
         progress.note(f"training the CAS classifier on {n} samples ...", verbose)
-        cas_model = train_classifier(x, y, data.num_classes(y_train), seed=seed, steps=classifier_steps,
+        cas_model = train_classifier(x, y, num_classes, seed=seed, steps=classifier_steps,
                                      verbose=verbose)
         result["cas"] = float(np.mean(_features_and_labels(cas_model, x_test)[1] == y_test))
     return result

@@ -186,6 +186,25 @@ def is_sharded(path):
     return os.path.isdir(path) and any(name == METADATA or _SHARD_FILE.fullmatch(name) for name in os.listdir(path))
 
 
+def split_folder(path, split):
+    """The sharded folder holding `split` at `path`: `path/split` when that is one (a dataset written per split), else
+    `path` when it is one (one folder serves every split, as an .npz does), else None."""
+    path = os.path.expanduser(os.fspath(path))
+    return next((p for p in (os.path.join(path, split), path) if is_sharded(p)), None)
+
+
+def fingerprint(folder):
+    """A short hash of a sharded folder's metadata and its files' sizes and times: a rewritten dataset gets a new one
+    (for caches of what was computed from it) without reading the images."""
+    import hashlib
+
+    h = hashlib.sha256(json.dumps(read_metadata(folder), sort_keys=True).encode())
+    for name in sorted(os.listdir(folder)):
+        stat = os.stat(os.path.join(folder, name))
+        h.update(f"{name}{stat.st_size}{stat.st_mtime_ns}".encode())
+    return h.hexdigest()[:16]
+
+
 def read_metadata(folder):
     """The validated metadata.json of the sharded dataset in `folder`, once every shard is found at its size."""
     folder = os.fspath(folder)

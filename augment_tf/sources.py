@@ -94,15 +94,15 @@ def open_source(dataset="mnist", split="train", data_dir=None, stream="auto"):
     if stream not in STREAM_CHOICES:
         raise ValueError(f"stream must be one of {STREAM_CHOICES}, got {stream!r}")
     data_dir = data_dir or os.environ.get(data.DATA_DIR_ENV) or None
-    if data_dir is not None and shards.is_sharded(data_dir):
-        metadata = shards.read_metadata(os.path.expanduser(data_dir))
+    folder = data_dir and shards.split_folder(data_dir, split)  # DIR/split, or DIR serving every split
+    if folder:
+        metadata = shards.read_metadata(folder)
         size = metadata["images"] * math.prod(metadata["image_shape"])
         if stream == "on" or (stream == "auto" and size > IN_MEMORY_BYTES):
             why = "" if stream == "on" else f", more than the {_gb(IN_MEMORY_BYTES)} read into memory"
-            return Shards(os.path.expanduser(data_dir), metadata), (
-                f"streaming {data_dir}: {metadata['images']:,} images ({_gb(size)}{why})")
+            return Shards(folder, metadata), f"streaming {folder}: {metadata['images']:,} images ({_gb(size)}{why})"
         x, y = data.load_arrays(dataset, split, data_dir)
-        return Arrays(x, y, data_dir), f"reading {data_dir} into memory: {len(x):,} images ({_gb(size)})"
+        return Arrays(x, y, folder), f"reading {folder} into memory: {len(x):,} images ({_gb(size)})"
     if stream == "on":
         given = data_dir or dataset
         raise DataError(f"{given}: --stream on reads a sharded folder; write one with python -m augment_tf.shard "

@@ -10,7 +10,7 @@ import keras
 import numpy as np
 import pytest
 
-from augment_tf import generate, runs, shards, sources, train_gan, train_vae, training
+from augment_tf import augment, data, evaluate, generate, runs, shards, sources, train_gan, train_vae, training
 from augment_tf.errors import DataError
 from augment_tf.models import ConditionalVAE
 from benchmarks.distributed import free_ports
@@ -229,3 +229,65 @@ def test_a_killed_shard_write_is_finished_by_the_same_command(gan_run, tmp_path,
         assert (out / name).read_bytes() == (tmp_path / "whole" / name).read_bytes(), name
     with pytest.raises(DataError, match="already holds a sharded dataset"):
         generate.main([*command, "--out", str(out)])
+
+
+def test_augment_writes_shards_real_then_synthetic_and_finishes_a_killed_write(gan_run, sharded, tmp_path,
+                                                                               monkeypatch):
+    folder, npz = sharded
+    monkeypatch.setattr(generate, "CHUNK_BATCHES", 1)  # synthetic chunks of 1000
+    monkeypatch.setattr(shards, "SHARD_BYTES", 700 * 800)  # shards of 700 images
+    command = [gan_run, "--format", "shards", "--synthetic-per-class", "150", "--real", folder, "--seed", "3"]
+    augment.main([*command, "--out", str(tmp_path / "whole")])
+    summary = json.loads((tmp_path / "whole" / "summary.json").read_text())
+    assert summary["n_real"] == 96 and summary["n_synthetic"] == 1500 and summary["estimate"] is None
+    x, y = (np.concatenate(a) for a in zip(*shards.read_chunks(tmp_path / "whole")))
+    real = np.load(npz)
+    np.testing.assert_array_equal(x[:96, ..., 0], real["x"])  # the real images first, as stored
+    assert np.bincount(y[96:]).tolist() == [150] * 10
+    assert sorted(set(y[96:96 + 700].tolist())) == list(range(10))  # every class in each chunk, so in each shard
+
+    calls = []
+    real_synthesize = augment.synthesize
+
+    def killed_in_the_second_chunk(*args, **kwargs):
+        calls.append(kwargs["seed"])
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        return real_synthesize(*args, **kwargs)
+
+    monkeypatch.setattr(augment, "synthesize", killed_in_the_second_chunk)
+    with pytest.raises(KeyboardInterrupt):
+        augment.main([*command, "--out", str(tmp_path / "killed")])
+    assert [n for n in os.listdir(tmp_path / "killed") if n.startswith("shard")] == ["shard-00000.tfrecord"]
+    calls.clear()
+    monkeypatch.setattr(augment, "synthesize", lambda *a, **k: (calls.append(k["seed"]), real_synthesize(*a, **k))[1])
+    augment.main([*command, "--out", str(tmp_path / "killed")])
+    assert calls == [(3, 0), (3, 1)]  # chunk 0 is drawn again for its last 396 samples, then chunk 1
+    for name in os.listdir(tmp_path / "whole"):
+        if name != "summary.json":
+            assert (tmp_path / "killed" / name).read_bytes() == (tmp_path / "whole" / name).read_bytes(), name
+    with pytest.raises(DataError, match="already holds a sharded dataset"):
+        augment.main([*command, "--out", str(tmp_path / "killed")])
+
+
+# --- a dataset sharded per split ----------------------------------------------------------------------------------
+
+
+def test_a_folder_of_split_shard_folders_serves_training_and_evaluate_streamed(sharded, tmp_path, monkeypatch):
+    folder, npz = sharded
+    split = tmp_path / "split"
+    shards.write_shards(shards.read_chunks(folder), split / "train", images_per_shard=32)
+    rng = np.random.default_rng(9)
+    x_test, y_test = rng.integers(0, 256, (40, 28, 28), np.uint8), np.arange(40) % 10
+    shards.write_shards([(x_test, y_test)], split / "test")
+    np.testing.assert_array_equal(data.load_arrays(split="test", data_dir=split)[0][..., 0], x_test)
+    monkeypatch.setattr(sources, "IN_MEMORY_BYTES", 1000)  # the train split streams, also for evaluate
+    source, how = sources.open_source(data_dir=str(split))
+    assert source.streamed and source.folder == str(split / "train") and how.startswith(f"streaming {split}/train")
+    samples = rng.integers(0, 256, (30, 28, 28), np.uint8)
+    scores = evaluate.evaluate_samples(samples, np.arange(30) % 10, data_dir=str(split), classifier_steps=4)
+    assert scores["n_samples"] == 30 and 0 <= scores["classifier_test_accuracy"] <= 1
+    cached = os.listdir(os.environ[evaluate.CACHE_ENV])
+    assert len(cached) == 1 and shards.fingerprint(split / "train") in cached[0]  # no pass over the images for its key
+    with pytest.raises(DataError, match="one sharded folder serves every split"):
+        evaluate.evaluate_samples(samples, data_dir=folder)
