@@ -299,13 +299,14 @@ def batches_per_epoch(metadata, batch_size, num_workers=1):
 
 
 def shard_dataset(folder, batch_size, *, seed, epoch=0, shuffle_buffer=SHUFFLE_BUFFER, value_range=(-1.0, 1.0),
-                  repeat=True, drop_remainder=True, worker=(0, 1), cycle_length=CYCLE_LENGTH):
+                  repeat=True, drop_remainder=True, worker=(0, 1), cycle_length=CYCLE_LENGTH, labels=None):
     """Batches of (float32 images (B, H, W, C) in `value_range`, int64 labels) streamed from a sharded folder.
 
     Epoch e (a pass over this worker's shards) reads its shards in an order drawn from (seed, e), `cycle_length` at
     once, interleaved, then shuffles each block of `shuffle_buffer` records with a permutation drawn from (seed, e,
     block): a pure function of (seed, e), so starting at `epoch` reads nothing of the epochs before. With
     `drop_remainder`, every epoch is `batches_per_epoch` batches. `worker=(index, count)` reads `worker_shards`.
+    `labels` (one per image, in stored order) replaces the label of every unlabelled record (see `_parser`).
     Bad records raise tf.errors at iteration: iterate inside `as_data_errors()`."""
     import tensorflow as tf
 
@@ -323,22 +324,22 @@ def shard_dataset(folder, batch_size, *, seed, epoch=0, shuffle_buffer=SHUFFLE_B
         return batches.take(steps) if drop_remainder else batches
 
     epochs = tf.data.Dataset.counter(epoch) if repeat else tf.data.Dataset.from_tensors(tf.constant(epoch, tf.int64))
-    parse = _parser(folder, metadata, shards, value_range)
+    parse = _parser(folder, metadata, shards, value_range, labels)
     ds = epochs.flat_map(one_epoch).map(parse, tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE)
     options = tf.data.Options()  # sharding is `worker`'s: tf.distribute must not shard again
     options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.OFF
     return ds.with_options(options)
 
 
-def read_chunks(folder, chunk_size=CHUNK):
+def read_chunks(folder, chunk_size=CHUNK, labels=None):
     """(x uint8 (n, H, W, C), y int64 (n,)) chunks of a sharded dataset in stored order, validated as
-    `shard_dataset` validates: for re-sharding, or a look at the first images."""
+    `shard_dataset` validates (`labels` as there): for re-sharding, a pass over every image, a look at the first."""
     import tensorflow as tf
 
     metadata = read_metadata(folder)
     shards = metadata["shards"]
     records = _record_reader(folder, metadata, shards, cycle_length=1)(tf.range(len(shards), dtype=tf.int64))
-    chunks = records.rebatch(chunk_size).map(_parser(folder, metadata, shards, None))
+    chunks = records.rebatch(chunk_size).map(_parser(folder, metadata, shards, None, labels))
     with as_data_errors():
         yield from chunks.as_numpy_iterator()
 
@@ -461,10 +462,17 @@ def _block_shuffled(batches, block, seed):
     return batches.rebatch(block).enumerate().map(permuted)
 
 
-def _parser(folder, metadata, shards, value_range):
+def _parser(folder, metadata, shards, value_range, given_labels=None):
     """Batched (shard index, record index, record) -> (images, labels), refusing a record whose image bytes, shape
-    or label disagree with the metadata; images float32 in `value_range`, or uint8 when it is None."""
+    or label disagree with the metadata; images float32 in `value_range`, or uint8 when it is None.
+    `given_labels` (one per image of the dataset, in stored order: a run's pseudo-labels) replaces the label of
+    each unlabelled record; `shards` index into the metadata's shards, whose offsets place each record."""
     import tensorflow as tf
+
+    if given_labels is not None:
+        starts = np.cumsum([0] + [s["records"] for s in metadata["shards"]])
+        offsets = tf.constant([starts[metadata["shards"].index(s)] for s in shards], tf.int64)
+        given_labels = tf.constant(np.asarray(given_labels, np.int64))
 
     shape, classes = metadata["image_shape"], metadata["num_classes"] or 0
     pixels, paths = math.prod(shape), [os.path.join(folder, s["file"]) for s in shards]
@@ -493,6 +501,9 @@ def _parser(folder, metadata, shards, value_range):
         checked = _fail_unless(tf.reduce_all(length_ok & shape_ok & label_ok), problem)
         with tf.control_dependencies([checked]):
             images = tf.reshape(tf.io.decode_raw(features["image"], tf.uint8), [-1, *shape])
+        if given_labels is not None:
+            labels = tf.where(tf.equal(labels, data.UNLABELED),
+                              tf.gather(given_labels, tf.gather(offsets, shard) + number), labels)
         if value_range is None:
             return images, labels
         low, high = (float(v) for v in value_range)

@@ -53,8 +53,9 @@ class Shards:
 
     streamed = True
 
-    def __init__(self, folder, metadata=None):
-        self.folder, self.name = os.fspath(folder), os.fspath(folder)
+    def __init__(self, folder, metadata=None, labels=None):
+        """`labels` (one per image, in stored order) label the unlabelled records: a run's pseudo-labels."""
+        self.folder, self.name, self.labels = os.fspath(folder), os.fspath(folder), labels
         self.metadata = metadata or shards.read_metadata(folder)
         self.images, self.image_shape = self.metadata["images"], tuple(self.metadata["image_shape"])
         self.class_counts = np.asarray(self.metadata["class_counts"], np.int64)
@@ -70,10 +71,11 @@ class Shards:
         the first `start` batches skipped by starting at their pass, reading at most one pass to skip the rest."""
         per_pass = shards.batches_per_epoch(self.metadata, batch_size, worker[1])
         return shards.shard_dataset(self.folder, batch_size, seed=seed, epoch=start // per_pass, worker=worker,
-                                    shuffle_buffer=shuffle_buffer, value_range=value_range).skip(start % per_pass)
+                                    shuffle_buffer=shuffle_buffer, value_range=value_range, labels=self.labels
+                                    ).skip(start % per_pass)
 
     def chunks(self, size=shards.CHUNK):
-        return shards.read_chunks(self.folder, size)
+        return shards.read_chunks(self.folder, size, self.labels)
 
     def reads(self, worker):
         """One line: the shards worker (index, count) reads."""
@@ -83,7 +85,7 @@ class Shards:
                 f"{len(self.metadata['shards'])}; {sum(s['records'] for s in mine):,} images)")
 
     def head(self, n):
-        return next(iter(shards.read_chunks(self.folder, n)))
+        return next(iter(self.chunks(n)))
 
 
 def open_source(dataset="mnist", split="train", data_dir=None, stream="auto"):

@@ -241,8 +241,8 @@ def start(args, model_name, sampler, build_model, default_epochs, options=(), st
         transfer_weights(origin_model, model)
     if config["classifier_steps"]:  # before config.json, so an interrupted labelling leaves no run: start it again
         os.makedirs(run_dir, exist_ok=True)
-        pseudo_labels.label_run(run_dir, source.x, source.y, config["num_classes"], steps=config["classifier_steps"],
-                                seed=args.seed)
+        pseudo_labels.label_source(run_dir, source, config["num_classes"], steps=config["classifier_steps"],
+                                   seed=args.seed)
     config.update(model=type(model).__name__, value_range=list(model.value_range))
     os.makedirs(run_dir, exist_ok=True)
     runs.write_config(run_dir, config)
@@ -308,13 +308,12 @@ def _training_data(args, origin):
 
 
 def _source(dataset, data_dir, stream, unlabeled, conditional):
-    """(source, whether it streams: a line for the user, or None) of a run's data (`sources.open_source`) with its --unlabeled
-    images, in memory where a conditional run's classifier must label some: that classifier reads them in memory."""
+    """(source, whether it streams: a line for the user, or None) of a run's data (`sources.open_source`) with its
+    --unlabeled images, which join data held in memory (a streamed folder holds its unlabelled images itself)."""
     source, how = sources.open_source(dataset, "train", data_dir, stream)
-    if source.streamed and (unlabeled or (conditional and source.unlabeled)):
-        raise DataError(f"{source.name}: a conditional run with unlabelled images labels them with a classifier that "
-                        "reads them in memory, and this folder is streamed: pass --stream off if they fit, or label "
-                        "them first")
+    if source.streamed and unlabeled:
+        raise DataError(f"--unlabeled {unlabeled}: {source.name} is streamed, and --unlabeled images join data held in "
+                        "memory; write them into the shards labelled -1 instead (python -m augment_tf.shard)")
     if unlabeled:
         source = sources.Arrays(*_with_unlabeled((source.x, source.y), unlabeled), source.name)
     return source, how
@@ -422,7 +421,10 @@ def training_source(config):
     conditional run's unlabelled images carry the labels its classifier gave them (pseudo_labels)."""
     stream = {True: "on", False: "off"}.get(config.get("streamed"), "off")  # runs before streaming read into memory
     source, _ = _source(config["dataset"], config["data_dir"], stream, config.get("unlabeled"), config["conditional"])
-    if config.get("classifier_steps"):
+    if config.get("classifier_steps") and source.streamed:
+        labels = pseudo_labels.read_labels(config["run_dir"], images=source.images)
+        source = sources.Shards(source.folder, source.metadata, labels)
+    elif config.get("classifier_steps"):
         source = sources.Arrays(source.x, pseudo_labels.read_labels(config["run_dir"], source.y), source.name)
     return source
 

@@ -353,8 +353,8 @@ def test_unlabelled_images_on_two_replicas_in_bfloat16(npz_data, tmp_path, monke
     unlabelled = tmp_path / "unlabelled.npz"
     np.savez(unlabelled, x=np.random.default_rng(2).integers(0, 256, (96, 28, 28), dtype=np.uint8))
     run = tmp_path / "run"
-    classifiers, original = [], pseudo_labels.train_classifier
-    monkeypatch.setattr(pseudo_labels, "train_classifier",
+    classifiers, original = [], pseudo_labels.train_on
+    monkeypatch.setattr(pseudo_labels, "train_on",
                         lambda *args, **kwargs: classifiers.append(original(*args, **kwargs)) or classifiers[-1])
     try:
         train_gan.main([*TINY, "--data-dir", npz_data, "--unlabeled", str(unlabelled), "--classifier-steps", "4",

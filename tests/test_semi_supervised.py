@@ -128,8 +128,8 @@ def test_without_ema_decay_the_predictor_is_the_trained_network_itself():
 
 def test_a_run_labels_with_and_exports_the_predictor_not_the_raw_network(tmp_path, monkeypatch):
     trained = []
-    original = pseudo_labels.train_classifier
-    monkeypatch.setattr(pseudo_labels, "train_classifier",
+    original = pseudo_labels.train_on
+    monkeypatch.setattr(pseudo_labels, "train_on",
                         lambda *args, **kwargs: trained.append(original(*args, **kwargs)) or trained[-1])
     x, y = images(32)[..., None], np.where(np.arange(32) < 12, np.arange(32) % 3, data.UNLABELED)
     labels = pseudo_labels.label_run(str(tmp_path), x, y, 3, steps=3)

@@ -138,12 +138,34 @@ def test_bad_folders_and_settings_are_one_line_before_training(sharded, tmp_path
         sources.open_source(data_dir=str(empty))
     with pytest.raises(DataError, match="--stream on reads a sharded folder"):
         train_gan.main([*TINY, "--data-dir", sharded[1], "--stream", "on", "--out", str(tmp_path / "a")])
-    unlabelled = tmp_path / "unlabelled"
-    x = np.zeros((40, 28, 28), np.uint8)
-    shards.write_shards([(x, np.r_[np.arange(30) % 10, np.full(10, -1)])], unlabelled, images_per_shard=20)
-    with pytest.raises(DataError, match="labels them with a classifier that reads them in memory"):
-        train_gan.main([*TINY, "--data-dir", str(unlabelled), "--stream", "on", "--out", str(tmp_path / "b")])
+    with pytest.raises(DataError, match="is streamed, and --unlabeled images join data held in memory"):
+        train_gan.main([*TINY, "--data-dir", sharded[0], "--stream", "on", "--unlabeled", sharded[1],
+                        "--out", str(tmp_path / "b")])
     assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()
+
+
+def test_a_streamed_few_labels_run_labels_its_unlabelled_records_and_trains_on_them(sharded, tmp_path):
+    """30 labelled and 66 unlabelled records, streamed: the classifier learns from both, its labels are written
+    chunk by chunk, and the stream serves each unlabelled record with its label; in memory, the same labels."""
+    _, npz = sharded
+    x, y = np.load(npz)["x"], np.load(npz)["y"]
+    y_few = np.where(np.arange(96) < 30, y, -1)
+    folder = tmp_path / "few"
+    shards.write_shards([(x, y_few)], folder, images_per_shard=32)
+    common = [*TINY, "--data-dir", str(folder), "--classifier-steps", "4", "--steps", "3"]
+    train_gan.main([*common, "--stream", "on", "--out", str(tmp_path / "streamed")])
+    train_gan.main([*common, "--stream", "off", "--out", str(tmp_path / "in_memory")])
+    streamed, in_memory = (np.load(tmp_path / run / "pseudo_labels.npz") for run in ("streamed", "in_memory"))
+    np.testing.assert_array_equal(streamed["y"][:30], y[:30])  # given labels kept
+    assert streamed["y"].shape == (96,) and set(streamed["y"][30:]) <= set(range(10))
+    config = json.loads((tmp_path / "streamed" / "config.json").read_text())
+    source = training.training_source(config)
+    assert source.streamed
+    served = np.concatenate([labels for _, labels in source.chunks(10)])
+    np.testing.assert_array_equal(served, streamed["y"])  # each record with its own label or its pseudo-label
+    batch = next(iter(source.dataset(16, seed=0, value_range=(0.0, 1.0))))[1].numpy()
+    assert (batch >= 0).all()
+    assert (tmp_path / "streamed" / "classifier.keras").exists() and len(in_memory["y"]) == 96
 
 
 def cli(*args, env=None):
