@@ -1,5 +1,5 @@
 """Fill in missing pixels with a trained VAE: the posterior mean, importance-weighted along a Metropolis-within-Gibbs
-chain (Mattei & Frellsen 2018).
+chain (Mattei & Frellsen 2018; augment_tf.posterior).
 
     python -m augment_tf.impute RUN_DIR --in masked.npz --out repaired.npz [--iterations 100] [--seed 0]
 
@@ -11,86 +11,23 @@ stderr; a second command given the same --out refuses while the first runs (`fil
 
 import argparse
 
-import keras
 import numpy as np
 
-from augment_tf import cli, data, files, images, progress, runs
+from augment_tf import cli, data, files, images, posterior, runs
 from augment_tf.errors import AugmentError, DataError
 
 ITERATIONS = 100
-PROPOSALS = 5  # latent proposals per iteration, all of them importance-weighted
-SPREAD = 1.5  # proposal standard deviation relative to the encoder's: heavier tails, steadier weights
 
 
 def impute(encoder, decoder, x01, mask, labels=None, iterations=ITERATIONS, seed=0, batch_size=1000, verbose=False):
-    """Float images (N, H, W, C) in [0, 1]: observed pixels of `x01` kept, missing ones their posterior mean.
-
-    Each image runs a Metropolis-within-Gibbs chain on z whose target is p(z | observed pixels) (Mattei &
-    Frellsen 2018): proposals come from the encoder's q(z | observed, missing filled with E[x | z] of the current
-    state), widened by SPREAD. The chain only steers the proposals; the fill is E[x_missing | z] averaged over
-    every proposal with importance weight p(x_observed, z) / proposal density, a self-normalised estimate of the
-    posterior mean that the chain itself (stuck in one mode for long stretches) estimates poorly.
-    `encoder` maps images (+ labels) to [mean, log_var]; `decoder` maps z (+ labels) to pixel probabilities.
-    `verbose` shows a bar of the iterations of every batch on stderr.
-    """
+    """Float images (N, H, W, C) in [0, 1]: observed pixels of `x01` kept, missing ones their posterior mean
+    (`posterior.posterior_mean` under `posterior.MissingPixels`: the encoder never saw missing pixels, so the chain
+    steers its proposals). `encoder` maps images (+ labels) to [mean, log_var]; `decoder` maps z (+ labels) to
+    pixel probabilities. `verbose` shows a bar of the iterations of every batch on stderr."""
     x01, mask = np.asarray(x01, np.float32), np.asarray(mask).astype(bool)
-    rng = np.random.default_rng(seed)
-    out = np.empty_like(x01)
-    with progress.shown(verbose) as keras_verbose:
-        bar = keras.utils.Progbar(-(-len(x01) // batch_size) * iterations, verbose=keras_verbose, unit_name="iteration")
-        for start in range(0, len(x01), batch_size):
-            part = slice(start, start + batch_size)
-            cond = [] if labels is None else [np.asarray(labels, np.int32)[part]]
-            out[part] = _posterior_mean(encoder, decoder, x01[part], mask[part], cond, iterations, rng, bar)
-    return np.where(mask, x01, out)
-
-
-def _posterior_mean(encoder, decoder, x, observed, cond, iterations, rng, bar):
-    """The chain and the importance-weighted fill for one batch (N, H, W, C); `bar` counts its iterations."""
-    inputs = lambda first: [first, *cond] if cond else first
-    decode = lambda z: np.asarray(decoder(inputs(z.astype(np.float32)), training=False), np.float32)
-    fill = lambda probabilities: np.where(observed, x, probabilities)
-
-    def proposal(filled):
-        """(mean, log_var) of the widened encoder Gaussian for images with their missing pixels filled."""
-        mean, log_var = [np.asarray(t, np.float64) for t in encoder(inputs(filled), training=False)]
-        return mean, log_var + 2 * np.log(SPREAD)
-
-    def log_joint(z, probabilities):
-        """log p(x_observed | z) + log p(z), up to a constant."""
-        p = np.clip(probabilities, 1e-6, 1 - 1e-6)
-        log_px = np.where(observed, x * np.log(p) + (1 - x) * np.log1p(-p), 0.0).reshape(len(x), -1).sum(axis=1)
-        return log_px - 0.5 * np.sum(z**2, axis=1)
-
-    def log_density(z, mean, log_var):
-        return -0.5 * np.sum((z - mean) ** 2 / np.exp(log_var) + log_var, axis=1)
-
-    z = proposal(fill(np.zeros_like(x)))[0]
-    probabilities = decode(z)
-    current = proposal(fill(probabilities))
-    target = log_joint(z, probabilities)
-    log_weights, weighted = np.full(len(x), -np.inf), np.zeros_like(x, np.float64)
-    for _ in range(iterations):
-        for k in range(PROPOSALS):
-            candidate = current[0] + np.exp(0.5 * current[1]) * rng.standard_normal(current[0].shape)
-            candidate_probabilities = decode(candidate)
-            candidate_target = log_joint(candidate, candidate_probabilities)
-            # running self-normalised sum, kept in log space against overflow
-            log_w = candidate_target - log_density(candidate, *current)
-            top = np.maximum(log_weights, log_w)
-            old, new = np.exp(log_weights - top), np.exp(log_w - top)
-            weighted = (weighted * old[:, None, None, None] + candidate_probabilities * new[:, None, None, None])
-            weighted /= (old + new)[:, None, None, None]
-            log_weights = top + np.log(old + new)
-            if k == 0:  # the Metropolis-Hastings move uses the first proposal
-                reverse = proposal(fill(candidate_probabilities))
-                log_ratio = (candidate_target + log_density(z, *reverse)) - (target + log_density(candidate, *current))
-                accept = np.log(rng.random(len(x))) < log_ratio
-                z = np.where(accept[:, None], candidate, z)
-                target = np.where(accept, candidate_target, target)
-                current = [np.where(accept[:, None], after, before) for after, before in zip(reverse, current)]
-        bar.add(1)
-    return weighted.astype(np.float32)
+    return np.where(mask, x01, posterior.batched(
+        encoder, decoder, x01, labels, lambda part: posterior.MissingPixels(x01[part], mask[part]), iterations, seed,
+        batch_size, verbose)[0])
 
 
 def random_pixel_mask(shape, missing_fraction, rng):

@@ -1,0 +1,113 @@
+"""Tests for augment_tf.denoise and the Gaussian-noise observation model of augment_tf.posterior."""
+
+import numpy as np
+import pytest
+
+from augment_tf import denoise, posterior, train_gan, train_vae
+from augment_tf.errors import AugmentError, DataError
+
+TINY = ["--steps", "2", "--batch-size", "16", "--latent-dim", "4", "--width", "8"]
+PATTERNS = np.stack([np.kron(np.eye(2)[[c % 2, 1 - c % 2]], np.ones((4, 4))) * (c < 2) + (c == 2) for c in range(3)])
+
+
+def stub(labels_known=True):
+    """An encoder and decoder whose decoder draws PATTERNS[label] (8x8, 0/1 pixels) whatever z is: the clean image
+    is then known exactly, and only the noise level and the class are left to infer."""
+    def encoder(inputs, training=False):
+        images = inputs[0] if isinstance(inputs, list) else inputs
+        return [np.zeros((len(images), 2), np.float32)] * 2
+
+    def decoder(inputs, training=False):
+        z, labels = inputs
+        return PATTERNS[np.asarray(labels)][..., None].astype(np.float32)
+
+    return encoder, decoder
+
+
+def noisy(labels, std, seed=0):
+    clean = PATTERNS[labels][..., None]
+    rng = np.random.default_rng(seed)
+    return np.rint(np.clip(clean + rng.normal(0, std, clean.shape), 0, 1) * 255) / 255, clean
+
+
+def test_the_noise_level_is_estimated_by_the_likelihood_and_clipping_is_modelled():
+    labels = np.repeat([0, 1], 20)
+    for std in (0.05, 0.2, 0.5):
+        x, clean = noisy(labels, std)
+        out, estimated = denoise.denoise(*stub(), x, None, labels, iterations=2)
+        assert np.median(estimated) == pytest.approx(std, rel=0.25), std
+        np.testing.assert_allclose(out, clean, atol=1e-3)  # certain pixels: the decoder's, not the view's
+    _, ignoring = denoise.denoise(*stub(), x, None, labels, clipped=False, iterations=2)
+    assert np.median(ignoring) < 0.8 * 0.5  # read as unclipped, the pinned values make the noise look smaller
+
+
+def test_low_noise_keeps_the_views_detail_where_the_decoder_is_unsure():
+    view = posterior.GaussianNoise(np.array([[0.9, 0.2]]), np.array([0.01]), clipped=False)
+    estimate = view.estimate(np.array([[0.5, 0.5]]))
+    np.testing.assert_allclose(estimate, [[0.9, 0.2]], atol=1e-2)  # p(1-p) = 0.25 against 1e-4: the view wins
+    high = posterior.GaussianNoise(np.array([[0.9, 0.2]]), np.array([2.0]), clipped=False)
+    np.testing.assert_allclose(high.estimate(np.array([[0.5, 0.5]])), [[0.5, 0.5]], atol=0.05)
+
+
+def test_without_labels_a_conditional_run_averages_over_classes_by_their_evidence():
+    labels = np.array([0, 1, 2, 2])
+    x, clean = noisy(labels, 0.3, seed=1)
+    out, _ = denoise.denoise(*stub(), x, 0.3, labels=None, num_classes=3, iterations=2)
+    np.testing.assert_allclose(out, clean, atol=1e-3)  # the right class's pattern outweighs the others'
+
+
+def test_missing_pixels_and_noise_in_one_call():
+    labels = np.array([0, 1])
+    x, clean = noisy(labels, 0.2)
+    observed = np.ones(x.shape, bool)
+    observed[:, :4] = False
+    x = np.where(observed, x, 0.0)
+    out, _ = denoise.denoise(*stub(), x, 0.2, labels, observed=observed, iterations=2)
+    np.testing.assert_allclose(out, clean, atol=1e-3)
+
+
+@pytest.fixture(scope="module")
+def vae_run(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("vae")
+    rng = np.random.default_rng(0)
+    np.savez(folder / "d.npz", x=rng.integers(0, 256, (48, 28, 28), np.uint8), y=np.arange(48) % 3)
+    train_vae.main(["--conditional", "--data-dir", str(folder / "d.npz"), "--out", str(folder / "run"), *TINY])
+    return str(folder / "run")
+
+
+def test_cli_keeps_dtype_and_shape_and_writes_the_noise_level(vae_run, tmp_path, capsys):
+    rng = np.random.default_rng(2)
+    x = rng.integers(0, 256, (6, 28, 28), np.uint8)
+    np.savez(tmp_path / "noisy.npz", x=x, y=np.arange(6) % 3)
+    denoise.main([vae_run, "--in", str(tmp_path / "noisy.npz"), "--out", str(tmp_path / "a.npz"), "--noise-std",
+                  "0.3", "--iterations", "2"])
+    out = np.load(tmp_path / "a.npz")
+    assert out["x"].dtype == np.uint8 and out["x"].shape == x.shape and (out["noise_std"] == np.float32(0.3)).all()
+    np.testing.assert_array_equal(out["y"], np.arange(6) % 3)
+    np.savez(tmp_path / "float.npz", x=(x / 255.0).astype(np.float32)[..., None])  # no labels: classes averaged
+    denoise.main([vae_run, "--in", str(tmp_path / "float.npz"), "--out", str(tmp_path / "b.npz"), "--iterations", "1"])
+    out = np.load(tmp_path / "b.npz")
+    assert out["x"].dtype == np.float32 and out["x"].shape == (6, 28, 28, 1) and len(out["noise_std"]) == 6
+    assert 0 <= out["x"].min() and out["x"].max() <= 1
+    assert "estimated noise std median" in capsys.readouterr().out
+
+
+def test_bad_input_is_one_line_and_writes_nothing(vae_run, tmp_path):
+    x = np.zeros((4, 28, 28), np.uint8)
+    np.savez(tmp_path / "ok.npz", x=x, y=np.zeros(4, int))
+    np.savez(tmp_path / "shape.npz", x=np.zeros((4, 20, 20), np.uint8))
+    np.savez(tmp_path / "nan.npz", x=np.full((4, 28, 28), np.nan, np.float32))
+    np.savez(tmp_path / "labels.npz", x=x, y=np.full(4, 7))
+    np.savez(tmp_path / "mask.npz", x=x, y=np.zeros(4, int), mask=np.ones((4, 28, 27), np.uint8))
+    out = str(tmp_path / "out.npz")
+    for name, message in (("shape", r"images are \(20, 20, 1\) but the run was trained on"), ("nan", "NaN"),
+                          ("labels", "labels in 0..2"), ("mask", "mask must have x's shape")):
+        with pytest.raises(DataError, match=message):
+            denoise.main([vae_run, "--in", str(tmp_path / f"{name}.npz"), "--out", out])
+    with pytest.raises(AugmentError, match="--noise-std is a standard deviation"):
+        denoise.main([vae_run, "--in", str(tmp_path / "ok.npz"), "--out", out, "--noise-std", "-0.1"])
+    gan = tmp_path / "gan"
+    train_gan.main(["--conditional", "--data-dir", str(tmp_path / "ok.npz"), "--out", str(gan), *TINY])
+    with pytest.raises(AugmentError, match="denoise needs a VAE run"):
+        denoise.main([str(gan), "--in", str(tmp_path / "ok.npz"), "--out", out])
+    assert not (tmp_path / "out.npz").exists()
