@@ -19,7 +19,8 @@ from augment_tf.errors import AugmentError, DataError
 
 ITERATIONS = 20
 NOISE_STDS = np.geomspace(0.02, 0.8, 16)  # the levels the estimate chooses among, per image
-ESTIMATE_ITERATIONS = 4  # chain iterations per level while estimating
+ESTIMATE_ITERATIONS = 4  # chain iterations of the estimate, whose proposals score every level at once
+ESTIMATE_FROM = 0.3  # the level the estimate's chain targets
 
 
 def denoise(encoder, decoder, x01, noise_std=None, labels=None, num_classes=None, observed=None, clipped=True,
@@ -27,38 +28,40 @@ def denoise(encoder, decoder, x01, noise_std=None, labels=None, num_classes=None
     """(denoised images in [0, 1], the noise std per image): the posterior mean under `posterior.GaussianNoise`.
 
     `noise_std` (a number or one per image) or, when None, the level among NOISE_STDS whose evidence log p(x) is
-    highest for each image. A conditional decoder needs `labels`, or `num_classes` to average over every class
-    weighted by its evidence."""
+    highest for each image (estimated from one short chain's proposals). A conditional decoder needs `labels`, or
+    `num_classes` to average over every class weighted by its evidence."""
     x01 = np.asarray(x01, np.float32)
     observed = np.ones(x01.shape, bool) if observed is None else np.asarray(observed, bool)
+    run = lambda stds, steps, levels=(): _run(encoder, decoder, x01, stds, labels, num_classes, observed, clipped,
+                                             steps, seed, batch_size, verbose, levels)
     if noise_std is None:
-        evidence = [_run(encoder, decoder, x01, np.full(len(x01), s), labels, num_classes, observed, clipped,
-                         ESTIMATE_ITERATIONS, seed, batch_size, verbose)[1] for s in NOISE_STDS]
-        noise_std = NOISE_STDS[np.argmax(evidence, axis=0)]
-    noise_std = np.broadcast_to(np.asarray(noise_std, np.float64), (len(x01),))
-    clean, _ = _run(encoder, decoder, x01, noise_std, labels, num_classes, observed, clipped, iterations, seed,
-                    batch_size, verbose)
-    return clean, noise_std.copy()
+        _, _, by_level = run(np.full(len(x01), ESTIMATE_FROM), ESTIMATE_ITERATIONS, NOISE_STDS)
+        noise_std = NOISE_STDS[np.argmax(by_level, axis=0)]
+    noise_std = np.broadcast_to(np.asarray(noise_std, np.float64), (len(x01),)).copy()
+    return run(noise_std, iterations)[0], noise_std
 
 
 def _run(encoder, decoder, x01, noise_std, labels, num_classes, observed, clipped, iterations, seed, batch_size,
-         verbose):
-    """(posterior means, log evidence) at known noise levels; without labels on a conditional decoder, the mixture
-    over classes, each weighted by its evidence (a uniform prior over classes)."""
-    def view_of(rows):
-        return posterior.GaussianNoise(x01[rows], noise_std[rows], observed[rows], clipped)
+         verbose, levels=()):
+    """(posterior means, log evidence, log evidence at each of `levels` (K, N)) at known noise levels; without
+    labels on a conditional decoder, the mixture over classes, each weighted by its evidence (a uniform prior)."""
+    def view_of(rows, stds=noise_std):
+        return posterior.GaussianNoise(x01[rows], stds[rows], observed[rows], clipped)
 
+    also_of = (lambda rows: [view_of(rows, np.full(len(x01), s)) for s in levels]) if len(levels) else None
+    run = lambda class_labels: posterior.batched(encoder, decoder, x01, class_labels, view_of, iterations, seed,
+                                                 batch_size, verbose, also_of)
     if labels is not None or not num_classes:
-        return posterior.batched(encoder, decoder, x01, labels, view_of, iterations, seed, batch_size, verbose)
-    per_class = [posterior.batched(encoder, decoder, x01, np.full(len(x01), c), view_of, iterations, seed, batch_size,
-                                   verbose) for c in range(num_classes)]
-    log_evidence = np.stack([e for _, e in per_class])  # (classes, N)
-    top = log_evidence.max(axis=0)
-    weights = np.exp(log_evidence - top)
-    total = weights.sum(axis=0)
+        return run(labels)
+    per_class = [run(np.full(len(x01), c)) for c in range(num_classes)]
+    log_evidence = np.stack([e for _, e, _ in per_class])  # (classes, N)
+    weights = np.exp(log_evidence - log_evidence.max(axis=0))
+    weights /= weights.sum(axis=0)
     shape = (len(x01),) + (1,) * (x01.ndim - 1)
-    mean = sum(m * (w / total).reshape(shape) for (m, _), w in zip(per_class, weights))
-    return mean.astype(np.float32), top + np.log(total / num_classes)
+    mean = sum(m * w.reshape(shape) for (m, _, _), w in zip(per_class, weights))
+    average = lambda logs: np.logaddexp.reduce(logs, axis=0) - np.log(num_classes)  # over a uniform class prior
+    return (mean.astype(np.float32), average(log_evidence),
+            average(np.stack([a for _, _, a in per_class])))
 
 
 def read_input(run_dir, path):

@@ -66,9 +66,10 @@ class GaussianNoise:
         return np.clip(np.where(seen, weighed, p), 0.0, 1.0)
 
 
-def posterior_mean(encoder, decoder, view, cond, iterations, rng, bar=None):
-    """E[clean image | view] (N, H, W, C) for one batch under the observation model `view`; also the log of the
-    importance weights' mean, an estimate of log p(view) per image. `bar` counts iterations.
+def posterior_mean(encoder, decoder, view, cond, iterations, rng, bar=None, also=()):
+    """E[clean image | view] (N, H, W, C) for one batch under the observation model `view`, the log of the importance
+    weights' mean (an estimate of log p(view) per image), and the same estimate for each model of `also` (other
+    noise levels, say) from the same proposals: (len(also), N). `bar` counts iterations.
 
     The chain only steers the proposals; the mean is `view.estimate` averaged over every proposal with importance
     weight p(view, z) / proposal density, a self-normalised estimate that the chain (stuck in one mode for long
@@ -94,6 +95,7 @@ def posterior_mean(encoder, decoder, view, cond, iterations, rng, bar=None):
     target = log_joint(z, p)
     n = len(z)
     log_weights, weighted, count = np.full(n, -np.inf), np.zeros(p.shape, np.float64), 0
+    log_also = np.full((len(also), n), -np.inf)
     for _ in range(iterations):
         for k in range(PROPOSALS):
             candidate = current[0] + np.exp(0.5 * current[1]) * rng.standard_normal(current[0].shape)
@@ -101,6 +103,9 @@ def posterior_mean(encoder, decoder, view, cond, iterations, rng, bar=None):
             candidate_target = log_joint(candidate, candidate_p)
             # running self-normalised sum, kept in log space against overflow
             log_w = candidate_target - log_density(candidate, *current)
+            if also:
+                log_prior_q = -0.5 * np.sum(candidate**2, axis=1) - log_density(candidate, *current)
+                log_also = np.logaddexp(log_also, [m.log_likelihood(candidate_p) + log_prior_q for m in also])
             top = np.maximum(log_weights, log_w)
             old, new = np.exp(log_weights - top), np.exp(log_w - top)
             shape = (n,) + (1,) * (p.ndim - 1)
@@ -117,18 +122,22 @@ def posterior_mean(encoder, decoder, view, cond, iterations, rng, bar=None):
                 current = [np.where(accept[:, None], after, before) for after, before in zip(reverse, current)]
         if bar is not None:
             bar.add(1)
-    return weighted.astype(np.float32), log_weights - np.log(count)
+    return weighted.astype(np.float32), log_weights - np.log(count), log_also - np.log(count)
 
 
-def batched(encoder, decoder, x, labels, view_of, iterations, seed=0, batch_size=1000, verbose=False):
-    """`posterior_mean` over `x` in batches: (means (N, ...) float32, log p(view) (N,)); `view_of(rows)` is the
-    observation model of a batch's rows (a slice). `verbose` shows a bar of every batch's iterations on stderr."""
+def batched(encoder, decoder, x, labels, view_of, iterations, seed=0, batch_size=1000, verbose=False, also_of=None):
+    """`posterior_mean` over `x` in batches: (means (N, ...) float32, log p(view) (N,), log p under the models of
+    `also_of(rows)` (K, N)); `view_of(rows)` is the observation model of a batch's rows (a slice). `verbose` shows a
+    bar of every batch's iterations on stderr."""
     rng = np.random.default_rng(seed)
     means, log_evidence = np.empty(np.shape(x), np.float32), np.empty(len(x))
+    log_also = np.empty((len(also_of(slice(0, 1))) if also_of else 0, len(x)))
     with progress.shown(verbose) as keras_verbose:
         bar = keras.utils.Progbar(-(-len(x) // batch_size) * iterations, verbose=keras_verbose, unit_name="iteration")
         for start in range(0, len(x), batch_size):
             rows = slice(start, start + batch_size)
             cond = [] if labels is None else [np.asarray(labels, np.int32)[rows]]
-            means[rows], log_evidence[rows] = posterior_mean(encoder, decoder, view_of(rows), cond, iterations, rng, bar)
-    return means, log_evidence
+            also = also_of(rows) if also_of else ()
+            means[rows], log_evidence[rows], log_also[:, rows] = posterior_mean(
+                encoder, decoder, view_of(rows), cond, iterations, rng, bar, also)
+    return means, log_evidence, log_also
