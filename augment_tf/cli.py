@@ -16,6 +16,7 @@ COMMANDS = {
     "augment": ("augment_tf.augment", "write a dataset of real plus synthetic labelled images (npz, IDX, TFDS)"),
     "impute": ("augment_tf.impute", "fill in missing pixels with a trained VAE"),
     "denoise": ("augment_tf.denoise", "remove Gaussian noise with a trained VAE (its level estimated if not given)"),
+    "encode": ("augment_tf.encode", "turn images into their VAE codes (posterior mean, log-variance); a 2-D map"),
     "shard": ("augment_tf.shard", "write a dataset as TFRecord shards that training can stream (any size)"),
     "pictures": ("augment_tf.pictures", "turn a run into pictures: training animation, class grid, VAE reconstructions"),
 }

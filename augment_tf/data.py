@@ -146,7 +146,7 @@ def make_dataset(x, y, batch_size=128, *, seed=None, shuffle=True, drop_remainde
     tf.distribute Keras opens one iterator before training, and tf.data's shuffle reshuffles for every iterator."""
     import tensorflow as tf
 
-    x, y = _check(x, y, "make_dataset")
+    x, y = check_arrays(x, y, "make_dataset")
     if batch_size < 1 or (drop_remainder and batch_size > len(x)):
         raise DataError(f"batch size {batch_size} does not fit {len(x)} samples: lower --batch-size")
     low, high = (float(v) for v in value_range)
@@ -238,7 +238,7 @@ def _load(key):
 
         source = os.path.dirname(args[0][0])
         x, y = (np.concatenate(arrays) for arrays in zip(*shards.read_chunks(source)))
-    x, y = _check(x, y, source)
+    x, y = check_arrays(x, y, source)
     x.flags.writeable = y.flags.writeable = False
     return x, y
 
@@ -267,7 +267,7 @@ def read_npz(path, required, optional=(), hint="save with np.savez(path, x=image
     return arrays
 
 
-def _check(x, y, source):
+def check_arrays(x, y, source):
     """Validates images and labels; returns x uint8 (N, H, W, C) and y int64 (N,)."""
     x, y = np.asarray(x), np.asarray(y)
     x = x[..., None] if x.ndim == 3 else x

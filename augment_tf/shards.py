@@ -116,7 +116,7 @@ def _examples(batches, seen, source):
     for number, (x, y) in enumerate(batches):
         if len(y) == 0:
             continue
-        x, y = data._check(x, y, f"{source}: chunk {number}")
+        x, y = data.check_arrays(x, y, f"{source}: chunk {number}")
         if seen["shape"] is None:
             seen["shape"] = x.shape[1:]
         if x.shape[1:] != seen["shape"]:

@@ -641,3 +641,14 @@ def test_benchmark_with_a_wrong_data_dir_says_so_in_one_line_and_exits_2(script,
     assert result.returncode == 2, result.stderr
     assert "Traceback" not in result.stderr
     assert errors and str(missing) in errors[0]
+
+
+def test_knn_accuracy_counts_votes_of_the_k_nearest():
+    """Two clusters: a query near one gets its label; k = 3 outvotes one mislabelled neighbour."""
+    from benchmarks.codes import knn_accuracy
+
+    base = np.array([[0, 0], [0, 1], [1, 0], [10, 10], [10, 11], [11, 10]], float)
+    labels = np.array([0, 0, 1, 1, 1, 1])  # one point of the first cluster mislabelled
+    queries, truth = np.array([[0.2, 0.2], [10.5, 10.5]]), np.array([0, 1])
+    assert knn_accuracy(base, labels, queries, truth, 3) == 1.0
+    assert knn_accuracy(base, labels, queries, np.array([1, 1]), 3) == 0.5

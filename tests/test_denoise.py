@@ -111,3 +111,29 @@ def test_bad_input_is_one_line_and_writes_nothing(vae_run, tmp_path):
     with pytest.raises(AugmentError, match="denoise needs a VAE run"):
         denoise.main([str(gan), "--in", str(tmp_path / "ok.npz"), "--out", out])
     assert not (tmp_path / "out.npz").exists()
+
+
+# --- encode ---------------------------------------------------------------------------------------------------------
+
+
+def test_encode_writes_each_images_posterior_and_a_map(vae_run, tmp_path, capsys):
+    from augment_tf import encode
+
+    rng = np.random.default_rng(4)
+    x, y = rng.integers(0, 256, (12, 28, 28), np.uint8), np.arange(12) % 3
+    np.savez(tmp_path / "in.npz", x=x, y=y)
+    encode.main([vae_run, "--in", str(tmp_path / "in.npz"), "--out", str(tmp_path / "codes.npz"), "--map",
+                 str(tmp_path / "map.png")])
+    codes = np.load(tmp_path / "codes.npz")
+    assert codes["mean"].shape == codes["log_var"].shape == (12, 4) and (codes["y"] == y).all()
+    assert (tmp_path / "map.png").stat().st_size > 1000
+    from augment_tf import runs
+
+    encoder = runs.load_exported(vae_run, ["encoder.keras"])["encoder.keras"]
+    mean, _ = encoder([x[..., None].astype("float32") / 255, y.astype("int32")], training=False)
+    np.testing.assert_allclose(codes["mean"], mean, rtol=1e-5, atol=1e-5)
+    np.savez(tmp_path / "unlabelled.npz", x=x)
+    with pytest.raises(DataError, match="conditional and its encoder reads labels"):
+        encode.main([vae_run, "--in", str(tmp_path / "unlabelled.npz"), "--out", str(tmp_path / "b.npz")])
+    plane, share = encode.principal_plane(rng.normal(size=(200, 5)) * [5, 3, 1, 1, 1])
+    assert plane.shape == (200, 2) and 0.7 < share < 1

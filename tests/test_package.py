@@ -41,7 +41,7 @@ def test_installed_package_trains_and_generates_outside_the_repository(tmp_path,
     augment_tf = str(site / "bin" / "augment-tf")
     listing = python(augment_tf, "--help")
     assert all(f"  {name} " in listing for name in ("train-gan", "train-vae", "generate", "evaluate", "augment",
-                                                    "impute", "denoise", "shard", "pictures")), listing
+                                                    "impute", "denoise", "encode", "shard", "pictures")), listing
     python(augment_tf, "train-vae", *tiny, "--out", "vae")
     assert (elsewhere / "vae" / "sampler.keras").is_file()
     refused = subprocess.run([sys.executable, augment_tf, "generate", "gan", "--n", "5", "--out", "samples.txt"],
