@@ -10,7 +10,8 @@ noisy images does), with each --seeds seed. RUN is a (conditional) VAE run; for 
 on the held-out images (train it on --split validation's training folder, printed). Each baseline's parameter is
 chosen on the validation split (the best mean PSNR over a grid, per noise level, on the first 100 digits) and
 written to OUT.json; on test they come from --params. Scores: PSNR and SSIM against the clean digits, the accuracy of evaluate's reference
-classifier on the results, images per second. Writes OUT.json and OUT.md.
+classifier on the results, images per second. Writes OUT.json, OUT.md and OUT_stdS.png (the first 10 digits: noisy,
+denoised, BM3D, original).
 """
 
 import argparse
@@ -23,14 +24,14 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import numpy as np  # noqa: E402
 
-from augment_tf import cli, data, denoise, evaluate, files, runs  # noqa: E402
+from augment_tf import cli, data, denoise, evaluate, files, images, runs  # noqa: E402
 from benchmarks.common import split_arrays, split_dirs  # noqa: E402
 
 CHOOSE = 100  # digits each baseline's parameter is chosen on
 GRIDS = {  # each baseline's parameter, chosen per noise level on validation
     "gaussian filter": [0.3, 0.5, 0.7, 1.0, 1.4, 2.0],  # sigma in pixels
     "total variation": [0.02, 0.05, 0.1, 0.2, 0.4, 0.8],  # weight
-    "non-local means": [0.4, 0.6, 0.8, 1.0, 1.3],  # h, in units of the noise std
+    "non-local means": [0.2, 0.3, 0.4, 0.6, 0.8, 1.0],  # h, in units of the noise std
     "bm3d": [0.6, 0.8, 1.0, 1.2],  # the std it is told, in units of the true one
 }
 
@@ -101,7 +102,7 @@ def main(argv=None):
     config = runs.read_json(args.run, runs.CONFIG)
     models = runs.load_exported(args.run, ["encoder.keras", "decoder.keras"])
     labels = y if config.get("num_classes") else None
-    rows = []
+    rows, shown = [], {}  # (std, seed) -> the first 10 digits: noisy, denoised, BM3D, original
     for std in stds:
         for seed in seeds:
             noisy = add_noise(clean, std, seed)
@@ -113,6 +114,8 @@ def main(argv=None):
                                                 None if estimated else std, labels, iterations=args.iterations,
                                                 seed=seed)
                 name = "denoise, level estimated" if estimated else "denoise, level given"
+                if not estimated:
+                    shown[(std, seed)] = result[:10, ..., 0]
                 rows.append({**context, **score(name, result[..., 0], clean, y, reference,
                                                 time.perf_counter() - begin),
                              "estimated_std_median": float(np.median(level))})
@@ -127,6 +130,8 @@ def main(argv=None):
                 rows.append({**context, **score(name, result, clean, y, reference, time.perf_counter() - begin),
                              "param": chosen[key]})
                 print(json.dumps(rows[-1]), flush=True)
+                if name == "bm3d":
+                    shown[(std, seed)] = [noisy[:10], shown.pop((std, seed)), result[:10], clean[:10]]
     files.write_json(f"{out}.json", {"command": " ".join(sys.argv), "run": args.run, "chosen": chosen, "rows": rows})
     lines = ["| std | method | PSNR (dB) | SSIM | reference accuracy | images/s |", "|---|---|---|---|---|---|"]
     for std in stds:
@@ -136,6 +141,9 @@ def main(argv=None):
             speed = "" if method == "noisy" else f"{mean('images_per_s'):.0f}"
             lines.append(f"| {std} | {method} | {mean('psnr'):.2f} | {mean('ssim'):.3f} | {mean('accuracy'):.1%} | "
                          f"{speed} |")
+    for std in stds:  # rows: noisy, denoise (level given), BM3D, original
+        files.write_png(f"{out}_std{std}.png", images.grid(
+            np.rint(np.concatenate(shown[(std, seeds[0])]) * 255).astype(np.uint8)[..., None], rows=4))
     with open(f"{out}.md", "w") as f:
         f.write("\n".join(lines) + "\n")
     print("\n".join(lines))
