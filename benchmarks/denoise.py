@@ -85,6 +85,8 @@ def main(argv=None):
     parser.add_argument("--stds", default="0.1,0.3,0.5")
     parser.add_argument("--seeds", default="0")
     parser.add_argument("--iterations", type=int, default=denoise.ITERATIONS)
+    parser.add_argument("--only-denoise", action="store_true", help="skip the baselines (to choose denoise's own "
+                        "settings, such as --iterations, on validation)")
     parser.add_argument("--params", help="test: the validation run's JSON, whose chosen parameters are used")
     parser.add_argument("--work", default="/tmp/augment_tf_denoise")
     parser.add_argument("--out", default=None)
@@ -120,7 +122,7 @@ def main(argv=None):
                                                 time.perf_counter() - begin),
                              "estimated_std_median": float(np.median(level))})
                 print(json.dumps(rows[-1]), flush=True)
-            for name, grid in GRIDS.items():
+            for name, grid in {} if args.only_denoise else GRIDS.items():
                 key = f"{name}@{std}"
                 if args.split == "validation" and key not in chosen:  # the first seed's noise, first CHOOSE digits
                     part = slice(0, CHOOSE)
@@ -141,7 +143,7 @@ def main(argv=None):
             speed = "" if method == "noisy" else f"{mean('images_per_s'):.0f}"
             lines.append(f"| {std} | {method} | {mean('psnr'):.2f} | {mean('ssim'):.3f} | {mean('accuracy'):.1%} | "
                          f"{speed} |")
-    for std in stds:  # rows: noisy, denoise (level given), BM3D, original
+    for std in [] if args.only_denoise else stds:  # rows: noisy, denoise (level given), BM3D, original
         files.write_png(f"{out}_std{std}.png", images.grid(
             np.rint(np.concatenate(shown[(std, seeds[0])]) * 255).astype(np.uint8)[..., None], rows=4))
     with open(f"{out}.md", "w") as f:
