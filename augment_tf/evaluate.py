@@ -156,8 +156,8 @@ def evaluate_samples(x, y=None, *, dataset="mnist", data_dir=None, cas=False, ma
     x, y = x[:n], (None if y is None else y[:n])
     if n <= K_NEIGHBOURS:
         raise DataError(f"need at least {K_NEIGHBOURS + 1} samples to evaluate, got {n}")
-    same_folder = data_dir and shards.split_folder(data_dir, "test") == shards.split_folder(data_dir, "train")
-    if same_folder and shards.split_folder(data_dir, "train"):  # refused before reading a large folder as the test split
+    train_folder = data_dir and shards.split_folder(data_dir, "train")
+    if train_folder and shards.split_folder(data_dir, "test") == train_folder:  # before reading it as the test split
         raise DataError(f"{data_dir}: one sharded folder serves every split, so scores would be measured on the "
                         "reference classifier's own training images; write the splits as DIR/train and DIR/test "
                         "(python -m augment_tf.shard SRC --split test --out DIR/test)")

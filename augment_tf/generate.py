@@ -14,7 +14,7 @@ import os
 import keras
 import numpy as np
 
-from augment_tf import cli, files, images, progress, runs, shards
+from augment_tf import cli, data, files, images, progress, runs, shards
 from augment_tf.errors import AugmentError
 
 CHUNK_BATCHES = 10  # sampler batches drawn at a time: 10k MNIST samples are 31 MB of float outputs
@@ -140,12 +140,13 @@ def write_shards(sampler, config, args, classes):
         progress.note(f"{args.out}: keeping the {skip} samples of a killed write, drawing the rest", True)
     labels_of = cycling_labels(classes) if classes is not None else None
     chunks = sample_chunks(sampler, config, args.n, labels_of, args.seed, skip=skip, verbose=True)
-    labelled = ((x, np.full(len(x), -1) if y is None else y) for x, y in chunks)
+    labelled = ((x, np.full(len(x), data.UNLABELED) if y is None else y) for x, y in chunks)
     first = []
 
     def kept_first(chunks):  # the preview grid comes from the first chunk drawn
         for x, y in chunks:
-            first.append((x, y)) if not first else None
+            if not first:
+                first.append((x, y))
             yield x, y
 
     shards.write_shards(kept_first(labelled), args.out, per_shard, source=args.run_dir, plan=plan)

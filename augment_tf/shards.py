@@ -126,9 +126,7 @@ def _examples(batches, seen, source):
         if labeled.size and labeled.max() >= MAX_CLASSES:
             raise DataError(f"{source}: chunk {number} holds label {labeled.max()}; labels run 0..K-1 with K at "
                             f"most {MAX_CLASSES}")
-        counts = np.bincount(labeled, minlength=len(seen["counts"]))
-        counts[:len(seen["counts"])] += seen["counts"]
-        seen.update(counts=counts, unlabeled=seen["unlabeled"] + len(y) - len(labeled))
+        _tally(seen, y)
         shape = tf.train.Feature(int64_list=tf.train.Int64List(value=x.shape[1:]))
         for image, label in zip(x, y.tolist()):
             yield tf.train.Example(features=tf.train.Features(feature={
@@ -136,6 +134,14 @@ def _examples(batches, seen, source):
                 "label": tf.train.Feature(int64_list=tf.train.Int64List(value=[label])),
                 "shape": shape,
             })).SerializeToString()
+
+
+def _tally(seen, labels):
+    """Adds a chunk's labels to the class counts and the unlabelled count in `seen`."""
+    labeled = labels[labels != data.UNLABELED]
+    counts = np.bincount(labeled, minlength=len(seen["counts"]))
+    counts[:len(seen["counts"])] += seen["counts"]
+    seen.update(counts=counts, unlabeled=seen["unlabeled"] + len(labels) - len(labeled))
 
 
 def _kept_shards(folder, plan, seen):
@@ -158,18 +164,15 @@ def _kept_shards(folder, plan, seen):
         for batch in tf.data.TFRecordDataset(path).batch(CHUNK).map(lambda r: tf.io.parse_example(r, spec)):
             labels, shape = batch["label"].numpy(), tuple(int(d) for d in batch["shape"].numpy()[0])
             seen["shape"] = seen["shape"] or shape
-            labeled = labels[labels != data.UNLABELED]
-            counts = np.bincount(labeled, minlength=len(seen["counts"]))
-            counts[:len(seen["counts"])] += seen["counts"]
-            seen.update(counts=counts, unlabeled=seen["unlabeled"] + len(labels) - len(labeled))
+            _tally(seen, labels)
         entries.append({"file": name, "records": plan["images_per_shard"], "bytes": os.path.getsize(path)})
     return entries
 
 
 def check_new_folder(folder):
     """A write goes to an absent or empty folder, never over a dataset or a user's files. A rerun of a killed write
-    refuses too: a stream cannot seek, so finishing would re-read the source anyway, and the kept shards may not
-    come from the same source and settings."""
+    refuses too, unless that write recorded its plan (`resume_from`, which checks the plan before this): otherwise
+    the kept shards may not come from the same source and settings."""
     folder = os.fspath(folder)
     if os.path.isfile(os.path.join(folder, METADATA)):
         raise DataError(f"{folder} already holds a sharded dataset: remove it or choose another --out")
