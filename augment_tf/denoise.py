@@ -1,67 +1,86 @@
-"""Remove additive Gaussian noise with a trained VAE: the posterior mean of the clean image (augment_tf.posterior).
+"""Remove additive Gaussian noise with a trained VAE: the clean image under the image's most probable code
+(augment_tf.posterior).
 
-    python -m augment_tf.denoise RUN_DIR --in noisy.npz --out clean.npz [--noise-std S] [--iterations 20] [--seed 0]
+    python -m augment_tf.denoise RUN_DIR --in noisy.npz --out clean.npz [--noise-std S] [--steps 12]
 
 The input .npz holds `x` (uint8 0..255, or floats on the 0..1 scale; N×H×W or N×H×W×C), optionally `y` (labels, for
-a conditional run; without them the classes are marginalised) and `mask` (1 = observed, 0 = missing: noise and
-missing pixels in one call). Values pinned at 0 and 1 (255), what saving noisy images as uint8 does, count as
-clipped noise. `--noise-std` is in pixel units of [0, 1]; without it each image's noise level is estimated by the
-VAE's own likelihood and written beside the output. The output keeps the input's arrays, dtype and shape, with `x`
-denoised and `noise_std` (N,) added.
+a conditional run; without them every class is tried and the best explanation kept) and `mask` (1 = observed,
+0 = missing: noise and missing pixels in one call). Values pinned at 0 and 1 (255), what saving noisy images as
+uint8 does, count as clipped noise. `--noise-std` is in pixel units of [0, 1]; without it each image's noise level
+is fitted by the VAE's own likelihood and written beside the output. The output keeps the input's arrays, dtype and
+shape, with `x` denoised and `noise_std` (N,) added.
 """
 
 import argparse
 
+import keras
 import numpy as np
+import tensorflow as tf
 
 from augment_tf import cli, data, files, posterior, progress, runs
 from augment_tf.errors import AugmentError, DataError
 
-ITERATIONS = 20
-NOISE_STDS = np.geomspace(0.02, 0.8, 16)  # the levels the estimate chooses among, per image
-ESTIMATE_ITERATIONS = 4  # chain iterations of the estimate, whose proposals score every level at once
-ESTIMATE_FROM = 0.3  # the level the estimate's chain targets
+STEPS = 12  # gradient steps of the code search, chosen on validation (benchmarks/README.md, "Denoising")
+LEARNING_RATE = 0.3  # Adam's, on z and log sigma alike; chosen with STEPS
+START_LEVELS = np.geomspace(0.02, 0.8, 16)  # an estimated level starts from the best of these under the first code
 
 
 def denoise(encoder, decoder, x01, noise_std=None, labels=None, num_classes=None, observed=None, clipped=True,
-            iterations=ITERATIONS, seed=0, batch_size=1000, verbose=False):
-    """(denoised images in [0, 1], the noise std per image): the posterior mean under `posterior.GaussianNoise`.
+            steps=STEPS, learning_rate=LEARNING_RATE, batch_size=1000, verbose=False):
+    """(denoised images in [0, 1], the noise std per image): each image's most probable code given the noisy view
+    (`posterior.code_search`, started from the encoder's code for the view), then the clean image's mean given that
+    code and the view (`posterior.GaussianNoise.estimate`).
 
-    `noise_std` (a number or one per image) or, when None, the level among NOISE_STDS whose evidence log p(x) is
-    highest for each image (estimated from one short chain's proposals). A conditional decoder needs `labels`, or
-    `num_classes` to average over every class weighted by its evidence."""
+    `noise_std` is a number or one per image; when None, each image's is fitted with its code (its log, by the same
+    ascent, from the best of START_LEVELS under the encoder's code). A conditional decoder needs `labels`, or
+    `num_classes` to search under every class and weigh the results by the softmax of their log joint, which in
+    practice picks the class that explains the view best."""
     x01 = np.asarray(x01, np.float32)
-    observed = np.ones(x01.shape, bool) if observed is None else np.asarray(observed, bool)
-    run = lambda stds, steps, levels=(): _run(encoder, decoder, x01, stds, labels, num_classes, observed, clipped,
-                                             steps, seed, batch_size, verbose, levels)
-    if noise_std is None:
-        _, _, by_level = run(np.full(len(x01), ESTIMATE_FROM), ESTIMATE_ITERATIONS, NOISE_STDS)
-        noise_std = NOISE_STDS[np.argmax(by_level, axis=0)]
-    noise_std = np.broadcast_to(np.asarray(noise_std, np.float64), (len(x01),)).copy()
-    return run(noise_std, iterations)[0], noise_std
+    view = posterior.GaussianNoise(x01, observed, clipped)
+    search = posterior.code_search(decoder, view.log_likelihood, steps, learning_rate)
+    best_level = _best_level(decoder, view.log_likelihood)
+    fit = noise_std is None
+    given = None if fit else np.broadcast_to(np.asarray(noise_std, np.float64), (len(x01),))
+    per_class = labels is None and num_classes
+    classes = [np.full(len(x01), c) for c in range(num_classes)] if per_class else [labels]
+    size = min(batch_size, len(x01))
+    clean, sigma = np.empty(x01.shape, np.float32), np.empty(len(x01))
+    with progress.shown(verbose) as keras_verbose:
+        bar = keras.utils.Progbar(len(x01) * len(classes), verbose=keras_verbose, unit_name="image")
+        for begin in range(0, len(x01), size):
+            rows = slice(begin, begin + size)
+            n = len(x01[rows])
+            pad = lambda a: np.concatenate([a, np.repeat(a[:1], size - n, axis=0)])  # one compiled shape for all
+            data, start = tuple(pad(a) for a in view.data(rows)), pad(view.start()[rows])
+            found = []  # (log joint, sigma, clean estimate) under each class
+            for class_labels in classes:
+                cond = [] if class_labels is None else [pad(np.asarray(class_labels, np.int32)[rows])]
+                z = encoder([start, *cond] if cond else start, training=False)[0]
+                log_sigma = best_level(z, cond, data) if fit else np.log(pad(given[rows])).astype(np.float32)
+                _, fitted, log_joint, p = search(z, log_sigma, float(fit), cond, data)
+                level = np.exp(np.asarray(fitted, np.float64)[:n])
+                found.append((np.asarray(log_joint, np.float64)[:n], level,
+                              view.estimate(np.asarray(p, np.float64)[:n], level, rows)))
+                bar.add(n)
+            log_joints = np.stack([f[0] for f in found])
+            weights = np.exp(log_joints - log_joints.max(axis=0))
+            weights /= weights.sum(axis=0)
+            clean[rows] = sum(w.reshape((n,) + (1,) * (x01.ndim - 1)) * f[2] for w, f in zip(weights, found))
+            sigma[rows] = sum(w * f[1] for w, f in zip(weights, found))
+    return clean, sigma if fit else given.copy()
 
 
-def _run(encoder, decoder, x01, noise_std, labels, num_classes, observed, clipped, iterations, seed, batch_size,
-         verbose, levels=()):
-    """(posterior means, log evidence, log evidence at each of `levels` (K, N)) at known noise levels; without
-    labels on a conditional decoder, the mixture over classes, each weighted by its evidence (a uniform prior)."""
-    def view_of(rows, stds=noise_std):
-        return posterior.GaussianNoise(x01[rows], stds[rows], observed[rows], clipped)
+def _best_level(decoder, log_likelihood):
+    """A compiled function (z, cond, data) -> log sigma per image: the best of START_LEVELS under the codes z, where
+    the search for an unknown level starts (in a few steps the ascent alone falls short at high noise)."""
+    @tf.function(jit_compile=True)
+    def best(z, cond, data):
+        p = decoder([z, *cond] if cond else z, training=False)
+        log_levels = np.log(START_LEVELS).astype(np.float32)
+        scores = tf.stack([log_likelihood(p, tf.fill([tf.shape(z)[0]], level), *data) for level in log_levels])
+        return tf.gather(log_levels, tf.argmax(scores, axis=0))
 
-    also_of = (lambda rows: [view_of(rows, np.full(len(x01), s)) for s in levels]) if len(levels) else None
-    run = lambda class_labels: posterior.batched(encoder, decoder, x01, class_labels, view_of, iterations, seed,
-                                                 batch_size, verbose, also_of)
-    if labels is not None or not num_classes:
-        return run(labels)
-    per_class = [run(np.full(len(x01), c)) for c in range(num_classes)]
-    log_evidence = np.stack([e for _, e, _ in per_class])  # (classes, N)
-    weights = np.exp(log_evidence - log_evidence.max(axis=0))
-    weights /= weights.sum(axis=0)
-    shape = (len(x01),) + (1,) * (x01.ndim - 1)
-    mean = sum(m * w.reshape(shape) for (m, _, _), w in zip(per_class, weights))
-    average = lambda logs: np.logaddexp.reduce(logs, axis=0) - np.log(num_classes)  # over a uniform class prior
-    return (mean.astype(np.float32), average(log_evidence),
-            average(np.stack([a for _, _, a in per_class])))
+    return best
 
 
 def read_input(run_dir, path):
@@ -92,7 +111,8 @@ def read_input(run_dir, path):
     if y is not None:
         if not config.get("num_classes"):
             raise DataError(f"{path}: holds labels y, but {run_dir} is unconditional and cannot use them: drop y")
-        if y.ndim != 1 or len(y) != len(x) or y.dtype.kind not in "iu" or y.min() < 0 or y.max() >= config["num_classes"]:
+        classes = config["num_classes"]
+        if y.ndim != 1 or len(y) != len(x) or y.dtype.kind not in "iu" or y.min() < 0 or y.max() >= classes:
             raise DataError(f"{path}: y must be {len(x)} labels in 0..{config['num_classes'] - 1}")
     return config, x, x01.reshape(-1, *config["image_shape"]), clipped, mask, y
 
@@ -104,11 +124,10 @@ def main(argv=None):
     parser.add_argument("--out", required=True, help="output .npz")
     parser.add_argument("--noise-std", type=float, help="the noise's standard deviation on the 0..1 scale (default: "
                         "estimated per image)")
-    parser.add_argument("--iterations", type=int, default=ITERATIONS, help=f"chain length (default {ITERATIONS})")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--steps", type=int, default=STEPS, help=f"gradient steps of the code search (default {STEPS})")
     args = parser.parse_args(argv)
-    if args.iterations < 1:
-        raise AugmentError(f"--iterations must be a positive integer, got {args.iterations}")
+    if args.steps < 1:
+        raise AugmentError(f"--steps must be a positive integer, got {args.steps}")
     if args.noise_std is not None and not 0 < args.noise_std <= 1:
         raise AugmentError(f"--noise-std is a standard deviation on the 0..1 scale: above 0, at most 1; got "
                            f"{args.noise_std}")
@@ -116,16 +135,14 @@ def main(argv=None):
     with files.claim(args.out):
         config, x, x01, clipped, mask, y = read_input(args.run_dir, args.inp)
         models = runs.load_exported(args.run_dir, ["encoder.keras", "decoder.keras"])
-        if args.noise_std is None:
-            progress.note(f"estimating each image's noise level among {len(NOISE_STDS)} ...", True)
         observed = None if mask is None else mask.astype(bool).reshape(x01.shape)  # missing pixels are filled
         clean, noise_std = denoise(models["encoder.keras"], models["decoder.keras"], x01, args.noise_std, y,
-                                   config.get("num_classes"), observed, clipped, args.iterations, args.seed,
-                                   verbose=True)
+                                   config.get("num_classes"), observed, clipped, args.steps, verbose=True)
         out = np.rint(clean * 255).astype(x.dtype) if x.dtype.kind in "iu" else clean.astype(x.dtype)
         given = {k: v for k, v in (("y", y), ("mask", mask)) if v is not None}
         files.write_npz(args.out, x=out.reshape(x.shape), noise_std=noise_std.astype(np.float32), **given)
-    level = f"noise std {args.noise_std}" if args.noise_std else f"estimated noise std median {np.median(noise_std):.3f}"
+    level = (f"noise std {args.noise_std}" if args.noise_std
+             else f"estimated noise std median {np.median(noise_std):.3f}")
     print(f"denoised {len(x)} images ({level}): {args.out}")
     return 0
 

@@ -27,7 +27,7 @@ def impute(encoder, decoder, x01, mask, labels=None, iterations=ITERATIONS, seed
     x01, mask = np.asarray(x01, np.float32), np.asarray(mask).astype(bool)
     return np.where(mask, x01, posterior.batched(
         encoder, decoder, x01, labels, lambda part: posterior.MissingPixels(x01[part], mask[part]), iterations, seed,
-        batch_size, verbose)[0])
+        batch_size, verbose))
 
 
 def random_pixel_mask(shape, missing_fraction, rng):

@@ -1,15 +1,16 @@
-"""The posterior over a VAE's latent space given a partial or noisy view of an image, and the posterior mean of the
-image it implies: what `impute` (missing pixels) and `denoise` (Gaussian noise) share.
+"""The posterior over a VAE's latent space given a partial or noisy view of an image, and the clean image it
+implies: what `impute` (missing pixels) and `denoise` (Gaussian noise) share.
 
-An observation model says how the view arose from the clean image: `log_likelihood(p)` scores the view against the
-decoder's pixel probabilities `p` (one z per image), and `estimate(p)` is the clean image's mean given the view and
-`p`. `posterior_mean` runs a Metropolis-within-Gibbs chain on z (Mattei & Frellsen 2018) whose proposals come from
-the encoder shown the current estimate, and averages `estimate` over every proposal with importance weights.
+An observation model says how the view arose from the clean image: `log_likelihood` scores the view against the
+decoder's pixel probabilities `p` (one z per image), and `estimate` is the clean image's mean given the view and `p`.
+Two ways to reach the posterior: `posterior_mean` runs a Metropolis-within-Gibbs chain on z (Mattei & Frellsen 2018)
+and averages `estimate` over its proposals with importance weights; `code_search` climbs to the most probable z by
+gradient ascent, far faster where the encoder, never shown such views, starts far from it.
 """
 
 import keras
 import numpy as np
-from scipy.special import log_ndtr
+import tensorflow as tf
 
 from augment_tf import progress
 
@@ -37,39 +38,85 @@ class MissingPixels:
 
 
 class GaussianNoise:
-    """Pixels seen through additive Gaussian noise of std `sigma` (N,), clipped to [0, 1] when `clipped` (what saving
-    noisy images as uint8 does). Given z, a clean pixel has the decoder's mean p and its Bernoulli variance p(1 - p):
-    the view is N(p, p(1 - p) + sigma^2) where it lies inside (0, 1), and a clipped value the mass beyond; the
-    clean pixel's estimate weighs view and decoder by their variances, so low noise keeps the view's detail.
-    `observed` (optional): pixels missing from the view carry no evidence."""
+    """Pixels seen through additive Gaussian noise of std sigma, clipped to [0, 1] when `clipped` (what saving noisy
+    images as uint8 does). Given z, a clean pixel has the decoder's mean p and its Bernoulli variance p(1 - p): the
+    view is N(p, p(1 - p) + sigma^2) where it lies inside (0, 1), and a clipped value the mass beyond; the clean
+    pixel's estimate weighs view and decoder by their variances, so low noise keeps the view's detail.
+    `observed` (optional): pixels missing from the view carry no evidence. Sigma is a per-image parameter (`code_search`
+    may fit its log), so both methods take it."""
 
-    def __init__(self, y, sigma, observed=None, clipped=True):
-        self.y, self.observed = y, np.ones(y.shape, bool) if observed is None else observed
-        self.variance = np.asarray(sigma, np.float64).reshape(-1, *[1] * (y.ndim - 1)) ** 2
-        low, high = (y <= 0, y >= 1) if clipped else (np.zeros(y.shape, bool),) * 2
+    def __init__(self, y, observed=None, clipped=True):
+        self.y = np.asarray(y, np.float32)
+        self.observed = np.ones(self.y.shape, bool) if observed is None else np.asarray(observed, bool)
+        low, high = (self.y <= 0, self.y >= 1) if clipped else (np.zeros(self.y.shape, bool),) * 2
         self.low, self.high = low & self.observed, high & self.observed
 
     def start(self):
-        return np.where(self.observed, np.clip(self.y, 0, 1), 0.0)
+        return np.where(self.observed, np.clip(self.y, 0, 1), 0.0).astype(np.float32)
 
-    def log_likelihood(self, p):
-        total = p * (1 - p) + self.variance
-        scale = np.sqrt(total)
-        inside = -0.5 * ((self.y - p) ** 2 / total + np.log(2 * np.pi * total))
-        log_px = np.where(self.low, log_ndtr(-p / scale), np.where(self.high, log_ndtr((p - 1) / scale), inside))
-        return np.where(self.observed, log_px, 0.0).reshape(len(p), -1).sum(axis=1)
+    def data(self, rows):
+        """The view's arrays for `rows`, in the order `log_likelihood` takes them after p and log sigma."""
+        return tuple(a[rows] for a in (self.y, self.observed, self.low, self.high))
 
-    def estimate(self, p):
+    @staticmethod
+    def log_likelihood(p, log_sigma, y, observed, low, high):
+        """log p(view | p) per image (tensors; log_sigma (N,))."""
+        total = p * (1 - p) + tf.reshape(tf.exp(2 * log_sigma), [-1] + [1] * (len(p.shape) - 1))
+        scale = tf.sqrt(total)
+        inside = -0.5 * ((y - p) ** 2 / total + tf.math.log(2 * np.pi * total))
+        log_px = tf.where(low, _log_ndtr(-p / scale), tf.where(high, _log_ndtr((p - 1) / scale), inside))
+        return tf.reduce_sum(tf.reshape(tf.where(observed, log_px, 0.0), [tf.shape(p)[0], -1]), axis=1)
+
+    def estimate(self, p, sigma, rows=slice(None)):
+        """The clean image's mean given the view's `rows` and the decoder's p (numpy), at noise std `sigma` (N,)."""
+        y, observed, low, high = self.data(rows)
         clean_variance = p * (1 - p)
-        weighed = (clean_variance * self.y + self.variance * p) / (clean_variance + self.variance + EPS)
-        seen = self.observed & ~self.low & ~self.high  # a clipped view says only which side the pixel is on
+        variance = np.reshape(sigma, (-1,) + (1,) * (p.ndim - 1)) ** 2
+        weighed = (clean_variance * y + variance * p) / np.maximum(clean_variance + variance, EPS)
+        seen = observed & ~low & ~high  # a clipped view says only which side the pixel is on
         return np.clip(np.where(seen, weighed, p), 0.0, 1.0)
 
 
-def posterior_mean(encoder, decoder, view, cond, iterations, rng, bar=None, also=()):
-    """E[clean image | view] (N, H, W, C) for one batch under the observation model `view`, the log of the importance
-    weights' mean (an estimate of log p(view) per image), and the same estimate for each model of `also` (other
-    noise levels, say) from the same proposals: (len(also), N). `bar` counts iterations.
+def _log_ndtr(t):
+    """log Phi(t), with the asymptotic series below -5 where Phi underflows float32."""
+    tail = tf.minimum(t, -5.0)
+    series = -0.5 * tail**2 - tf.math.log(-tail) - 0.5 * np.log(2 * np.pi) + tf.math.log1p(-1 / tail**2)
+    return tf.where(t > -5.0, tf.math.log(0.5 * tf.math.erfc(-tf.maximum(t, -5.0) / np.sqrt(2.0))), series)
+
+
+def code_search(decoder, log_likelihood, steps, learning_rate):
+    """A compiled function (z, theta, fit_theta, cond, data) -> (z, theta, log joint, p): `steps` of Adam ascending
+    log_likelihood(p, theta, *data) + log N(z; 0, I), p = decoder(z, *cond), from the start z (N, d) and the view's
+    parameter theta (N,) (e.g. log sigma), which moves only where `fit_theta` is 1.0. One compilation per batch
+    shape."""
+    beta_1, beta_2, epsilon = 0.9, 0.999, 1e-7  # Keras's Adam defaults, written out: the loop is one XLA program
+
+    def log_joint(z, theta, cond, data):
+        p = decoder([z, *cond] if cond else z, training=False)
+        return log_likelihood(p, theta, *data) - 0.5 * tf.reduce_sum(z**2, axis=1), p
+
+    @tf.function(jit_compile=True)
+    def search(z, theta, fit_theta, cond, data):
+        params = [z, theta]
+        moments = [[tf.zeros_like(v) for v in params] for _ in range(2)]
+        for step in tf.range(1, steps + 1, dtype=tf.float32):
+            with tf.GradientTape() as tape:
+                tape.watch(params)
+                total = tf.reduce_sum(log_joint(*params, cond, data)[0])
+            grad_z, grad_theta = tape.gradient(total, params, unconnected_gradients=tf.UnconnectedGradients.ZERO)
+            grads = [grad_z, grad_theta * fit_theta]
+            moments[0] = [beta_1 * m + (1 - beta_1) * g for m, g in zip(moments[0], grads)]
+            moments[1] = [beta_2 * v + (1 - beta_2) * g**2 for v, g in zip(moments[1], grads)]
+            rate = learning_rate * tf.sqrt(1 - beta_2**step) / (1 - beta_1**step)
+            params = [v + rate * m / (tf.sqrt(s) + epsilon) for v, m, s in zip(params, *moments)]
+        log_p, p = log_joint(*params, cond, data)
+        return params[0], params[1], log_p, p
+
+    return search
+
+
+def posterior_mean(encoder, decoder, view, cond, iterations, rng, bar=None):
+    """E[clean image | view] (N, H, W, C) for one batch under the observation model `view`; `bar` counts iterations.
 
     The chain only steers the proposals; the mean is `view.estimate` averaged over every proposal with importance
     weight p(view, z) / proposal density, a self-normalised estimate that the chain (stuck in one mode for long
@@ -94,8 +141,7 @@ def posterior_mean(encoder, decoder, view, cond, iterations, rng, bar=None, also
     current = proposal(view.estimate(p))
     target = log_joint(z, p)
     n = len(z)
-    log_weights, weighted, count = np.full(n, -np.inf), np.zeros(p.shape, np.float64), 0
-    log_also = np.full((len(also), n), -np.inf)
+    log_weights, weighted = np.full(n, -np.inf), np.zeros(p.shape, np.float64)
     for _ in range(iterations):
         for k in range(PROPOSALS):
             candidate = current[0] + np.exp(0.5 * current[1]) * rng.standard_normal(current[0].shape)
@@ -103,15 +149,12 @@ def posterior_mean(encoder, decoder, view, cond, iterations, rng, bar=None, also
             candidate_target = log_joint(candidate, candidate_p)
             # running self-normalised sum, kept in log space against overflow
             log_w = candidate_target - log_density(candidate, *current)
-            if also:
-                log_prior_q = -0.5 * np.sum(candidate**2, axis=1) - log_density(candidate, *current)
-                log_also = np.logaddexp(log_also, [m.log_likelihood(candidate_p) + log_prior_q for m in also])
             top = np.maximum(log_weights, log_w)
             old, new = np.exp(log_weights - top), np.exp(log_w - top)
             shape = (n,) + (1,) * (p.ndim - 1)
             weighted = (weighted * old.reshape(shape) + view.estimate(candidate_p) * new.reshape(shape))
             weighted /= (old + new).reshape(shape)
-            log_weights, count = top + np.log(old + new), count + 1
+            log_weights = top + np.log(old + new)
             if k == 0:  # the Metropolis-Hastings move uses the first proposal
                 reverse = proposal(view.estimate(candidate_p))
                 log_ratio = (candidate_target + log_density(z, *reverse)) - (
@@ -122,22 +165,18 @@ def posterior_mean(encoder, decoder, view, cond, iterations, rng, bar=None, also
                 current = [np.where(accept[:, None], after, before) for after, before in zip(reverse, current)]
         if bar is not None:
             bar.add(1)
-    return weighted.astype(np.float32), log_weights - np.log(count), log_also - np.log(count)
+    return weighted.astype(np.float32)
 
 
-def batched(encoder, decoder, x, labels, view_of, iterations, seed=0, batch_size=1000, verbose=False, also_of=None):
-    """`posterior_mean` over `x` in batches: (means (N, ...) float32, log p(view) (N,), log p under the models of
-    `also_of(rows)` (K, N)); `view_of(rows)` is the observation model of a batch's rows (a slice). `verbose` shows a
-    bar of every batch's iterations on stderr."""
+def batched(encoder, decoder, x, labels, view_of, iterations, seed=0, batch_size=1000, verbose=False):
+    """`posterior_mean` over `x` in batches (N, ...) float32; `view_of(rows)` is the observation model of a batch's
+    rows (a slice). `verbose` shows a bar of every batch's iterations on stderr."""
     rng = np.random.default_rng(seed)
-    means, log_evidence = np.empty(np.shape(x), np.float32), np.empty(len(x))
-    log_also = np.empty((len(also_of(slice(0, 1))) if also_of else 0, len(x)))
+    means = np.empty(np.shape(x), np.float32)
     with progress.shown(verbose) as keras_verbose:
         bar = keras.utils.Progbar(-(-len(x) // batch_size) * iterations, verbose=keras_verbose, unit_name="iteration")
         for start in range(0, len(x), batch_size):
             rows = slice(start, start + batch_size)
             cond = [] if labels is None else [np.asarray(labels, np.int32)[rows]]
-            also = also_of(rows) if also_of else ()
-            means[rows], log_evidence[rows], log_also[:, rows] = posterior_mean(
-                encoder, decoder, view_of(rows), cond, iterations, rng, bar, also)
-    return means, log_evidence, log_also
+            means[rows] = posterior_mean(encoder, decoder, view_of(rows), cond, iterations, rng, bar)
+    return means

@@ -9,9 +9,9 @@ first --n of them) get Gaussian noise of each --stds level, clipped to [0, 1] an
 noisy images does), with each --seeds seed. RUN is a (conditional) VAE run; for validation it must not have trained
 on the held-out images (train it on --split validation's training folder, printed). Each baseline's parameter is
 chosen on the validation split (the best mean PSNR over a grid, per noise level, on the first 100 digits) and
-written to OUT.json; on test they come from --params. Scores: PSNR and SSIM against the clean digits, the accuracy of evaluate's reference
-classifier on the results, images per second. Writes OUT.json, OUT.md and OUT_stdS.png (the first 10 digits: noisy,
-denoised, BM3D, original).
+written to OUT.json; on test they come from --params. Scores: PSNR and SSIM against the clean digits, the accuracy
+of evaluate's reference classifier on the results, images per second; --speed times denoise alone on N digits.
+Writes OUT.json, OUT.md and OUT_stdS.png (the first 10 digits: noisy, denoised, BM3D, original).
 """
 
 import argparse
@@ -84,9 +84,12 @@ def main(argv=None):
     parser.add_argument("--n", type=int, default=300, help="digits scored (BM3D takes about 0.7 s a digit)")
     parser.add_argument("--stds", default="0.1,0.3,0.5")
     parser.add_argument("--seeds", default="0")
-    parser.add_argument("--iterations", type=int, default=denoise.ITERATIONS)
+    parser.add_argument("--steps", type=int, default=denoise.STEPS)
+    parser.add_argument("--learning-rate", type=float, default=denoise.LEARNING_RATE)
     parser.add_argument("--only-denoise", action="store_true", help="skip the baselines (to choose denoise's own "
-                        "settings, such as --iterations, on validation)")
+                        "settings, such as --steps, on validation)")
+    parser.add_argument("--speed", type=int, default=0, metavar="N", help="also time denoise alone on the split's "
+                        "first N digits at the last --stds level (the target: 10,000 in under 60 s)")
     parser.add_argument("--params", help="test: the validation run's JSON, whose chosen parameters are used")
     parser.add_argument("--work", default="/tmp/augment_tf_denoise")
     parser.add_argument("--out", default=None)
@@ -99,7 +102,7 @@ def main(argv=None):
     _, (x, y), _, _ = split_arrays(args.data_dir, args.split)
     train_dir, score_dir, _ = split_dirs(args.data_dir, args.split, os.path.join(args.work, "data"))
     print(f"VAE training data for this split (must be the run's): {train_dir}", file=sys.stderr)
-    clean, y = x[: args.n, ..., 0] / 255.0, y[: args.n]
+    clean, y, y_all = x[: args.n, ..., 0] / 255.0, y[: args.n], y
     reference = evaluate.reference_classifier("mnist", score_dir, verbose=True)
     config = runs.read_json(args.run, runs.CONFIG)
     models = runs.load_exported(args.run, ["encoder.keras", "decoder.keras"])
@@ -113,8 +116,8 @@ def main(argv=None):
             for estimated in (False, True):
                 begin = time.perf_counter()
                 result, level = denoise.denoise(models["encoder.keras"], models["decoder.keras"], noisy[..., None],
-                                                None if estimated else std, labels, iterations=args.iterations,
-                                                seed=seed)
+                                                None if estimated else std, labels, steps=args.steps,
+                                                learning_rate=args.learning_rate)
                 name = "denoise, level estimated" if estimated else "denoise, level given"
                 if not estimated:
                     shown[(std, seed)] = result[:10, ..., 0]
@@ -134,15 +137,28 @@ def main(argv=None):
                 print(json.dumps(rows[-1]), flush=True)
                 if name == "bm3d":
                     shown[(std, seed)] = [noisy[:10], shown.pop((std, seed)), result[:10], clean[:10]]
+    if args.speed:  # the whole call, compilation included, as a user's command pays it
+        many = add_noise(x[: args.speed, ..., 0] / 255.0, stds[-1], seeds[0])[..., None]
+        for estimated in (False, True):
+            begin = time.perf_counter()
+            denoise.denoise(models["encoder.keras"], models["decoder.keras"], many, None if estimated else stds[-1],
+                            y_all[: args.speed] if labels is not None else None, steps=args.steps,
+                            learning_rate=args.learning_rate)
+            seconds = time.perf_counter() - begin
+            rows.append({"method": f"speed, level {'estimated' if estimated else 'given'}", "std": stds[-1],
+                         "n": args.speed, "seconds": seconds, "images_per_s": args.speed / seconds})
+            print(json.dumps(rows[-1]), flush=True)
     files.write_json(f"{out}.json", {"command": " ".join(sys.argv), "run": args.run, "chosen": chosen, "rows": rows})
     lines = ["| std | method | PSNR (dB) | SSIM | reference accuracy | images/s |", "|---|---|---|---|---|---|"]
     for std in stds:
-        for method in dict.fromkeys(r["method"] for r in rows):
+        for method in dict.fromkeys(r["method"] for r in rows if "psnr" in r):
             these = [r for r in rows if r["std"] == std and r["method"] == method]
             mean = lambda k: np.mean([r[k] for r in these])
             speed = "" if method == "noisy" else f"{mean('images_per_s'):.0f}"
             lines.append(f"| {std} | {method} | {mean('psnr'):.2f} | {mean('ssim'):.3f} | {mean('accuracy'):.1%} | "
                          f"{speed} |")
+    lines += [f"\n{r['method']}: {r['n']} digits at std {r['std']} in {r['seconds']:.1f} s ({r['images_per_s']:.0f} "
+              "images/s)" for r in rows if "seconds" in r]
     for std in [] if args.only_denoise else stds:  # rows: noisy, denoise (level given), BM3D, original
         files.write_png(f"{out}_std{std}.png", images.grid(
             np.rint(np.concatenate(shown[(std, seeds[0])]) * 255).astype(np.uint8)[..., None], rows=4))
