@@ -42,6 +42,26 @@ def test_the_noise_level_is_estimated_by_the_likelihood_and_clipping_is_modelled
     assert np.median(ignoring) < 0.8 * 0.5  # read as unclipped, the pinned values make the noise look smaller
 
 
+def test_the_code_search_climbs_to_a_code_that_explains_the_view():
+    rng = np.random.default_rng(3)
+    weights = rng.normal(size=(2, 64)).astype(np.float32) * 8
+
+    def decoder(z, training=False):  # unconditional: nearly binary pixels sigmoid(z W), 8x8, as the model expects
+        return tf.reshape(tf.sigmoid(tf.matmul(z, weights)), [-1, 8, 8, 1])
+
+    clean = decoder(rng.normal(size=(16, 2)).astype(np.float32)).numpy()
+    view = posterior.GaussianNoise(np.clip(clean + rng.normal(0, 0.3, clean.shape), 0, 1))
+    data, log_sigma = view.data(slice(None)), np.full(16, np.log(0.3), np.float32)
+    search = posterior.code_search(decoder, view.log_likelihood, steps=100, learning_rate=0.1)
+    start = np.zeros((16, 2), np.float32)
+    z, fitted, log_joint, p = search(start, log_sigma, 0.0, [], data)
+    assert (log_joint.numpy() > view.log_likelihood(decoder(start), log_sigma, *data).numpy() + 10).all()
+    error = lambda image: np.mean((image - clean) ** 2)
+    assert error(view.estimate(p.numpy(), np.full(16, 0.3))) < error(view.y) / 5  # the start (p = 0.5) is far worse
+    np.testing.assert_array_equal(fitted, log_sigma)  # a given level stays where it is
+    np.testing.assert_array_equal(search(start, log_sigma, 0.0, [], data)[0], z)  # deterministic
+
+
 def test_low_noise_keeps_the_views_detail_where_the_decoder_is_unsure():
     view = posterior.GaussianNoise(np.array([[0.9, 0.2]]), clipped=False)
     estimate = view.estimate(np.array([[0.5, 0.5]]), np.array([0.01]))
