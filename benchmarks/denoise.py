@@ -90,6 +90,8 @@ def main(argv=None):
                         "settings, such as --steps, on validation)")
     parser.add_argument("--speed", type=int, default=0, metavar="N", help="also time denoise alone on the split's "
                         "first N digits at the last --stds level (the target: 10,000 in under 60 s)")
+    parser.add_argument("--without-labels", action="store_true", help="a conditional run: also denoise without the "
+                        "labels, every class searched (level given)")
     parser.add_argument("--params", help="test: the validation run's JSON, whose chosen parameters are used")
     parser.add_argument("--work", default="/tmp/augment_tf_denoise")
     parser.add_argument("--out", default=None)
@@ -113,13 +115,15 @@ def main(argv=None):
             noisy = add_noise(clean, std, seed)
             context = {"std": std, "seed": seed, "n": args.n}
             rows.append({**context, **score("noisy", noisy, clean, y, reference, 1e-9)})
-            for estimated in (False, True):
+            arms = [(False, labels), (True, labels)] + ([(False, None)] if args.without_labels else [])
+            for estimated, given in arms:
                 begin = time.perf_counter()
                 result, level = denoise.denoise(models["encoder.keras"], models["decoder.keras"], noisy[..., None],
-                                                None if estimated else std, labels, steps=args.steps,
-                                                learning_rate=args.learning_rate)
+                                                None if estimated else std, given, config.get("num_classes"),
+                                                steps=args.steps, learning_rate=args.learning_rate)
                 name = "denoise, level estimated" if estimated else "denoise, level given"
-                if not estimated:
+                name += ", without labels" if given is None and labels is not None else ""
+                if not estimated and given is labels:
                     shown[(std, seed)] = result[:10, ..., 0]
                 rows.append({**context, **score(name, result[..., 0], clean, y, reference,
                                                 time.perf_counter() - begin),
