@@ -43,7 +43,7 @@ def denoise(encoder, decoder, x01, noise_std=None, labels=None, num_classes=None
     given = None if fit else np.broadcast_to(np.asarray(noise_std, np.float64), (len(x01),))
     per_class = labels is None and num_classes
     classes = [np.full(len(x01), c) for c in range(num_classes)] if per_class else [labels]
-    size = min(batch_size, len(x01))
+    size, starts = min(batch_size, len(x01)), view.start()
     clean, sigma = np.empty(x01.shape, np.float32), np.empty(len(x01))
     with progress.shown(verbose) as keras_verbose:
         bar = keras.utils.Progbar(len(x01) * len(classes), verbose=keras_verbose, unit_name="image")
@@ -51,7 +51,7 @@ def denoise(encoder, decoder, x01, noise_std=None, labels=None, num_classes=None
             rows = slice(begin, begin + size)
             n = len(x01[rows])
             pad = lambda a: np.concatenate([a, np.repeat(a[:1], size - n, axis=0)])  # one compiled shape for all
-            data, start = tuple(pad(a) for a in view.data(rows)), pad(view.start()[rows])
+            data, start = tuple(pad(a) for a in view.data(rows)), pad(starts[rows])
             found = []  # (log joint, sigma, clean estimate) under each class
             for class_labels in classes:
                 cond = [] if class_labels is None else [pad(np.asarray(class_labels, np.int32)[rows])]

@@ -2,7 +2,9 @@
 implies: what `impute` (missing pixels) and `denoise` (Gaussian noise) share.
 
 An observation model says how the view arose from the clean image: `log_likelihood` scores the view against the
-decoder's pixel probabilities `p` (one z per image), and `estimate` is the clean image's mean given the view and `p`.
+decoder's pixel probabilities `p` (one z per image), and `estimate` is the clean image's mean given the view and `p`
+(`MissingPixels` in numpy, for the chain; `GaussianNoise` in TF ops, for the search, with its noise level as an
+argument that the search may fit).
 Two ways to reach the posterior: `posterior_mean` runs a Metropolis-within-Gibbs chain on z (Mattei & Frellsen 2018)
 and averages `estimate` over its proposals with importance weights; `code_search` climbs to the most probable z by
 gradient ascent, far faster where the encoder, never shown such views, starts far from it.
@@ -42,8 +44,8 @@ class GaussianNoise:
     images as uint8 does). Given z, a clean pixel has the decoder's mean p and its Bernoulli variance p(1 - p): the
     view is N(p, p(1 - p) + sigma^2) where it lies inside (0, 1), and a clipped value the mass beyond; the clean
     pixel's estimate weighs view and decoder by their variances, so low noise keeps the view's detail.
-    `observed` (optional): pixels missing from the view carry no evidence. Sigma is a per-image parameter (`code_search`
-    may fit its log), so both methods take it."""
+    `observed` (optional): pixels missing from the view carry no evidence. Sigma, one per image, is an argument of
+    `log_likelihood` (as its log, which `code_search` may fit) and of `estimate`."""
 
     def __init__(self, y, observed=None, clipped=True):
         self.y = np.asarray(y, np.float32)
