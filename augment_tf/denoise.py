@@ -86,18 +86,13 @@ def _best_level(decoder, log_likelihood):
 def read_input(run_dir, path):
     """(run config, x as stored, x in [0, 1] NHWC, whether clipped, mask as stored or None, y or None), checked
     against the run; a DataError or AugmentError in one line for what does not fit."""
-    config = runs.read_json(run_dir, runs.CONFIG)
-    if not config.get("model", "").endswith("VAE"):
-        raise AugmentError(f"denoise needs a VAE run; {run_dir} is a {config.get('model', 'GAN')} run: train one with "
-                           "train_vae.py")
+    config = runs.read_vae_config(run_dir, "denoise")
     hint = "save with np.savez(path, x=noisy[, y=labels][, mask=observed])"
     arrays = data.read_npz(path, ("x",), ("y", "mask"), hint=hint)
     x, y, mask = arrays["x"], arrays.get("y"), arrays.get("mask")
     if x.ndim not in (3, 4) or x.dtype.kind not in "uif" or not len(x):
         raise DataError(f"{path}: x must be images (N, H, W) or (N, H, W, C), got {x.dtype} {x.shape}")
-    shape = list(x.shape[1:]) + ([1] if x.ndim == 3 else [])
-    if shape != list(config["image_shape"]):
-        raise DataError(f"{path}: images are {tuple(shape)} but the run was trained on {config['image_shape']}")
+    runs.check_image_shape(config, x, path)
     if x.dtype.kind == "f":
         if not np.isfinite(x).all():
             raise DataError(f"{path}: x holds NaN or infinite values")
@@ -113,7 +108,7 @@ def read_input(run_dir, path):
             raise DataError(f"{path}: holds labels y, but {run_dir} is unconditional and cannot use them: drop y")
         classes = config["num_classes"]
         if y.ndim != 1 or len(y) != len(x) or y.dtype.kind not in "iu" or y.min() < 0 or y.max() >= classes:
-            raise DataError(f"{path}: y must be {len(x)} labels in 0..{config['num_classes'] - 1}")
+            raise DataError(f"{path}: y must be {len(x)} labels in 0..{classes - 1}")
     return config, x, x01.reshape(-1, *config["image_shape"]), clipped, mask, y
 
 

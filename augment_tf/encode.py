@@ -79,14 +79,11 @@ def main(argv=None):
     if args.map and not args.map.endswith(".png"):
         raise AugmentError(f"--map writes a PNG: end it with .png, got {args.map}")
     with files.claim(args.out):
-        config = runs.read_json(args.run_dir, runs.CONFIG)
-        if not config.get("model", "").endswith("VAE"):
-            raise AugmentError(f"encode needs a VAE run; {args.run_dir} is a {config.get('model', 'GAN')} run")
+        config = runs.read_vae_config(args.run_dir, "encode")
         arrays = data.read_npz(args.inp, ("x",), ("y",), hint="save with np.savez(path, x=images[, y=labels])")
         x, y = data.check_arrays(arrays["x"], arrays.get("y", np.zeros(len(arrays["x"]), np.int64)), args.inp)
         y = y if "y" in arrays else None
-        if list(x.shape[1:]) != list(config["image_shape"]):
-            raise DataError(f"{args.inp}: images are {x.shape[1:]} but the run was trained on {config['image_shape']}")
+        runs.check_image_shape(config, x, args.inp)
         classes = config.get("num_classes")
         if classes and y is None:
             raise DataError(f"{args.inp}: {args.run_dir} is conditional and its encoder reads labels: add y")

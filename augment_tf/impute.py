@@ -83,13 +83,9 @@ def load_masked(path):
 
 def read_input(run_dir, path):
     """(run config, x, mask, y) of an impute input checked against the run: a VAE run, its image shape, its labels."""
-    config = runs.read_json(run_dir, runs.CONFIG)
-    if not config.get("model", "").endswith("VAE"):  # VAE runs export decoder.keras and encoder.keras
-        raise AugmentError(f"impute needs a VAE run; {run_dir} is a {config.get('model', 'GAN')} run")
+    config = runs.read_vae_config(run_dir, "impute")
     x, mask, y = load_masked(path)
-    shape = list(x.shape[1:]) + ([1] if x.ndim == 3 else [])
-    if shape != list(config["image_shape"]):
-        raise DataError(f"{path}: images are {tuple(shape)} but the run was trained on {config['image_shape']}")
+    runs.check_image_shape(config, x, path)
     if config.get("num_classes"):
         if y is None:
             raise DataError(f"{path}: {run_dir} is conditional: impute needs the labels y")

@@ -13,7 +13,7 @@ import os
 import keras
 
 from augment_tf import files
-from augment_tf.errors import AugmentError
+from augment_tf.errors import AugmentError, DataError
 
 CONFIG = "config.json"
 STATE = "state.json"
@@ -36,6 +36,23 @@ def read_json(run_dir, name):
         raise AugmentError(f"{file}: missing; {run_dir} is not a training run directory") from None
     except (OSError, ValueError) as e:
         raise AugmentError(f"{file}: unreadable ({e}); the run directory is damaged") from None
+
+
+def read_vae_config(run_dir, command):
+    """The config of a VAE run (one that exports encoder.keras and decoder.keras); any other run is refused for
+    `command` in one line."""
+    config = read_json(run_dir, CONFIG)
+    if not config.get("model", "").endswith("VAE"):
+        raise AugmentError(f"{command} needs a VAE run; {run_dir} is a {config.get('model', 'GAN')} run: train one "
+                           "with train_vae.py")
+    return config
+
+
+def check_image_shape(config, x, source):
+    """A DataError naming `source` unless images `x` (N, H, W) or (N, H, W, C) have the run's image shape."""
+    shape = list(x.shape[1:]) + ([1] if x.ndim == 3 else [])
+    if shape != list(config["image_shape"]):
+        raise DataError(f"{source}: images are {tuple(shape)} but the run was trained on {config['image_shape']}")
 
 
 def write_config(run_dir, config):

@@ -130,6 +130,12 @@ def test_bad_input_is_one_line_and_writes_nothing(vae_run, tmp_path):
     train_gan.main(["--conditional", "--data-dir", str(tmp_path / "ok.npz"), "--out", str(gan), *TINY])
     with pytest.raises(AugmentError, match="denoise needs a VAE run"):
         denoise.main([str(gan), "--in", str(tmp_path / "ok.npz"), "--out", out])
+    from augment_tf import encode
+
+    with pytest.raises(AugmentError, match="encode needs a VAE run; .* train one with train_vae.py"):
+        encode.main([str(gan), "--in", str(tmp_path / "ok.npz"), "--out", out])
+    with pytest.raises(DataError, match=r"images are \(20, 20, 1\) but the run was trained on"):
+        encode.main([vae_run, "--in", str(tmp_path / "shape.npz"), "--out", out])
     assert not (tmp_path / "out.npz").exists()
 
 
