@@ -17,6 +17,7 @@ COMMANDS = {
     "impute": ("augment_tf.impute", "fill in missing pixels with a trained VAE"),
     "denoise": ("augment_tf.denoise", "remove Gaussian noise with a trained VAE (its level estimated if not given)"),
     "encode": ("augment_tf.encode", "turn images into their VAE codes (posterior mean, log-variance); a 2-D map"),
+    "condense": ("augment_tf.condense", "make K images per class that a classifier can train on instead of the data"),
     "shard": ("augment_tf.shard", "write a dataset as TFRecord shards that training can stream (any size)"),
     "pictures": ("augment_tf.pictures", "turn a run into pictures: training animation, class grid, VAE reconstructions"),
 }

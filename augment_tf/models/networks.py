@@ -194,3 +194,20 @@ def classifier(image_shape, num_classes, width=32, name="classifier", dropout=la
     x = dropout(0.5)(x)
     outputs = layers.Dense(num_classes, activation="softmax", name="probabilities")(x)
     return keras.Model(inputs, outputs, name=name)
+
+
+def convnet_features(image_shape, width=128, depth=3, seed=None, name="convnet"):
+    """The dataset-condensation papers' ConvNet without its classifier: `depth` blocks of 3x3 convolution, instance
+    normalisation, ReLU and 2x2 average pooling, flattened. Randomly initialised (from `seed`), it is the embedding
+    distribution matching compares sets in; with a Dense head, the network condensed sets are scored by."""
+    def init(i):  # PyTorch's default for convolutions, U(+-1/sqrt(fan_in)), as the papers' networks start
+        return keras.initializers.VarianceScaling(1 / 3, "fan_in", "uniform", None if seed is None else seed * 100 + i)
+
+    inputs = keras.Input(tuple(image_shape), name="images")
+    x = inputs
+    for i in range(depth):
+        x = layers.Conv2D(width, 3, padding="same", kernel_initializer=init(i))(x)
+        x = layers.GroupNormalization(groups=width, epsilon=1e-5)(x)  # one group per channel: instance norm
+        x = layers.ReLU()(x)
+        x = layers.AveragePooling2D(2)(x)
+    return keras.Model(inputs, layers.Flatten()(x), name=name)
