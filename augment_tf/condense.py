@@ -1,12 +1,12 @@
-"""Condense a dataset into K synthetic images per class that a classifier can train on instead of the whole set.
+"""Condense a dataset into K images per class that a classifier can train on instead of the whole set.
 
     python -m augment_tf.condense RUN_DIR --per-class 10 --out small.npz [--real DATA] [--seed 0]
 
-Distribution matching (Zhao & Bilen 2023) in a conditional run's latent space: each class's K images should have
-the same mean embedding as the class's real images, under randomly initialised ConvNets. The real means are
-measured once, in one pass over --real (any size: it streams); a pool of the run's samples is drawn, K per class
-are chosen from it by herding (greedy mean matching), and their codes are then refined by gradient descent on the
-same objective through the generator, so the images stay on the generator's manifold.
+Distribution matching (Zhao & Bilen 2023) through a conditional run's generator: each class's K images should have
+the mean embedding of the class's real images under randomly drawn ConvNets. K samples per class are herded from a
+pool of the run's samples (greedy mean matching), then their codes follow the gradient of the same objective, a
+fresh network and real batch at each step; the images stay ones the generator can make. The real images are the
+first --real-per-class of each class in --real, so a sharded folder of any size is read only that far.
 """
 
 import argparse
@@ -25,7 +25,7 @@ from augment_tf.models import networks
 POOL = 200  # samples drawn per class to herd from
 HERDING_NETS, WIDTH = 8, 32  # random ConvNets the pool is herded under, and their channels
 REAL_PER_CLASS, REAL_BATCH = 1000, 64  # real images per class kept, and drawn per class at each step
-STEPS, LEARNING_RATE = 1500, 0.05  # Adam steps on the codes, each under a freshly drawn ConvNet
+STEPS, LEARNING_RATE = 500, 0.05  # Adam steps on the codes, each under a freshly drawn ConvNet
 
 
 def random_weights(net, seed):
@@ -180,16 +180,17 @@ def main(argv=None):
     parser.add_argument("run_dir", metavar="RUN_DIR", help="a conditional run of train_gan.py or train_vae.py")
     parser.add_argument("--per-class", type=int, required=True, metavar="K", help="images per class to make")
     parser.add_argument("--out", required=True, help="output .npz (x, y); OUT.png (a grid) and OUT.json beside it")
-    parser.add_argument("--real", help="the data whose class means are matched: a folder of IDX files, an .npz or a "
-                        "sharded folder, read as far as --real-per-class needs (default: the run's training data)")
+    parser.add_argument("--real", help="the data the set stands in for: a folder of IDX files, an .npz or a sharded "
+                        "folder, read as far as --real-per-class needs (default: the run's training data)")
     parser.add_argument("--real-per-class", type=int, default=REAL_PER_CLASS,
-                        help=f"real images per class the means are measured on (default {REAL_PER_CLASS})")
+                        help=f"real images of each class kept as the target (default {REAL_PER_CLASS})")
     parser.add_argument("--steps", type=int, default=STEPS, help=f"refinement steps (default {STEPS}; 0: herd only)")
     parser.add_argument("--seed", type=int, default=0, help="the same seed gives the same file")
     args = parser.parse_args(argv)
     cli.check_npz_output(args.out)
     if args.per_class < 1 or args.per_class > POOL:
-        raise AugmentError(f"--per-class takes 1..{POOL} (it herds from {POOL} samples per class), got {args.per_class}")
+        raise AugmentError(f"--per-class takes 1..{POOL} (it herds from {POOL} samples per class), got "
+                           f"{args.per_class}")
     if args.real_per_class < 1 or args.steps < 0:
         raise AugmentError("--real-per-class takes a positive number and --steps zero or more")
     stem = os.fspath(args.out)[:-len(".npz")]

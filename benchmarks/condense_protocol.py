@@ -6,7 +6,8 @@ standardised with MNIST's mean 0.1307 and std 0.3081, 300 epochs (301 passes, as
 rate 0.01 then 0.001 after epoch 151, momentum 0.9, weight decay 5e-4 (added to the gradient, as PyTorch does),
 batches of 256, and DC's MNIST augmentation: each image in each batch gets one of a crop (pad 4), a scale (0.8-1.2
 per axis) or a rotation (-45 to 45 degrees). Deviations: the three are bilinear and filled with the batch mean
-(DC scales by nearest-neighbour, fills scaled images with 0 and rotates with cubic splines).
+(DC scales by nearest-neighbour, fills scaled images with 0 and rotates with cubic splines), and the momentum carries
+over the learning-rate drop (DC makes a new optimizer there, which starts it afresh).
 """
 
 import keras
