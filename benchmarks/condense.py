@@ -91,6 +91,8 @@ def table(results):
             for key in ("convnet", "cnn"):
                 values = 100 * np.array([r[key] for r in mine])
                 cells.append(f"{values.mean():.1f} ± {values.std():.1f}" if len(values) > 1 else f"{values[0]:.1f}")
+            if len(mine) < len({r["seed"] for r in results}):
+                cells[-2] += f" ({len(mine)} of the seeds)"
             cells.append(f"{np.mean([r['making_seconds'] for r in mine]):.0f}")
         lines.append(f"| {row} | " + " | ".join(cells) + f" | {','.join(map(str, sorted(seeds)))} |")
     for name, figures in LITERATURE.items():
@@ -113,6 +115,7 @@ def main(argv=None):
     parser.add_argument("--steps", type=int, default=condense.STEPS)
     parser.add_argument("--epochs", type=int, default=condense_protocol.EPOCHS)
     parser.add_argument("--out", required=True, help="a .jsonl file results are appended to")
+    parser.add_argument("--work", default="/tmp/augment_tf_condense", help="scratch folder for the split's data files")
     args = parser.parse_args(argv)
     if args.summarize:
         with open(args.out) as f:
@@ -127,7 +130,7 @@ def main(argv=None):
         rows += [f"{row} of {name}" for name in run_dirs] if row in ("random samples", "condensed") else [row]
     features = None
     if {"herding real", "k-center real"} & set(rows):
-        _, score_dir, _ = split_dirs(args.data_dir, args.split, os.path.join(os.path.dirname(args.out) or ".", "data"))
+        _, score_dir, _ = split_dirs(args.data_dir, args.split, os.path.join(args.work, "data"))
         features = evaluate.classifier_features(evaluate.reference_classifier("mnist", score_dir), train[0])
     done = set()
     if os.path.exists(args.out):
