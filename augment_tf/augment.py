@@ -520,12 +520,8 @@ def write_streamed(args, sampler, config, dataset, num_classes):
     come, so that memory holds a chunk whatever the number of samples; a rerun finishes a killed write."""
     source, how = sources.open_source(dataset, "train", args.real or args.data_dir)
     progress.note(how, how is not None)
-    if source.image_shape != tuple(config["image_shape"]):
-        raise DataError(f"{source.name}: real images are {source.image_shape} but the run makes "
-                        f"{tuple(config['image_shape'])}")
+    runs.check_source(config, source, num_classes)
     real = np.pad(source.class_counts, (0, max(0, num_classes - len(source.class_counts))))
-    if len(real) > num_classes:
-        raise DataError(f"{source.name}: labels run 0..{len(real) - 1} but the run has {num_classes} classes")
     if args.balance and source.streamed:
         raise AugmentError("--balance copies real images at random, and this --real is streamed: use --ratio or "
                            "--synthetic-per-class, or --format npz")

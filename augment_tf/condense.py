@@ -202,12 +202,7 @@ def main(argv=None):
         source, how = sources.open_source(config.get("dataset") or "mnist", "train",
                                           args.real or config.get("data_dir"))
         progress.note(how, how is not None)
-        if source.image_shape != tuple(config["image_shape"]):
-            raise DataError(f"{source.name}: images are {source.image_shape} but the run makes "
-                            f"{tuple(config['image_shape'])}")
-        if len(source.class_counts) > config["num_classes"]:
-            raise DataError(f"{source.name}: labels run 0..{len(source.class_counts) - 1} but the run has "
-                            f"{config['num_classes']} classes")
+        runs.check_source(config, source, config["num_classes"])
         sampler, _ = runs.load_sampler(args.run_dir)
         started = time.perf_counter()
         x, y, report = condense(sampler, config, source.chunks(), args.per_class, kept_per_class=args.real_per_class,

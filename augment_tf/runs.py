@@ -55,6 +55,17 @@ def check_image_shape(config, x, source):
         raise DataError(f"{source}: images are {tuple(shape)} but the run was trained on {config['image_shape']}")
 
 
+def check_source(config, source, num_classes):
+    """A DataError naming `source` (sources.Arrays or Shards) unless its images have the run's shape and its labels
+    fit the run's `num_classes`: both are known without reading the images."""
+    if source.image_shape != tuple(config["image_shape"]):
+        raise DataError(f"{source.name}: real images are {source.image_shape} but the run makes "
+                        f"{tuple(config['image_shape'])}")
+    if len(source.class_counts) > num_classes:
+        raise DataError(f"{source.name}: labels run 0..{len(source.class_counts) - 1} but the run has {num_classes} "
+                        "classes")
+
+
 def write_config(run_dir, config):
     files.write_json(path(run_dir, CONFIG), config)
 
