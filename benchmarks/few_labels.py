@@ -59,6 +59,12 @@ def accuracy(model, x, y):
     return benefit.scores(model, x, y)["accuracy"]
 
 
+def confusion(model, x, y):
+    """Counts [true class][predicted class] of `model` on uint8 images `x`: where its errors lie."""
+    predicted = model.predict(np.asarray(x, np.float32), batch_size=1000, verbose=0).argmax(axis=1)
+    return np.bincount(y * NUM_CLASSES + predicted, minlength=NUM_CLASSES ** 2).reshape(NUM_CLASSES, -1).tolist()
+
+
 def pseudo_label_quality(probabilities, truth, thresholds=(0.0, 0.5, 0.9, 0.95, 0.99)):
     """{threshold: (share of unlabelled images at or above that confidence, accuracy of their labels)}."""
     confidence, predicted = probabilities.max(axis=1), probabilities.argmax(axis=1)
@@ -115,9 +121,10 @@ def one_seed(pool, scored, score_dir, labels, seed, args, work_dir):
         model = pseudo_labels.train_classifier(x, np.where(labelled, y, data.UNLABELED), NUM_CLASSES, seed=seed,
                                                steps=args.classifier_steps or pseudo_labels.STEPS, callbacks=[curve],
                                                **args.classifier_option)
+        seconds = time.perf_counter() - begin
         probabilities = model.predictor.predict(np.asarray(x[~labelled], np.float32), batch_size=1000, verbose=0)
-        add("run's classifier alone", accuracy(model.predictor, *scored), seconds=time.perf_counter() - begin,
-            curve=curve.points, pseudo_labels=pseudo_label_quality(probabilities, y[~labelled]))
+        add("run's classifier alone", accuracy(model.predictor, *scored), seconds=seconds, curve=curve.points,
+            pseudo_labels=pseudo_label_quality(probabilities, y[~labelled]), confusion=confusion(model.predictor, *scored))
         return rows
     recipe = dict(num_classes=NUM_CLASSES, seed=seed, steps=args.recipe_steps)
     fit = evaluate.train_classifier
