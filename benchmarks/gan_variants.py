@@ -45,6 +45,17 @@ class AlternatingConditionalGAN(ConditionalGAN):
         return {m.name: m.result() for m in self.metrics}
 
 
+def _apply_simultaneous_step(model, d_tape, d_loss, g_tape, g_loss):
+    """The end of the defaults' train_step (one device): both networks' updates, the averaged generator, the logs."""
+    d_variables, g_variables = model.discriminator.trainable_variables, model.generator.trainable_variables
+    model.d_optimizer.apply_gradients(zip(d_tape.gradient(d_loss, d_variables), d_variables))
+    model.g_optimizer.apply_gradients(zip(g_tape.gradient(g_loss, g_variables), g_variables))
+    model._update_ema()
+    model.d_loss_tracker.update_state(d_loss)
+    model.g_loss_tracker.update_state(g_loss)
+    return {m.name: m.result() for m in model.metrics}
+
+
 @keras.saving.register_keras_serializable(package="augment_tf_benchmarks")
 class ModeSeekingConditionalGAN(ConditionalGAN):
     """The defaults plus MSGAN's mode-seeking term (Mao et al. 2019): the generated batch's second half repeats the
@@ -67,13 +78,7 @@ class ModeSeekingConditionalGAN(ConditionalGAN):
             spread = (ops.mean(ops.abs(fake[:half] - fake[half:2 * half]))
                       / ops.mean(ops.abs(z[:half] - z[half:2 * half])))
             g_loss = self.generator_loss(fake_logits) + self.mode_seeking / (spread + 1e-5)
-        d_variables, g_variables = self.discriminator.trainable_variables, self.generator.trainable_variables
-        self.d_optimizer.apply_gradients(zip(d_tape.gradient(d_loss, d_variables), d_variables))
-        self.g_optimizer.apply_gradients(zip(g_tape.gradient(g_loss, g_variables), g_variables))
-        self._update_ema()
-        self.d_loss_tracker.update_state(d_loss)
-        self.g_loss_tracker.update_state(g_loss)
-        return {m.name: m.result() for m in self.metrics}
+        return _apply_simultaneous_step(self, d_tape, d_loss, g_tape, g_loss)
 
 
 @keras.saving.register_keras_serializable(package="augment_tf_benchmarks")
@@ -99,13 +104,7 @@ class R1ConditionalGAN(ConditionalGAN):
             penalty = ops.mean(ops.sum(ops.square(slope), axis=(1, 2, 3)))
             d_loss = self.discriminator_loss(real_logits, fake_logits) + 0.5 * self.r1_gamma * penalty
             g_loss = self.generator_loss(fake_logits)
-        d_variables, g_variables = self.discriminator.trainable_variables, self.generator.trainable_variables
-        self.d_optimizer.apply_gradients(zip(d_tape.gradient(d_loss, d_variables), d_variables))
-        self.g_optimizer.apply_gradients(zip(g_tape.gradient(g_loss, g_variables), g_variables))
-        self._update_ema()
-        self.d_loss_tracker.update_state(d_loss)
-        self.g_loss_tracker.update_state(g_loss)
-        return {m.name: m.result() for m in self.metrics}
+        return _apply_simultaneous_step(self, d_tape, d_loss, g_tape, g_loss)
 
 
 def _with_adam(learning_rate, beta_1, beta_2):
