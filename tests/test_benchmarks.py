@@ -594,6 +594,21 @@ def test_gan_variants_add_their_terms_to_the_losses():
 # --- few_labels -------------------------------------------------------------------------------------------------
 
 
+def test_few_labels_confusion_counts_true_class_by_predicted_class():
+    from benchmarks import few_labels
+
+    class Fixed:  # predicts class 1 for the first image, class 9 for the others
+        def predict(self, x, batch_size, verbose):
+            p = np.zeros((len(x), 10), np.float32)
+            p[0, 1] = p[1:, 9] = 1.0
+            return p
+
+    counts = np.array(few_labels.confusion(Fixed(), np.zeros((3, 28, 28, 1), np.uint8), np.array([1, 4, 9])))
+    expected = np.zeros((10, 10), int)
+    expected[1, 1] = expected[4, 9] = expected[9, 9] = 1
+    assert np.array_equal(counts, expected)
+
+
 def test_few_labels_draws_the_same_number_of_each_class_and_scores_pseudo_labels():
     from benchmarks import few_labels
 
