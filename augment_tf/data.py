@@ -14,11 +14,12 @@ from pathlib import Path
 
 import numpy as np
 
+from augment_tf import shards
+from augment_tf.arrays import UNLABELED, check_arrays  # noqa: F401  (data.UNLABELED, data.check_arrays)
 from augment_tf.errors import DataError
 from augment_tf.files import atomic_path
 
 DATA_DIR_ENV = "AUGMENT_TF_DATA_DIR"
-UNLABELED = -1  # the label of an image nobody has labelled (in an .npz's y, or every image of `load_images`)
 
 # split -> (images, labels): the original MNIST file names, each also accepted with `.gz`.
 IDX_FILES = {
@@ -195,8 +196,6 @@ def _local_files(path, split):
         return (str(path.resolve()),)
     if not path.is_dir():
         raise DataError(f"{path}: " + ("not a folder or an .npz file" if path.exists() else "no such file or folder"))
-    from augment_tf import shards  # the sharded format builds on this module
-
     folder = shards.split_folder(path, split)
     if folder:
         shards.read_metadata(folder)  # a finished, consistent write
@@ -234,8 +233,6 @@ def _load(key):
         arrays = read_npz(args[0][0], ("x", "y"))
         (x, y), source = (arrays["x"], arrays["y"]), args[0][0]
     else:  # a sharded folder's metadata.json
-        from augment_tf import shards
-
         source = os.path.dirname(args[0][0])
         x, y = (np.concatenate(arrays) for arrays in zip(*shards.read_chunks(source)))
     x, y = check_arrays(x, y, source)
@@ -265,29 +262,6 @@ def read_npz(path, required, optional=(), hint="save with np.savez(path, x=image
         if k not in arrays:
             raise DataError(f"{path}: missing array {k!r} (has {names}); {hint}")
     return arrays
-
-
-def check_arrays(x, y, source):
-    """Validates images and labels; returns x uint8 (N, H, W, C) and y int64 (N,)."""
-    x, y = np.asarray(x), np.asarray(y)
-    x = x[..., None] if x.ndim == 3 else x
-    y = y[:, 0] if y.ndim == 2 and y.shape[1] == 1 else y  # keras.datasets style (N, 1)
-    if x.ndim != 4:
-        raise DataError(f"{source}: images must be (N, H, W) or (N, H, W, C), got shape {x.shape}")
-    if y.ndim != 1 or y.dtype.kind not in "iu":
-        raise DataError(f"{source}: labels must be 1-D integers, got {y.dtype} {y.shape}")
-    if len(x) != len(y):
-        raise DataError(f"{source}: {len(x)} images but {len(y)} labels")
-    if len(x) == 0:
-        raise DataError(f"{source}: no samples")
-    if x.dtype != np.uint8:
-        if x.dtype.kind not in "iu" or x.min() < 0 or x.max() > 255:
-            raise DataError(f"{source}: images must be uint8 (or integers 0..255), got {x.dtype}; "
-                            "for floats in [0, 1] save (x * 255).round().astype('uint8')")
-        x = x.astype(np.uint8)
-    if y.min() < UNLABELED:
-        raise DataError(f"{source}: labels must be >= 0 (or {UNLABELED} for an unlabelled image), found {y.min()}")
-    return x, y.astype(np.int64)
 
 
 def _read_tfds(dataset, split):

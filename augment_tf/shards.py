@@ -24,7 +24,7 @@ import struct
 
 import numpy as np
 
-from augment_tf import data, files
+from augment_tf import arrays, files
 from augment_tf.errors import DataError
 
 FORMAT, VERSION, METADATA = "augment_tf.shards", 1, "metadata.json"
@@ -116,13 +116,13 @@ def _examples(batches, seen, source):
     for number, (x, y) in enumerate(batches):
         if len(y) == 0:
             continue
-        x, y = data.check_arrays(x, y, f"{source}: chunk {number}")
+        x, y = arrays.check_arrays(x, y, f"{source}: chunk {number}")
         if seen["shape"] is None:
             seen["shape"] = x.shape[1:]
         if x.shape[1:] != seen["shape"]:
             raise DataError(f"{source}: chunk {number} holds images of shape {x.shape[1:]}, the ones before "
                             f"{seen['shape']}: a dataset's images all have one shape")
-        labeled = y[y != data.UNLABELED]
+        labeled = y[y != arrays.UNLABELED]
         if labeled.size and labeled.max() >= MAX_CLASSES:
             raise DataError(f"{source}: chunk {number} holds label {labeled.max()}; labels run 0..K-1 with K at "
                             f"most {MAX_CLASSES}")
@@ -138,7 +138,7 @@ def _examples(batches, seen, source):
 
 def _tally(seen, labels):
     """Adds a chunk's labels to the class counts and the unlabelled count in `seen`."""
-    labeled = labels[labels != data.UNLABELED]
+    labeled = labels[labels != arrays.UNLABELED]
     counts = np.bincount(labeled, minlength=len(seen["counts"]))
     counts[:len(seen["counts"])] += seen["counts"]
     seen.update(counts=counts, unlabeled=seen["unlabeled"] + len(labels) - len(labeled))
@@ -490,7 +490,7 @@ def _parser(folder, metadata, shards, value_range, given_labels=None):
         length_ok = tf.equal(lengths, pixels)
         shape_ok = tf.equal(shapes.row_lengths(), 3) & tf.reduce_all(
             tf.equal(shapes.to_tensor(-1, shape=[None, 3]), shape), axis=1)
-        label_ok = tf.equal(labels, data.UNLABELED) | ((labels >= 0) & (labels < classes))
+        label_ok = tf.equal(labels, arrays.UNLABELED) | ((labels >= 0) & (labels < classes))
 
         def problem():
             i, text = tf.argmin(tf.cast(length_ok & shape_ok & label_ok, tf.int32)), tf.strings.as_string
@@ -505,7 +505,7 @@ def _parser(folder, metadata, shards, value_range, given_labels=None):
         with tf.control_dependencies([checked]):
             images = tf.reshape(tf.io.decode_raw(features["image"], tf.uint8), [-1, *shape])
         if given_labels is not None:
-            labels = tf.where(tf.equal(labels, data.UNLABELED),
+            labels = tf.where(tf.equal(labels, arrays.UNLABELED),
                               tf.gather(given_labels, tf.gather(offsets, shard) + number), labels)
         if value_range is None:
             return images, labels
