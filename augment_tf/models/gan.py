@@ -4,6 +4,8 @@ The generator's weights are averaged over training (exponential moving average);
 that averaged copy, which is sharper and more stable than the raw generator at no training cost.
 """
 
+import typing
+
 import keras
 import tensorflow as tf
 from keras import ops
@@ -18,6 +20,20 @@ ADA_TARGET = 0.6  # the share E[sign(D(real view))] that adaptive augmentation h
 ADA_IMAGES = 10_000  # real images over which the adaptive augmentation probability can move from 0 to 1
 
 
+class GANStep(typing.NamedTuple):
+    """What a training step computed, for `GAN.extra_discriminator_loss` / `extra_generator_loss` to add terms from."""
+
+    images: object  # the real batch, as the dataset gave it
+    labels: object  # its labels (None if unconditional)
+    fake_labels: object  # the labels the images were generated for (`GAN.generated_labels`)
+    z: object  # the latent noise
+    fake: object  # the generated images (float32)
+    real_views: object  # what the discriminator saw of the real images (themselves, or augmented views)
+    real_logits: object
+    fake_logits: object
+    input_tape: object  # watched real_views while real_logits were computed: .gradient(real_logits, real_views)
+
+
 @keras.saving.register_keras_serializable(package="augment_tf")
 class GAN(GenerativeModel):
     """Unconditional GAN on images scaled to [-1, 1]; `fit` it on batches of images (labels ignored).
@@ -30,6 +46,7 @@ class GAN(GenerativeModel):
     """
 
     value_range = (-1.0, 1.0)
+    alternating = False  # True: DCGAN's update scheme (`train_step`), for comparison with the default
 
     def __init__(self, image_shape=(28, 28, 1), latent_dim=64, width=32, ema_decay=0.999, minibatch_std=True,
                  seed=None, augment=False, freeze_d=0, adaptive_augment=False, **kwargs):
@@ -101,31 +118,64 @@ class GAN(GenerativeModel):
 
     def train_step(self, data):
         """A simultaneous update: both losses come from one generated batch, which saves a generator and a
-        discriminator pass per step over alternating updates (more images/s; benchmarks/README.md)."""
+        discriminator pass per step over alternating updates (more images/s; benchmarks/README.md). With
+        `alternating`, DCGAN's scheme instead: a discriminator update, then a generator update on fresh noise."""
         images, labels = unpack_batch(data)
-        cond = self._conditioning(labels)
-        z = self._noise(ops.shape(images)[0])
-        with tf.GradientTape() as d_tape, tf.GradientTape() as g_tape:
-            fake = ops.cast(self.generator(self._inputs(z, cond), training=True), "float32")  # as the real images
-            real_logits = self.discriminator(self._inputs(self._view(images), cond), training=True)
-            fake_logits = self.discriminator(self._inputs(self._view(fake), cond), training=True)
-            d_loss = self.discriminator_loss(real_logits, fake_logits)
-            g_loss = self.generator_loss(fake_logits)
-            # On the tapes: Keras sums the replicas' gradients; a loss-scaling optimizer scales its loss.
-            d_share = self.d_optimizer.scale_loss(replicas.share(d_loss))
-            g_share = self.g_optimizer.scale_loss(replicas.share(g_loss))
-        d_variables, g_variables = self.discriminator.trainable_variables, self.generator.trainable_variables
-        d_grads = d_tape.gradient(d_share, d_variables)
-        g_grads = g_tape.gradient(g_share, g_variables)
-        apply_gradients(self.d_optimizer, d_grads, d_variables)
-        apply_gradients(self.g_optimizer, g_grads, g_variables)
-
+        if self.alternating:
+            d_loss, _, real_logits = self._update(images, labels, generator=False)
+            _, g_loss, _ = self._update(images, labels, discriminator=False)
+        else:
+            d_loss, g_loss, real_logits = self._update(images, labels)
         self._update_ema()
         if self.adaptive_augment:
             self._adapt_augment_probability(real_logits)
         self.d_loss_tracker.update_state(replicas.global_mean(d_loss))
         self.g_loss_tracker.update_state(replicas.global_mean(g_loss))
         return self._logs()
+
+    def _update(self, images, labels, discriminator=True, generator=True):
+        """Both losses from one generated batch (plus the extra terms), then an update of the networks named;
+        returns (d_loss, g_loss, real_logits)."""
+        fake_labels = self.generated_labels(labels)
+        cond, fake_cond = self._conditioning(labels), self._conditioning(fake_labels)
+        z = self._noise(ops.shape(images)[0])
+        with tf.GradientTape() as d_tape, tf.GradientTape() as g_tape:
+            fake = ops.cast(self.generator(self._inputs(z, fake_cond), training=True), "float32")  # as real images
+            real_views = self._view(images)
+            with tf.GradientTape(watch_accessed_variables=False) as input_tape:  # for terms on D's input gradient
+                input_tape.watch(real_views)
+                real_logits = self.discriminator(self._inputs(real_views, cond), training=True)
+            fake_logits = self.discriminator(self._inputs(self._view(fake), fake_cond), training=True)
+            step = GANStep(images, labels, fake_labels, z, fake, real_views, real_logits, fake_logits, input_tape)
+            d_loss = self.discriminator_loss(real_logits, fake_logits) + self.extra_discriminator_loss(step)
+            g_loss = self.generator_loss(fake_logits) + self.extra_generator_loss(step)
+            # On the tapes: Keras sums the replicas' gradients; a loss-scaling optimizer scales its loss.
+            d_share = self.d_optimizer.scale_loss(replicas.share(d_loss))
+            g_share = self.g_optimizer.scale_loss(replicas.share(g_loss))
+        d_variables, g_variables = self.discriminator.trainable_variables, self.generator.trainable_variables
+        d_grads = d_tape.gradient(d_share, d_variables) if discriminator else None
+        g_grads = g_tape.gradient(g_share, g_variables) if generator else None
+        if discriminator:
+            apply_gradients(self.d_optimizer, d_grads, d_variables)
+        if generator:
+            apply_gradients(self.g_optimizer, g_grads, g_variables)
+        return d_loss, g_loss, real_logits
+
+    def extra_discriminator_loss(self, step):
+        """A term added to the discriminator's loss, from the step's tensors (`GANStep`): 0 here; a variant
+        overrides it (e.g. an R1 penalty). Computed on the tapes, so its gradient counts, scaled and shared as
+        the loss is."""
+        return 0.0
+
+    def extra_generator_loss(self, step):
+        """A term added to the generator's loss, from the step's tensors (`GANStep`): 0 here; a variant overrides
+        it (e.g. a mode-seeking term)."""
+        return 0.0
+
+    def generated_labels(self, labels):
+        """The labels the step generates its images for (None if unconditional): the real batch's here; a variant
+        may choose others (mode seeking pairs them)."""
+        return labels
 
     def _view(self, images):
         """With `adaptive_augment`, each image is a random view with the current probability, else itself."""

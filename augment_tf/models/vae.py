@@ -5,6 +5,8 @@ Bernoulli log-likelihood, with grayscale values in [0, 1] as targets) plus `beta
 KL(q(z|x) || N(0, I)); `beta` lives in a variable so that `KLAnnealing` can ramp it up.
 """
 
+import typing
+
 import keras
 import numpy as np
 import tensorflow as tf
@@ -12,6 +14,16 @@ from keras import layers, ops
 
 from augment_tf.models import networks, replicas
 from augment_tf.models.base import ClassConditional, GenerativeModel, apply_gradients, unpack_batch
+
+
+class VAEStep(typing.NamedTuple):
+    """What a training step computed, for `VAE.extra_loss` to add a term from."""
+
+    images: object  # what the step trained on: the batch, or with `augment` its random views (input and target)
+    labels: object  # their labels (None if unconditional)
+    noise: object  # the standard-normal draw of the reparameterisation, z = mean + sigma * noise
+    reconstruction: object  # the batch's mean reconstruction loss
+    kl: object  # the batch's mean KL(q(z|x) || N(0, I)), before the `beta` weight
 
 
 @keras.saving.register_keras_serializable(package="augment_tf")
@@ -93,11 +105,17 @@ class VAE(GenerativeModel):
         noise = self._noise(ops.shape(images)[0])
         with tf.GradientTape() as tape:
             reconstruction, kl = self.elbo_terms(images, cond, noise, training=True)
-            loss = reconstruction + self.beta * kl
+            loss = reconstruction + self.beta * kl + self.extra_loss(VAEStep(images, labels, noise, reconstruction, kl))
             # On the tape: Keras sums the replicas' gradients; a loss-scaling optimizer scales the loss.
             share = self.optimizer.scale_loss(replicas.share(loss))
         apply_gradients(self.optimizer, tape.gradient(share, self.trainable_variables), self.trainable_variables)
         return self._track(loss, reconstruction, kl)
+
+    def extra_loss(self, step):
+        """A term added to the training loss (the negative ELBO), from the step's tensors (`VAEStep`): 0 here; a
+        variant overrides it. Computed on the tape, so its gradient counts, scaled and shared as the loss is;
+        `test_step` reports the plain negative ELBO."""
+        return 0.0
 
     def test_step(self, data):
         images, labels = unpack_batch(data)
