@@ -5,55 +5,18 @@ nothing. They exist to choose defaults on the validation split, not for users.
 """
 
 import keras
-import tensorflow as tf
 from keras import ops
 
 from augment_tf import train_gan
 from augment_tf.models import ConditionalGAN
 from augment_tf.models.gan import LEARNING_RATE
-from augment_tf.models.base import unpack_batch
 
 
 @keras.saving.register_keras_serializable(package="augment_tf_benchmarks")
 class AlternatingConditionalGAN(ConditionalGAN):
     """The DCGAN update the defaults replaced: a discriminator step, then a generator step on fresh noise."""
 
-    def train_step(self, data):
-        images, labels = unpack_batch(data)
-        cond = self._conditioning(labels)
-        batch_size = ops.shape(images)[0]
-        z = keras.random.normal((batch_size, self.latent_dim), seed=self.seed_generator)
-        fake = self.generator(self._inputs(z, cond), training=True)
-        with tf.GradientTape() as tape:
-            real_logits = self.discriminator(self._inputs(self._view(images), cond), training=True)
-            fake_logits = self.discriminator(self._inputs(self._view(fake), cond), training=True)
-            d_loss = self.discriminator_loss(real_logits, fake_logits)
-        d_variables = self.discriminator.trainable_variables
-        self.d_optimizer.apply_gradients(zip(tape.gradient(d_loss, d_variables), d_variables))
-
-        z = keras.random.normal((batch_size, self.latent_dim), seed=self.seed_generator)
-        with tf.GradientTape() as tape:
-            fake = self.generator(self._inputs(z, cond), training=True)
-            fake_logits = self.discriminator(self._inputs(self._view(fake), cond), training=True)
-            g_loss = self.generator_loss(fake_logits)
-        g_variables = self.generator.trainable_variables
-        self.g_optimizer.apply_gradients(zip(tape.gradient(g_loss, g_variables), g_variables))
-
-        self._update_ema()
-        self.d_loss_tracker.update_state(d_loss)
-        self.g_loss_tracker.update_state(g_loss)
-        return {m.name: m.result() for m in self.metrics}
-
-
-def _apply_simultaneous_step(model, d_tape, d_loss, g_tape, g_loss):
-    """The end of the defaults' train_step (one device): both networks' updates, the averaged generator, the logs."""
-    d_variables, g_variables = model.discriminator.trainable_variables, model.generator.trainable_variables
-    model.d_optimizer.apply_gradients(zip(d_tape.gradient(d_loss, d_variables), d_variables))
-    model.g_optimizer.apply_gradients(zip(g_tape.gradient(g_loss, g_variables), g_variables))
-    model._update_ema()
-    model.d_loss_tracker.update_state(d_loss)
-    model.g_loss_tracker.update_state(g_loss)
-    return {m.name: m.result() for m in model.metrics}
+    alternating = True
 
 
 @keras.saving.register_keras_serializable(package="augment_tf_benchmarks")
@@ -64,21 +27,15 @@ class ModeSeekingConditionalGAN(ConditionalGAN):
 
     mode_seeking = 1.0
 
-    def train_step(self, data):
-        images, labels = unpack_batch(data)
-        half = ops.shape(images)[0] // 2
-        fake_labels = ops.concatenate([labels[:half], labels[:half], labels[2 * half:]], axis=0)
-        cond, fake_cond = self._conditioning(labels), self._conditioning(fake_labels)
-        z = self._noise(ops.shape(images)[0])
-        with tf.GradientTape() as d_tape, tf.GradientTape() as g_tape:
-            fake = ops.cast(self.generator(self._inputs(z, fake_cond), training=True), "float32")
-            real_logits = self.discriminator(self._inputs(self._view(images), cond), training=True)
-            fake_logits = self.discriminator(self._inputs(self._view(fake), fake_cond), training=True)
-            d_loss = self.discriminator_loss(real_logits, fake_logits)
-            spread = (ops.mean(ops.abs(fake[:half] - fake[half:2 * half]))
-                      / ops.mean(ops.abs(z[:half] - z[half:2 * half])))
-            g_loss = self.generator_loss(fake_logits) + self.mode_seeking / (spread + 1e-5)
-        return _apply_simultaneous_step(self, d_tape, d_loss, g_tape, g_loss)
+    def generated_labels(self, labels):
+        half = ops.shape(labels)[0] // 2
+        return ops.concatenate([labels[:half], labels[:half], labels[2 * half:]], axis=0)
+
+    def extra_generator_loss(self, step):
+        half = ops.shape(step.fake)[0] // 2
+        spread = (ops.mean(ops.abs(step.fake[:half] - step.fake[half:2 * half]))
+                  / ops.mean(ops.abs(step.z[:half] - step.z[half:2 * half])))
+        return self.mode_seeking / (spread + 1e-5)
 
 
 @keras.saving.register_keras_serializable(package="augment_tf_benchmarks")
@@ -88,23 +45,9 @@ class R1ConditionalGAN(ConditionalGAN):
 
     r1_gamma = 1.0
 
-    def train_step(self, data):
-        images, labels = unpack_batch(data)
-        cond = self._conditioning(labels)
-        z = self._noise(ops.shape(images)[0])
-        with tf.GradientTape() as d_tape, tf.GradientTape() as g_tape:
-            fake = ops.cast(self.generator(self._inputs(z, cond), training=True), "float32")
-            real_views = self._view(images)
-            with tf.GradientTape() as r1_tape:
-                r1_tape.watch(real_views)
-                real_logits = self.discriminator(self._inputs(real_views, cond), training=True)
-                total = ops.sum(ops.cast(real_logits, "float32"))
-            slope = r1_tape.gradient(total, real_views)
-            fake_logits = self.discriminator(self._inputs(self._view(fake), cond), training=True)
-            penalty = ops.mean(ops.sum(ops.square(slope), axis=(1, 2, 3)))
-            d_loss = self.discriminator_loss(real_logits, fake_logits) + 0.5 * self.r1_gamma * penalty
-            g_loss = self.generator_loss(fake_logits)
-        return _apply_simultaneous_step(self, d_tape, d_loss, g_tape, g_loss)
+    def extra_discriminator_loss(self, step):
+        slope = step.input_tape.gradient(step.real_logits, step.real_views)
+        return 0.5 * self.r1_gamma * ops.mean(ops.sum(ops.square(slope), axis=(1, 2, 3)))
 
 
 def _with_adam(learning_rate, beta_1, beta_2):
