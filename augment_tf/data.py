@@ -93,6 +93,11 @@ def load_arrays(dataset="mnist", split="train", data_dir=None):
     return _load(("local", files, tuple((os.stat(p).st_mtime_ns, os.stat(p).st_size) for p in files)))
 
 
+def check_data_dir(data_dir, split="train"):
+    """The DataError `load_arrays` would raise for a `data_dir` that holds no `split`, found without reading images."""
+    _local_files(Path(data_dir).expanduser(), split)
+
+
 def load_images(path):
     """Unlabelled images: read-only `x` uint8 (N, H, W, C) and `y` all `UNLABELED`, from an .npz with `x` (any
     other array ignored), an MNIST IDX images file (raw or .gz), or a folder holding train-images-idx3-ubyte[.gz]."""

@@ -6,7 +6,6 @@ writes the run directory; the others write to a scratch copy (`writable_run_dir`
 """
 
 import contextlib
-import json
 import os
 import shutil
 import tempfile
@@ -16,58 +15,15 @@ import tensorflow as tf
 
 from augment_tf.errors import AugmentError
 
-STRATEGIES = ("default", "mirrored", "multi-worker")
-PRECISIONS = ("float32", "mixed_bfloat16", "mixed_float16")
 
-
-def add_arguments(parser):
-    """--strategy, --replicas and --precision, shared by both training scripts."""
-    parser.add_argument("--strategy", choices=STRATEGIES, default="default",
-                        help="default: one device; mirrored: every local GPU (without GPUs, the CPU split into "
-                        "--replicas); multi-worker: the machines in TF_CONFIG, the same command on each")
-    parser.add_argument("--replicas", type=int,
-                        help="with --strategy mirrored on a machine without GPUs: CPU replicas (tests, CI)")
-    parser.add_argument("--precision", choices=PRECISIONS,
-                        help="Keras dtype policy (default float32; a resumed run keeps its own); mixed_float16 needs a GPU")
-
-
-def check_arguments(args):
-    """One-line errors for settings that cannot work, before anything is written."""
-    if args.replicas is not None:
-        if args.replicas < 1:
-            raise AugmentError(f"--replicas must be at least 1, got {args.replicas}")
-        if args.strategy != "mirrored":
-            raise AugmentError("--replicas goes with --strategy mirrored (it splits the CPU into replicas)")
-        if tf.config.list_physical_devices("GPU"):
-            raise AugmentError("--replicas splits a CPU into replicas; this machine has GPUs: --strategy mirrored "
-                               "uses every GPU, drop --replicas (CUDA_VISIBLE_DEVICES picks them)")
-    if args.strategy == "multi-worker":
-        cluster_spec()
-        if not args.out:
-            raise AugmentError("--strategy multi-worker needs --out RUN_DIR, the same on every machine")
+def check_devices(args):
+    """One-line errors for settings this machine's devices cannot run (the flags themselves: `training_options`)."""
+    if args.replicas is not None and tf.config.list_physical_devices("GPU"):
+        raise AugmentError("--replicas splits a CPU into replicas; this machine has GPUs: --strategy mirrored "
+                           "uses every GPU, drop --replicas (CUDA_VISIBLE_DEVICES picks them)")
     if args.precision == "mixed_float16" and not tf.config.list_physical_devices("GPU"):
         raise AugmentError("--precision mixed_float16 needs a GPU (on a CPU it trains slower than float32, "
                            "benchmarks/README.md); use mixed_bfloat16 or float32")
-
-
-def cluster_spec():
-    """The parsed TF_CONFIG of a multi-worker run, checked: {"cluster": {"worker": [...]}, "task": {...}}."""
-    text = os.environ.get("TF_CONFIG")
-    if not text:
-        raise AugmentError("--strategy multi-worker needs TF_CONFIG, e.g. '{\"cluster\": {\"worker\": [\"host1:port\", "
-                           "\"host2:port\"]}, \"task\": {\"type\": \"worker\", \"index\": 0}}' (index differs per machine)")
-    try:
-        spec = json.loads(text)
-        workers = spec["cluster"]["worker"]
-        task_type, index = spec["task"]["type"], spec["task"]["index"]
-    except (ValueError, KeyError, TypeError):
-        raise AugmentError("TF_CONFIG is not valid: it needs JSON with cluster.worker (a list of host:port) and "
-                           "task.type and task.index") from None
-    if not isinstance(workers, list) or not workers or task_type not in ("worker", "chief") \
-            or not isinstance(index, int) or not 0 <= index < len(workers) + (task_type == "chief"):
-        raise AugmentError(f"TF_CONFIG: task {task_type!r} {index!r} is not in cluster.worker ({len(workers)} "
-                           "workers); give each machine its own task.index")
-    return spec
 
 
 def make_strategy(name, replicas=None):

@@ -15,14 +15,14 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from augment_tf import data, files, progress, runs, sources
+from augment_tf import data, files, progress, runs, sources, training_options
 from augment_tf.errors import AugmentError
 from augment_tf.models import networks
 from augment_tf.models.classifier import SemiSupervisedClassifier
 
 CLASSIFIER = "classifier.keras"
 LABELS = "pseudo_labels.npz"
-STEPS = 6000  # default optimizer steps of the classifier: 12.6 min on 2 CPU cores (benchmarks/README.md, "Few labels")
+STEPS = training_options.CLASSIFIER_STEPS  # default optimizer steps of the classifier (--classifier-steps's default)
 WIDTH = 64  # its first convolution's channels: 64 beat 32 on both validation seeds, at 3.7x the time (same section)
 LABELED_BATCH = 32
 UNLABELED_BATCH = 128

@@ -93,24 +93,41 @@ def open_source(dataset="mnist", split="train", data_dir=None, stream="auto"):
 
     `stream` "on" streams a shard folder, "off" loads it into memory, "auto" streams it when its images pass
     IN_MEMORY_BYTES. Other sources load into memory (`data.load_arrays`), and their line is None: no choice was made."""
-    if stream not in STREAM_CHOICES:
-        raise ValueError(f"stream must be one of {STREAM_CHOICES}, got {stream!r}")
     data_dir = data_dir or os.environ.get(data.DATA_DIR_ENV) or None
-    folder = data_dir and shards.split_folder(data_dir, split)  # DIR/split, or DIR serving every split
+    folder, metadata = _sharded(dataset, split, data_dir, stream)
     if folder:
-        metadata = shards.read_metadata(folder)
         size = metadata["images"] * math.prod(metadata["image_shape"])
         if stream == "on" or (stream == "auto" and size > IN_MEMORY_BYTES):
             why = "" if stream == "on" else f", more than the {_gb(IN_MEMORY_BYTES)} read into memory"
             return Shards(folder, metadata), f"streaming {folder}: {metadata['images']:,} images ({_gb(size)}{why})"
         x, y = data.load_arrays(dataset, split, data_dir)
         return Arrays(x, y, folder), f"reading {folder} into memory: {len(x):,} images ({_gb(size)})"
+    x, y = data.load_arrays(dataset, split, data_dir)
+    return Arrays(x, y, data_dir or f"TensorFlow Datasets {dataset!r}"), None
+
+
+def check_source(dataset="mnist", split="train", data_dir=None, stream="auto"):
+    """The DataError `open_source` would raise for local data that is missing or not what `stream` reads, found
+    without reading the images (a command checks its paths before TensorFlow starts)."""
+    data_dir = data_dir or os.environ.get(data.DATA_DIR_ENV) or None
+    folder, _ = _sharded(dataset, split, data_dir, stream)
+    if data_dir and not folder:
+        data.check_data_dir(data_dir, split)
+
+
+def _sharded(dataset, split, data_dir, stream):
+    """(folder, metadata) of the sharded folder holding `split` at `data_dir` (DIR/split, or DIR serving every
+    split), else (None, None); `stream` "on" needs one."""
+    if stream not in STREAM_CHOICES:
+        raise ValueError(f"stream must be one of {STREAM_CHOICES}, got {stream!r}")
+    folder = data_dir and shards.split_folder(data_dir, split)
+    if folder:
+        return folder, shards.read_metadata(folder)
     if stream == "on":
         given = data_dir or dataset
         raise DataError(f"{given}: --stream on reads a sharded folder; write one with python -m augment_tf.shard "
                         f"{given} --out DIR and pass --data-dir DIR")
-    x, y = data.load_arrays(dataset, split, data_dir)
-    return Arrays(x, y, data_dir or f"TensorFlow Datasets {dataset!r}"), None
+    return None, None
 
 
 def _gb(size):

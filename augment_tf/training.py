@@ -1,13 +1,11 @@
 """Training inside a run directory, shared by train_gan.py and train_vae.py.
 
-`main_for` is the whole command: every argument checked before any work, the run folder claimed for the run's
-life, then one `fit` call with callbacks for the side effects: per-epoch sample grids, TensorBoard logs, checkpoints
-that `--resume` continues from (same data order, same noise), and a stop on NaN that keeps the last good checkpoint.
+`main_for` is the whole command once `training_options` has read and checked its line: the run folder claimed for
+the run's life, then one `fit` call with callbacks for the side effects (`callbacks`): per-epoch sample grids,
+TensorBoard logs, checkpoints that `--resume` continues from (same data order, same noise), and a stop on NaN that
+keeps the last good checkpoint.
 """
 
-import argparse
-import datetime
-import math
 import os
 import sys
 
@@ -15,202 +13,11 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from augment_tf import cli, data, distribute, files, images, pseudo_labels, runs, shards, sources
+from augment_tf import data, distribute, files, pseudo_labels, runs, shards, sources, training_options
+from augment_tf.callbacks import Checkpoint, SampleGrid, StopOnNaN
 from augment_tf.errors import AugmentError, DataError
 from augment_tf.models import networks
 from augment_tf.models.base import resolve_jit_compile, transfer_weights
-
-BATCH_SIZE = 128  # the default batch, on data of BATCH_SIZE * BATCHES_PER_EPOCH images or more
-BATCHES_PER_EPOCH = 8  # smaller sets get a default batch of n / 8 (at least MIN_BATCH_SIZE)
-MIN_BATCH_SIZE = 16
-MIN_STEPS = 3000  # default runs train at least this many steps (full MNIST at batch 128: 468 a pass)
-MIN_EPOCH_STEPS = 100  # a step budget is cut into epochs of at least this many steps (grids, checkpoints)
-SMALL_DATA = 2048  # below this many images --augment is on by default (measured up to 2000: benchmarks/README.md)
-
-
-def add_arguments(parser, default_epochs, default_latent_dim=64, default_width=32):
-    """The flags both training scripts share."""
-    parser.add_argument("--conditional", action="store_true", help="train the class-conditional model")
-    parser.add_argument("--dataset", default="mnist", help="TensorFlow Datasets name (default: mnist)")
-    parser.add_argument(
-        "--data-dir",
-        help=f"local data instead of tfds: a folder of MNIST IDX files, an .npz with x, y, or a sharded folder "
-        f"(python -m augment_tf.shard) (default: ${data.DATA_DIR_ENV} if set)",
-    )
-    parser.add_argument(
-        "--stream", choices=sources.STREAM_CHOICES, default="auto",
-        help=f"read a sharded --data-dir as a stream (on), into memory (off), or stream it where its images pass "
-        f"{sources.IN_MEMORY_BYTES // 2**30} GB (auto, the default)",
-    )
-    parser.add_argument(
-        "--shuffle-buffer", type=int, default=shards.SHUFFLE_BUFFER,
-        help=f"streamed data: images shuffled together, beside the shards' order (default {shards.SHUFFLE_BUFFER})",
-    )
-    length = parser.add_mutually_exclusive_group()
-    length.add_argument(
-        "--epochs", type=int,
-        help=f"passes over the data (default {default_epochs}, or {MIN_STEPS} steps where that is longer)",
-    )
-    length.add_argument("--steps", type=int, help="optimizer steps instead of epochs, whatever the data size")
-    parser.add_argument(
-        "--batch-size", type=int, default=None,
-        help=f"default {BATCH_SIZE}, or n/{BATCHES_PER_EPOCH} (at least {MIN_BATCH_SIZE}) on n < "
-        f"{BATCH_SIZE * BATCHES_PER_EPOCH} images, so that an epoch has several batches",
-    )
-    parser.add_argument("--latent-dim", type=int, help=f"default {default_latent_dim}, or the --init-from run's")
-    parser.add_argument(
-        "--width", type=int,
-        help=f"channels of the first conv layer (default {default_width}, or the --init-from run's)",
-    )
-    parser.set_defaults(network_defaults={"latent_dim": default_latent_dim, "width": default_width})
-    parser.add_argument(
-        "--augment", action=argparse.BooleanOptionalAction, default=None,
-        help=f"train on random shifts, rotations and zooms of the images (default: on for fewer than {SMALL_DATA} "
-        "images, where it made the samples help a classifier more)",
-    )
-    parser.add_argument(
-        "--unlabeled", metavar="PATH",
-        help="--conditional: unlabelled images to learn from too (an .npz with x, an MNIST IDX images file, or a "
-        "folder with train-images-idx3-ubyte[.gz]); rows labelled -1 in --data-dir count as unlabelled as well",
-    )
-    parser.add_argument(
-        "--classifier-steps", type=int,
-        help=f"steps of the classifier that labels unlabelled images (default {pseudo_labels.STEPS})",
-    )
-    parser.add_argument(
-        "--init-from", metavar="RUN",
-        help="start from the networks of another run of this model (e.g. trained on a larger, related data set) and "
-        "fine-tune them; labels are the same classes as in RUN, a class RUN never had gets a new label embedding",
-    )
-    parser.add_argument("--seed", type=int, default=0, help="same seed, same data order and samples")
-    parser.add_argument("--out", help="run directory (default: runs/<model>-<time>)")
-    parser.add_argument("--jit-compile", choices=["auto", "on", "off"], default="auto", help="XLA (auto: GPU only)")
-    parser.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
-    distribute.add_arguments(parser)
-
-
-def check_arguments(args):
-    for name in ("epochs", "steps", "batch_size", "latent_dim", "width", "classifier_steps", "shuffle_buffer"):
-        value = getattr(args, name)
-        if value is not None and value < 1:
-            raise AugmentError(f"--{name.replace('_', '-')} must be a positive integer, got {value}")
-    if args.resume and not args.out:
-        raise AugmentError("--resume needs --out RUN_DIR, the run to continue")
-    if args.resume and args.init_from:
-        raise AugmentError("--init-from starts a new run; a resumed run continues from its own checkpoint: drop it")
-    if args.unlabeled and not args.conditional:
-        raise AugmentError("--unlabeled is for --conditional runs; an unconditional model needs no labels: "
-                           "train it on all the images with --data-dir")
-    distribute.check_arguments(args)
-
-
-def schedule(n_examples, batch_size, epochs=None, steps=None, steps_per_pass=None):
-    """(epochs, steps_per_epoch): whole passes over the data, or at least `steps` steps split into epochs.
-
-    A step budget on small data makes each epoch several passes (MIN_EPOCH_STEPS steps), so that grids
-    and checkpoints come every few seconds rather than every step. `steps_per_pass` defaults to whole batches of
-    `n_examples` (streamed data may give fewer: each worker's shards make whole batches of their own).
-    """
-    steps_per_epoch = steps_per_pass or max(1, n_examples // batch_size)
-    if steps is None:
-        return epochs, steps_per_epoch
-    epochs = math.ceil(steps / max(steps_per_epoch, min(steps, MIN_EPOCH_STEPS)))
-    return epochs, math.ceil(steps / epochs)
-
-
-def default_batch_size(n_examples, replicas=1):
-    """BATCH_SIZE, or n / BATCHES_PER_EPOCH (at least MIN_BATCH_SIZE, at most n) on small data: several batches
-    per pass rather than one batch of everything; rounded down to a multiple of `replicas` (at least one each)."""
-    batch = min(BATCH_SIZE, n_examples, max(MIN_BATCH_SIZE, n_examples // BATCHES_PER_EPOCH))
-    return max(replicas, batch - batch % replicas)
-
-
-def default_length(n_examples, batch_size, default_epochs):
-    """(epochs, steps) when neither is given: `default_epochs`, or MIN_STEPS steps where that is longer."""
-    _, steps_per_epoch = schedule(n_examples, batch_size)
-    return (default_epochs, None) if default_epochs * steps_per_epoch >= MIN_STEPS else (None, MIN_STEPS)
-
-
-def _finite(logs):
-    return all(np.isfinite(float(v)) for v in (logs or {}).values())
-
-
-class StopOnNaN(keras.callbacks.Callback):
-    """Stops training at the first non-finite loss and remembers where, so the run can say so."""
-
-    def __init__(self):
-        super().__init__()
-        self.diverged_at = None
-
-    def on_epoch_begin(self, epoch, logs=None):
-        self.epoch = epoch
-
-    def on_train_batch_end(self, batch, logs=None):
-        if self.diverged_at is None and not _finite(logs):
-            self.diverged_at = f"epoch {self.epoch + 1}, step {batch + 1} ({logs})"
-            self.model.stop_training = True
-
-
-class SampleGrid(keras.callbacks.Callback):
-    """Writes samples/epoch_NNN.png (fixed latent vectors; one row per class) and logs it to TensorBoard.
-
-    Given `real` (uint8 images, labels) and a model that can `reconstruct`, also writes
-    samples/recon_epoch_NNN.png: the real images above their reconstructions.
-    """
-
-    def __init__(self, run_dir, seed, columns=10, real=None):
-        super().__init__()
-        self.run_dir, self.seed, self.columns, self.real = run_dir, seed, columns, real
-        self.writer = tf.summary.create_file_writer(os.path.join(run_dir, "logs", "samples"))
-
-    def on_epoch_end(self, epoch, logs=None):
-        if not _finite(logs):
-            return
-        self._write("samples", f"epoch_{epoch + 1:03d}.png", sample_grid(self.model, self.seed, self.columns), epoch)
-        if self.real is not None and hasattr(self.model, "reconstruct"):
-            grid = reconstruction_grid(self.model, *self.real)
-            self._write("reconstructions", f"recon_epoch_{epoch + 1:03d}.png", grid, epoch)
-        self.writer.flush()
-
-    def _write(self, tag, name, grid, epoch):
-        files.write_png(os.path.join(self.run_dir, "samples", name), grid)
-        with self.writer.as_default():
-            tf.summary.image(tag, grid[None], step=epoch + 1)
-
-
-def sample_grid(model, seed, columns=10):
-    """uint8 grid from fixed latent vectors: rows are classes for a conditional model (same noise down a column)."""
-    rng = np.random.default_rng(seed)
-    if model.num_classes:
-        rows, labels = model.num_classes, np.repeat(np.arange(model.num_classes), columns)
-        z = np.tile(rng.standard_normal((columns, model.latent_dim)), (rows, 1))
-    else:
-        rows, labels = columns, None
-        z = rng.standard_normal((rows * columns, model.latent_dim))
-    z = z.astype("float32")
-    return images.grid(images.from_model_range(model.generate(z, labels), model.value_range), rows)
-
-
-def reconstruction_grid(model, x, y=None):
-    """uint8 grid: real uint8 images in the top row, the model's reconstructions of them below."""
-    labels = y if model.num_classes else None
-    reconstructed = model.reconstruct(images.to_model_range(x, model.value_range), labels)
-    return images.grid(np.concatenate([x, images.from_model_range(reconstructed, model.value_range)]), rows=2)
-
-
-class Checkpoint(keras.callbacks.Callback):
-    """Saves the full model (optimizer state included) after each finite epoch, then records the epoch."""
-
-    def __init__(self, run_dir):
-        super().__init__()
-        self.run_dir = run_dir
-
-    def on_epoch_end(self, epoch, logs=None):
-        if not _finite(logs):
-            return
-        files.save_model(self.model, runs.path(self.run_dir, runs.CHECKPOINT))
-        files.write_json(runs.path(self.run_dir, runs.STATE), {"epoch": epoch + 1})
-
 
 # settings a resumed run takes from the command line: how long and where it trains; every other flag must match
 RESUME_FLAGS = {"out", "resume", "epochs", "steps", "strategy", "replicas", "jit_compile"}
@@ -221,16 +28,16 @@ def start(args, model_name, sampler, build_model, default_epochs, options=(), st
     scope of `strategy` (default: one device), which builds or loads the model.
 
     `options` names the script's own flags (see `main_for`), recorded in the config like the shared ones. `given`
-    names the flags the command line set (`given_flags`): a resumed run applies those of RESUME_FLAGS and refuses
-    any other that differs from its saved settings.
+    names the flags the command line set (`training_options.given_flags`): a resumed run applies those of
+    RESUME_FLAGS and refuses any other that differs from its saved settings.
     """
-    check_arguments(args)
+    training_options.check_arguments(args)
+    distribute.check_devices(args)
     strategy = strategy or tf.distribute.get_strategy()
-    run_dir = args.out or default_run_dir(args, model_name)
+    run_dir = args.out or training_options.default_run_dir(args, model_name)
     if args.resume:
         return _resumed(args, run_dir, strategy, given)
-    if runs.completed_epochs(run_dir) or os.path.exists(runs.path(run_dir, runs.CONFIG)):
-        raise AugmentError(f"{run_dir} already holds a run: pass --resume to continue it, or another --out")
+    training_options.check_new_run_dir(run_dir)
     origin, origin_model = _origin(args, model_name) if args.init_from else ({}, None)
     source, how = _training_data(args, origin)
     config = new_config(args, run_dir, sampler, source, origin, options, strategy, default_epochs)
@@ -251,18 +58,9 @@ def start(args, model_name, sampler, build_model, default_epochs, options=(), st
     return model, config, 0
 
 
-def default_run_dir(args, model_name):
-    """runs/<model>-<time>, e.g. runs/cgan-20260101-120000, where --out is not given."""
-    prefix = ("c" if args.conditional else "") + model_name
-    return os.path.join("runs", f"{prefix}-{datetime.datetime.now():%Y%m%d-%H%M%S}")
-
-
 def _resumed(args, run_dir, strategy, given):
     """(model, config, epochs done) of the run in `run_dir`, with the flags a resumed run takes applied."""
-    config = runs.read_json(run_dir, runs.CONFIG)
-    done = runs.completed_epochs(run_dir)
-    if done == 0:
-        raise AugmentError(f"{run_dir}: no checkpoint to resume from; start it again without --resume")
+    config, done = training_options.resumable(run_dir)
     for name in sorted(set(given) - RESUME_FLAGS):
         value, saved = getattr(args, name), config.get(name)
         if not _same_setting(value, saved):
@@ -276,7 +74,7 @@ def _resumed(args, run_dir, strategy, given):
     config.update(_placement(args, config["batch_size"], strategy))
     distribute.set_precision(config.get("precision"))
     model = runs.load_model(runs.path(run_dir, runs.CHECKPOINT))
-    model.jit_compile = resolve_jit_compile(jit_compile(config))
+    model.jit_compile = resolve_jit_compile(training_options.jit_compile(config))
     return model, config, done
 
 
@@ -325,8 +123,9 @@ def new_config(args, run_dir, sampler, source, origin, options, strategy, defaul
     known = origin.get("num_classes") or 0
     num_classes = data.classes_of(source.class_counts, source.name, known) if args.conditional else None
     n, n_unlabeled = source.images, source.unlabeled
-    batch_size = min(args.batch_size, n) if args.batch_size else default_batch_size(n, strategy.num_replicas_in_sync)
-    epochs, steps = (args.epochs, args.steps) if args.epochs or args.steps else default_length(
+    batch_size = min(args.batch_size, n) if args.batch_size else training_options.default_batch_size(
+        n, strategy.num_replicas_in_sync)
+    epochs, steps = (args.epochs, args.steps) if args.epochs or args.steps else training_options.default_length(
         n, batch_size, default_epochs
     )
     classifier_steps = (args.classifier_steps or pseudo_labels.STEPS) if args.conditional and n_unlabeled else None
@@ -346,7 +145,7 @@ def new_config(args, run_dir, sampler, source, origin, options, strategy, defaul
         "steps_requested": steps,
         "batch_size": batch_size,
         **_network_sizes(args, origin),
-        "augment": args.augment if args.augment is not None else n < SMALL_DATA,
+        "augment": args.augment if args.augment is not None else n < training_options.SMALL_DATA,
         "seed": args.seed,
         "jit_compile": args.jit_compile,
         **_placement(args, batch_size, strategy),
@@ -366,23 +165,10 @@ def new_config(args, run_dir, sampler, source, origin, options, strategy, defaul
     }
 
 
-def jit_compile(config):
-    """A run's --jit-compile as `compile` takes it: True, False or "auto" (XLA on GPU only)."""
-    return {"on": True, "off": False}.get(config["jit_compile"], "auto")
-
-
 def _origin(args, model_name):
-    """(config, model) of the --init-from run, which must be of the model this run trains and have a checkpoint."""
-    run = args.init_from
-    config = runs.read_json(run, runs.CONFIG)
-    wanted = ("Conditional" if args.conditional else "") + model_name.upper()
-    if config.get("model") != wanted:
-        raise AugmentError(f"{run} is a {config.get('model')} run; this run trains a {wanted}, so --init-from needs a "
-                           f"{wanted} run")
-    epochs = runs.completed_epochs(run)
-    if not epochs:
-        raise AugmentError(f"{run}: no checkpoint yet; let that run finish an epoch, or start without --init-from")
-    return {**config, "run_dir": run, "epochs": epochs}, runs.load_model(runs.path(run, runs.CHECKPOINT))
+    """(config, model) of the --init-from run (`training_options.origin_config`)."""
+    config = training_options.origin_config(args, model_name)
+    return config, runs.load_model(runs.path(args.init_from, runs.CHECKPOINT))
 
 
 def _network_sizes(args, origin):
@@ -437,8 +223,9 @@ def fit(model, config, initial_epoch=0, extra_callbacks=(), verbose=None):
     source = training_source(config)
     strategy = tf.distribute.get_strategy()
     workers = distribute.input_workers(strategy) if source.streamed else 1
-    epochs, steps_per_epoch = schedule(source.images, batch_size, config["epochs_requested"],
-                                       config["steps_requested"], source.batches_per_pass(batch_size, workers))
+    epochs, steps_per_epoch = training_options.schedule(source.images, batch_size, config["epochs_requested"],
+                                                        config["steps_requested"],
+                                                        source.batches_per_pass(batch_size, workers))
     config.update(epochs=epochs, steps_per_epoch=steps_per_epoch)
     runs.write_config(run_dir, config)
 
@@ -482,41 +269,20 @@ def fit(model, config, initial_epoch=0, extra_callbacks=(), verbose=None):
     return history
 
 
-def given_flags(parser, argv=None):
-    """The names (dests) of the options that `argv` sets, as opposed to those left at their defaults: argparse
-    fills in a default only where the namespace lacks the name, so a namespace holding a marker for each tells."""
-    unset = object()
-    names = {action.dest for action in parser._actions} - {argparse.SUPPRESS}
-    parsed = parser.parse_args(argv, argparse.Namespace(**dict.fromkeys(names, unset)))
-    return {name for name in names if getattr(parsed, name) is not unset}
+def main_for(model_name, sampler, build_model, default_epochs, args, given, *, options=None, callbacks=None):
+    """The whole training command once `training_options.parse_args` has read its line into `args` (and the names
+    of the flags `given`): start or resume, fit, report.
 
-
-def option_names(options):
-    """The config keys a script's own flags land under (see `main_for`): '--freeze-d' -> 'freeze_d'."""
-    return [flag.lstrip("-").replace("-", "_") for flag in options]
-
-
-def main_for(model_name, sampler, build_model, default_epochs, description, argv=None, *, defaults=None,
-             options=None, callbacks=None):
-    """The whole training CLI: parse, start or resume, fit, report.
-
-    `defaults` overrides `add_arguments` defaults (e.g. {"default_latent_dim": 16}); `options` maps a
-    script's own flags to `add_argument` keywords, their values land in the run's config; `callbacks(config)`
-    returns extra callbacks for `fit`.
+    `options` are the script's own flags (as `parse_args` took them), their values land in the run's config;
+    `callbacks(config)` returns extra callbacks for `fit`.
     """
-    parser = argparse.ArgumentParser(prog=cli.prog(f"augment_tf.train_{model_name}"), description=description)
-    add_arguments(parser, default_epochs, **(defaults or {}))
-    for flag, kwargs in (options or {}).items():
-        parser.add_argument(flag, **kwargs)
-    args = parser.parse_args(argv)
-    given = given_flags(parser, argv)
-    check_arguments(args)  # before the strategy (--replicas splits the CPU before TensorFlow starts) and the claim
+    distribute.check_devices(args)  # before the strategy: --replicas splits the CPU before TensorFlow starts
     strategy = distribute.make_strategy(args.strategy, args.replicas)
-    run_dir = args.out or default_run_dir(args, model_name)
+    run_dir = args.out or training_options.default_run_dir(args, model_name)
     with distribute.writable_run_dir(run_dir, strategy) as out, files.claim(out), strategy.scope():
         args.out = out  # another worker than the chief writes a scratch copy
         model, config, initial_epoch = start(args, model_name, sampler, build_model, default_epochs,
-                                             option_names(options or {}), strategy, given)
+                                             training_options.option_names(options or {}), strategy, given)
         if initial_epoch:
             print(f"resuming {config['run_dir']} after epoch {initial_epoch}", file=sys.stderr)
         else:

@@ -28,7 +28,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import numpy as np  # noqa: E402
 
-from augment_tf import cli, data, evaluate, files, generate, images, train_gan, training  # noqa: E402
+from augment_tf import cli, data, evaluate, files, generate, images, train_gan, training, training_options  # noqa: E402
 from benchmarks import keras_io_dcgan  # noqa: E402
 from benchmarks.gan_variants import VARIANTS  # noqa: E402
 from benchmarks.common import WallClockSnapshots, markdown, real_row, score, split_dirs  # noqa: E402
@@ -37,7 +37,7 @@ from benchmarks.common import WallClockSnapshots, markdown, real_row, score, spl
 def train_ours(marks, data_dir, work_dir, extra_args=(), build_model=train_gan.build_model):
     """Runs train_gan.py's own start/fit with default flags (plus `extra_args`) and the snapshot callback."""
     parser = argparse.ArgumentParser()
-    training.add_arguments(parser, train_gan.DEFAULT_EPOCHS)
+    training_options.add_arguments(parser, train_gan.DEFAULT_EPOCHS)
     argv = ["--conditional", "--epochs", "1000", "--out", work_dir, *extra_args]
     args = parser.parse_args(argv + (["--data-dir", data_dir] if data_dir else []))
     model, config, _ = training.start(args, "gan", "generator.keras", build_model, train_gan.DEFAULT_EPOCHS)

@@ -8,7 +8,7 @@ import keras
 import numpy as np
 import pytest
 
-from augment_tf import generate, runs, train_gan, training
+from augment_tf import generate, runs, train_gan, training, training_options
 from augment_tf.errors import AugmentError, DataError
 from augment_tf.models import ConditionalGAN, ConditionalVAE
 from augment_tf.models.base import transfer_weights
@@ -74,7 +74,7 @@ def test_transfer_keeps_the_targets_settings_and_refuses_other_sizes():
 def start(data_dir, out, *flags):
     """training.start for train_gan.py --conditional with these flags: (model, config); nothing trains."""
     parser = argparse.ArgumentParser()
-    training.add_arguments(parser, train_gan.DEFAULT_EPOCHS)
+    training_options.add_arguments(parser, train_gan.DEFAULT_EPOCHS)
     args = parser.parse_args(["--conditional", "--data-dir", data_dir, "--out", str(out), *SMALL, *flags])
     model, config, _ = training.start(args, "gan", "generator.keras", train_gan.build_model, train_gan.DEFAULT_EPOCHS)
     return model, config

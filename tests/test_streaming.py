@@ -10,7 +10,7 @@ import keras
 import numpy as np
 import pytest
 
-from augment_tf import augment, data, evaluate, generate, runs, shards, sources, train_gan, train_vae, training
+from augment_tf import augment, data, evaluate, generate, runs, shards, sources, train_gan, train_vae, training, training_options
 from augment_tf.errors import DataError
 from augment_tf.models import ConditionalVAE
 from benchmarks.distributed import free_ports
@@ -67,7 +67,7 @@ def test_a_streamed_run_resumes_exactly_where_it_stopped(sharded, tmp_path, caps
 def test_steps_that_cut_passes_resume_mid_pass(sharded, tmp_path, monkeypatch):
     """A --steps budget whose epochs end inside a pass: the resumed run skips into that pass, not past it."""
     folder, _ = sharded
-    monkeypatch.setattr(training, "MIN_EPOCH_STEPS", 9)  # epochs of 9 steps, passes of 6
+    monkeypatch.setattr(training_options, "MIN_EPOCH_STEPS", 9)  # epochs of 9 steps, passes of 6
     common = [*TINY, "--data-dir", folder, "--stream", "on"]
     straight, interrupted = tmp_path / "straight", tmp_path / "interrupted"
     train_gan.main([*common, "--steps", "18", "--out", str(straight)])

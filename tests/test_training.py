@@ -11,7 +11,7 @@ import pytest
 
 import keras
 
-from augment_tf import augment, data, evaluate, generate, impute, runs, train_gan, train_vae, training
+from augment_tf import augment, data, evaluate, generate, impute, runs, train_gan, train_vae, training, training_options
 from augment_tf.errors import AugmentError
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -41,10 +41,10 @@ def test_run_directory_layout(npz_data, tmp_path):
 
 
 def test_schedule_steps_regardless_of_data_size():
-    assert training.schedule(60000, 128, epochs=3) == (3, 468)
-    assert training.schedule(60000, 128, steps=1000) == (3, 334)
-    assert training.schedule(100, 128, steps=50) == (1, 50)  # a budget: epochs of several passes
-    assert training.schedule(100, 16, steps=3000) == (30, 100)
+    assert training_options.schedule(60000, 128, epochs=3) == (3, 468)
+    assert training_options.schedule(60000, 128, steps=1000) == (3, 334)
+    assert training_options.schedule(100, 128, steps=50) == (1, 50)  # a budget: epochs of several passes
+    assert training_options.schedule(100, 16, steps=3000) == (30, 100)
 
 
 @pytest.mark.parametrize("augment", [["--no-augment"], ["--augment", "--no-adaptive-augment"], ["--augment"]])
@@ -141,12 +141,12 @@ def test_cli_errors_are_one_line(args, message, tmp_path):
 def started_model(data_dir, out, *flags):
     """(model, config) as `training.start` builds and records them for train_gan.py with these flags (no training)."""
     parser = argparse.ArgumentParser()
-    training.add_arguments(parser, train_gan.DEFAULT_EPOCHS)
+    training_options.add_arguments(parser, train_gan.DEFAULT_EPOCHS)
     for flag, options in train_gan.OPTIONS.items():
         parser.add_argument(flag, **options)
     args = parser.parse_args(["--conditional", "--data-dir", data_dir, "--out", str(out), "--latent-dim", "8", *flags])
     model, config, _ = training.start(args, "gan", "generator.keras", train_gan.build_model, train_gan.DEFAULT_EPOCHS,
-                                      options=training.option_names(train_gan.OPTIONS))
+                                      options=training_options.option_names(train_gan.OPTIONS))
     return model, config
 
 
@@ -157,16 +157,16 @@ def started_config(data_dir, out, *flags):
 
 def test_defaults_on_100_images_train_thousands_of_steps_in_several_batches_per_pass(npz_100, tmp_path):
     config = started_config(npz_100, tmp_path / "run")
-    assert config["batch_size"] == 16 and config["steps_requested"] == training.MIN_STEPS
+    assert config["batch_size"] == 16 and config["steps_requested"] == training_options.MIN_STEPS
     assert config["epochs_requested"] is None
 
 
 def test_defaults_keep_full_mnist_as_it_was():
-    assert training.default_batch_size(60000) == 128
-    assert training.default_length(60000, 128, 20) == (20, None) and training.default_length(60000, 128, 30) == (30, None)
-    assert training.default_batch_size(1024) == 128 and training.default_batch_size(400) == 50
-    assert training.default_batch_size(10) == 10
-    assert training.default_batch_size(264, replicas=2) == 32 and training.default_batch_size(400, replicas=3) == 48
+    assert training_options.default_batch_size(60000) == 128
+    assert training_options.default_length(60000, 128, 20) == (20, None) and training_options.default_length(60000, 128, 30) == (30, None)
+    assert training_options.default_batch_size(1024) == 128 and training_options.default_batch_size(400) == 50
+    assert training_options.default_batch_size(10) == 10
+    assert training_options.default_batch_size(264, replicas=2) == 32 and training_options.default_batch_size(400, replicas=3) == 48
 
 
 def test_augment_is_on_by_default_on_small_data_only_and_the_flag_wins(npz_100, tmp_path):
@@ -176,7 +176,7 @@ def test_augment_is_on_by_default_on_small_data_only_and_the_flag_wins(npz_100, 
     np.savez(per_class_200, x=np.zeros((2000, 8, 8), np.uint8), y=np.arange(2000) % 10)
     assert started_config(str(per_class_200), tmp_path / "e")["augment"] is True
     big = tmp_path / "big.npz"
-    np.savez(big, x=np.zeros((training.SMALL_DATA, 8, 8), np.uint8), y=np.arange(training.SMALL_DATA) % 10)
+    np.savez(big, x=np.zeros((training_options.SMALL_DATA, 8, 8), np.uint8), y=np.arange(training_options.SMALL_DATA) % 10)
     assert started_config(str(big), tmp_path / "c")["augment"] is False
     assert started_config(str(big), tmp_path / "d", "--augment")["augment"] is True
 
