@@ -141,7 +141,7 @@ class GAN(GenerativeModel):
         z = self._noise(ops.shape(images)[0])
         with tf.GradientTape() as d_tape, tf.GradientTape() as g_tape:
             fake = ops.cast(self.generator(self._inputs(z, fake_cond), training=True), "float32")  # as real images
-            real_views = self._view(images)
+            real_views = ops.convert_to_tensor(self._view(images))  # watchable, even if run eagerly on numpy
             with tf.GradientTape(watch_accessed_variables=False) as input_tape:  # for terms on D's input gradient
                 input_tape.watch(real_views)
                 real_logits = self.discriminator(self._inputs(real_views, cond), training=True)
