@@ -3,8 +3,7 @@ semi-supervised classifier's too), optimizer and precision plumbing, weight tran
 generative models' interface (`GenerativeModel`).
 
 Training uses a generative model through `num_classes`, `latent_dim`, `value_range`, `latent`, `generate`,
-`reconstruct` (VAEs) and `export_models`; the commands (`generate`, `augment`, `impute`, `pictures`) use only the
-standalone networks it exports (`runs.load_exported`).
+`reconstruct` (VAEs) and `export_models`; what uses a finished run uses only the standalone networks it exports.
 """
 
 import keras
