@@ -38,7 +38,8 @@ def import_graph():
 
 
 def cycles(graph):
-    """Every import cycle of `graph`, each once, as the list of modules around it (empty when there is none)."""
+    """The import cycles a depth-first walk of `graph` meets, each as the modules around it from the first by name:
+    at least one wherever there is a cycle, none where there is none."""
     found, done, stack = [], set(), []
 
     def visit(module):
