@@ -174,3 +174,28 @@ def test_a_variant_through_the_hook_keeps_loss_scaling():
     moved = [np.abs(b - a).sum() for a, b in zip(start, reference.discriminator.get_weights())]
     moved_half = [np.abs(b - a).sum() for a, b in zip(start, half.discriminator.get_weights())]
     np.testing.assert_allclose(moved_half, moved, rtol=0.1)
+
+
+class LoggedTermGAN(ConditionalGAN):
+    """Logs its term on its own, as docs/training.md says a variant may: its own metric, updated in the hook."""
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.term_tracker = keras.metrics.Mean(name="term")
+
+    @property
+    def metrics(self):
+        return [*super().metrics, self.term_tracker]
+
+    def extra_generator_loss(self, step):
+        term = ops.mean(ops.square(step.fake))
+        self.term_tracker.update_state(term)
+        return term
+
+
+def test_a_term_is_logged_on_its_own_only_where_the_variant_asks():
+    start = tiny(ConditionalGAN).get_weights()
+    plain = first_step(tiny(ConditionalGAN), start)
+    logged = first_step(tiny(LoggedTermGAN), start)
+    assert set(plain) == {"d_loss", "g_loss"} and set(logged) == {"d_loss", "g_loss", "term"}
+    assert logged["g_loss"] - plain["g_loss"] == pytest.approx(logged["term"], abs=1e-6) and logged["term"] > 0
