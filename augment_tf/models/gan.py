@@ -43,6 +43,7 @@ class GAN(GenerativeModel):
     fine-tuning a model trained on other data, whose low-level features the few new images should not overwrite.
     With `adaptive_augment` too, each image is seen through a random view with a probability that rises while the
     discriminator tells real views from generated ones too surely, and falls otherwise (ADA, Karras et al. 2020).
+    A variant adds loss terms by overriding `extra_discriminator_loss` / `extra_generator_loss` (docs/training.md).
     """
 
     value_range = (-1.0, 1.0)

@@ -31,6 +31,7 @@ class VAE(GenerativeModel):
     """Unconditional VAE on images scaled to [0, 1]; `fit` it on batches of images (labels ignored).
 
     With `augment`, it trains on a random shift/rotation/zoom of each image (test_step on the images as they are).
+    A variant adds a loss term by overriding `extra_loss` (docs/training.md).
     """
 
     value_range = (0.0, 1.0)
