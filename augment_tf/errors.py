@@ -1,4 +1,4 @@
-"""The one exception type for bad user input: CLIs print its message as a single line and exit 2."""
+"""The exceptions for bad user input: CLIs print the message as a single line and exit 2 (`cli.run`)."""
 
 
 class AugmentError(Exception):
@@ -6,4 +6,5 @@ class AugmentError(Exception):
 
 
 class DataError(AugmentError, ValueError):
-    """Input data is missing, malformed or inconsistent."""
+    """Input data is missing, malformed or inconsistent: an AugmentError that is also a ValueError, for library
+    callers that catch those."""

@@ -10,10 +10,9 @@
 import json
 import os
 
-import keras
-
+import augment_tf
 from augment_tf import files
-from augment_tf.errors import AugmentError, DataError
+from augment_tf.errors import AugmentError
 
 CONFIG = "config.json"
 STATE = "state.json"
@@ -48,24 +47,6 @@ def read_vae_config(run_dir, command):
     return config
 
 
-def check_image_shape(config, x, source):
-    """A DataError naming `source` unless images `x` (N, H, W) or (N, H, W, C) have the run's image shape."""
-    shape = list(x.shape[1:]) + ([1] if x.ndim == 3 else [])
-    if shape != list(config["image_shape"]):
-        raise DataError(f"{source}: images are {tuple(shape)} but the run was trained on {config['image_shape']}")
-
-
-def check_source(config, source, num_classes):
-    """A DataError naming `source` (sources.Arrays or Shards) unless its images have the run's shape and its labels
-    fit the run's `num_classes`: both are known without reading the images."""
-    if source.image_shape != tuple(config["image_shape"]):
-        raise DataError(f"{source.name}: real images are {source.image_shape} but the run makes "
-                        f"{tuple(config['image_shape'])}")
-    if len(source.class_counts) > num_classes:
-        raise DataError(f"{source.name}: labels run 0..{len(source.class_counts) - 1} but the run has {num_classes} "
-                        "classes")
-
-
 def write_config(run_dir, config):
     files.write_json(path(run_dir, CONFIG), config)
 
@@ -78,8 +59,13 @@ def completed_epochs(run_dir):
 
 
 def load_model(file):
-    """`keras.saving.load_model` with an actionable error for damaged or incompatible files."""
-    import augment_tf.models  # noqa: F401  (registers the custom classes)
+    """`keras.saving.load_model` with an actionable error for damaged or incompatible files.
+
+    TensorFlow loads here, on the first model a command needs: what comes before (its checks) answers without it."""
+    augment_tf.load_tensorflow()
+    import keras
+
+    from augment_tf import models  # noqa: F401  (registers the custom classes)
 
     if not os.path.exists(file):
         raise AugmentError(f"{file}: no such model file")
