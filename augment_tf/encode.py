@@ -13,59 +13,8 @@ import os
 
 import numpy as np
 
-from augment_tf import cli, data, files, runs
-from augment_tf.errors import AugmentError, DataError
-
-BATCH = 1000
-
-
-def encode(encoder, x01, labels=None):
-    """(mean, log_var) float32 (N, latent_dim) of images `x01` in [0, 1] (+ labels for a conditional encoder)."""
-    parts = []
-    for start in range(0, len(x01), BATCH):
-        images = np.asarray(x01[start:start + BATCH], np.float32)
-        inputs = images if labels is None else [images, np.asarray(labels[start:start + BATCH], np.int32)]
-        parts.append([np.asarray(t, np.float32) for t in encoder(inputs, training=False)])
-    return tuple(np.concatenate(p) for p in zip(*parts))
-
-
-def principal_plane(codes):
-    """The codes projected on their first two principal components (N, 2), and the share of variance they hold."""
-    centred = codes - codes.mean(axis=0)
-    _, singular, axes = np.linalg.svd(centred, full_matrices=False)
-    return centred @ axes[:2].T, float(np.sum(singular[:2] ** 2) / np.sum(singular**2))
-
-
-def draw_map(path, mean, y, decoder=None, label=None):
-    """A scatter of the codes in 2-D, coloured by class; for a 2-D code with a `decoder`, a grid of decoded images
-    across the plane beside it."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    plane, share = (mean, 1.0) if mean.shape[1] == 2 else principal_plane(mean)
-    panels = 2 if decoder is not None and mean.shape[1] == 2 else 1
-    figure, axes = plt.subplots(1, panels, figsize=(6 * panels, 5.5), squeeze=False)
-    scatter = axes[0, 0].scatter(plane[:, 0], plane[:, 1], c=y if y is not None else "k", s=2, cmap="tab10")
-    if y is not None:
-        figure.colorbar(scatter, ax=axes[0, 0], label="class")
-    axes[0, 0].set_title("codes (posterior means)" if mean.shape[1] == 2 else
-                         f"codes on their first two principal components ({share:.0%} of the variance)")
-    if panels == 2:
-        n, size = 15, None
-        grid = np.linspace(*np.percentile(plane, [1, 99], axis=0), n)  # (n, 2): the populated part of the plane
-        z = np.array([[a, b] for b in grid[::-1, 1] for a in grid[:, 0]], np.float32)
-        inputs = z if label is None else [z, np.full(len(z), label, np.int32)]
-        tiles = np.asarray(decoder(inputs, training=False))[..., 0]
-        size = tiles.shape[1]
-        axes[0, 1].imshow(tiles.reshape(n, n, size, size).transpose(0, 2, 1, 3).reshape(n * size, n * size),
-                          cmap="gray")
-        axes[0, 1].set_axis_off()
-        axes[0, 1].set_title("decoded across the plane" + ("" if label is None else f" (class {label})"))
-    with files.atomic_path(path) as tmp:
-        figure.savefig(tmp, dpi=100, bbox_inches="tight")
-    plt.close(figure)
+from augment_tf import checks, cli, data, files, latent_map, runs
+from augment_tf.errors import AugmentError
 
 
 def main(argv=None):
@@ -83,18 +32,16 @@ def main(argv=None):
         arrays = data.read_npz(args.inp, ("x",), ("y",), hint="save with np.savez(path, x=images[, y=labels])")
         x, y = data.check_arrays(arrays["x"], arrays.get("y", np.zeros(len(arrays["x"]), np.int64)), args.inp)
         y = y if "y" in arrays else None
-        runs.check_image_shape(config, x, args.inp)
-        classes = config.get("num_classes")
-        if classes and y is None:
-            raise DataError(f"{args.inp}: {args.run_dir} is conditional and its encoder reads labels: add y")
-        if classes and (y.min() < 0 or y.max() >= classes):
-            raise DataError(f"{args.inp}: labels must be in 0..{classes - 1}")
+        checks.image_shape(config, x, args.inp)
+        labels = checks.run_labels(config, y, len(x), args.inp, args.run_dir, "encode")  # None: unconditional
         names = ["encoder.keras", "decoder.keras"] if args.map else ["encoder.keras"]
-        models = runs.load_exported(args.run_dir, names)
-        mean, log_var = encode(models["encoder.keras"], x / 255.0, y if classes else None)
+        models = runs.load_exported(args.run_dir, names)  # TensorFlow loads here
+        from augment_tf import posterior  # so, after the checks: --help and bad input answer without it
+
+        mean, log_var = posterior.encode(models["encoder.keras"], x / 255.0, labels)
         files.write_npz(args.out, mean=mean, log_var=log_var, **({} if y is None else {"y": y}))
         if args.map:
-            draw_map(args.map, mean, y, models.get("decoder.keras"), 0 if classes else None)
+            latent_map.draw_map(args.map, mean, y, models.get("decoder.keras"), None if labels is None else 0)
     print(f"encoded {len(x)} images into {mean.shape[1]}-dimensional codes: {os.fspath(args.out)}")
     return 0
 

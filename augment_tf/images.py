@@ -32,3 +32,8 @@ def grid(images, rows, pad=2):
         y, x = pad + r * (h + pad), pad + col * (w + pad)
         out[y : y + h, x : x + w] = image
     return out
+
+
+def for_file(x):
+    """Grayscale images are stored as N×H×W (the MNIST layout); colour ones as N×H×W×C."""
+    return x[..., 0] if x.shape[-1] == 1 else x

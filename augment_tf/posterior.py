@@ -1,5 +1,5 @@
 """The posterior over a VAE's latent space given a partial or noisy view of an image, and the clean image it
-implies: what `impute` (missing pixels) and `denoise` (Gaussian noise) share.
+implies: what the `impute` (missing pixels), `denoise` (Gaussian noise) and `encode` commands call.
 
 An observation model says how the view arose from the clean image: `log_likelihood` scores the view against the
 decoder's pixel probabilities `p` (one z per image), and `estimate` is the clean image's mean given the view and `p`
@@ -14,11 +14,12 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from augment_tf import progress
+from augment_tf import defaults, progress
 
 PROPOSALS = 5  # latent proposals per iteration, all of them importance-weighted
 SPREAD = 1.5  # proposal standard deviation relative to the encoder's: heavier tails, steadier weights
 EPS = 1e-6
+START_LEVELS = np.geomspace(0.02, 0.8, 16)  # an unknown noise level starts from the best of these, under the first code
 
 
 class MissingPixels:
@@ -182,3 +183,86 @@ def batched(encoder, decoder, x, labels, view_of, iterations, seed=0, batch_size
             cond = [] if labels is None else [np.asarray(labels, np.int32)[rows]]
             means[rows] = posterior_mean(encoder, decoder, view_of(rows), cond, iterations, rng, bar)
     return means
+
+
+# --- what the commands call: the encoder's codes, missing pixels filled, noise removed ---
+
+
+def encode(encoder, x01, labels=None, batch_size=1000):
+    """(mean, log_var) float32 (N, latent_dim) of images `x01` in [0, 1] (+ labels for a conditional encoder)."""
+    parts = []
+    for start in range(0, len(x01), batch_size):
+        images = np.asarray(x01[start:start + batch_size], np.float32)
+        inputs = images if labels is None else [images, np.asarray(labels[start:start + batch_size], np.int32)]
+        parts.append([np.asarray(t, np.float32) for t in encoder(inputs, training=False)])
+    return tuple(np.concatenate(p) for p in zip(*parts))
+
+
+def impute(encoder, decoder, x01, mask, labels=None, iterations=defaults.IMPUTE_ITERATIONS, seed=0, batch_size=1000,
+           verbose=False):
+    """Float images (N, H, W, C) in [0, 1]: observed pixels of `x01` kept, missing ones their posterior mean
+    (`posterior_mean` under `MissingPixels`: the encoder never saw missing pixels, so the chain
+    steers its proposals). `encoder` maps images (+ labels) to [mean, log_var]; `decoder` maps z (+ labels) to
+    pixel probabilities. `verbose` shows a bar of the iterations of every batch on stderr."""
+    x01, mask = np.asarray(x01, np.float32), np.asarray(mask).astype(bool)
+    return np.where(mask, x01, batched(
+        encoder, decoder, x01, labels, lambda part: MissingPixels(x01[part], mask[part]), iterations, seed,
+        batch_size, verbose))
+
+
+def denoise(encoder, decoder, x01, noise_std=None, labels=None, num_classes=None, observed=None, clipped=True,
+            steps=defaults.DENOISE_STEPS, learning_rate=defaults.DENOISE_LEARNING_RATE, batch_size=1000, verbose=False):
+    """(denoised images in [0, 1], the noise std per image): each image's most probable code given the noisy view
+    (`code_search`, started from the encoder's code for the view), then the clean image's mean given that
+    code and the view (`GaussianNoise.estimate`).
+
+    `noise_std` is a number or one per image; when None, each image's is fitted with its code (its log, by the same
+    ascent, from the best of START_LEVELS under the encoder's code). A conditional decoder needs `labels`, or
+    `num_classes` to search under every class and weigh the results by the softmax of their log joint, which in
+    practice picks the class that explains the view best."""
+    x01 = np.asarray(x01, np.float32)
+    view = GaussianNoise(x01, observed, clipped)
+    search = code_search(decoder, view.log_likelihood, steps, learning_rate)
+    best_level = _best_level(decoder, view.log_likelihood)
+    fit = noise_std is None
+    given = None if fit else np.broadcast_to(np.asarray(noise_std, np.float64), (len(x01),))
+    per_class = labels is None and num_classes
+    classes = [np.full(len(x01), c) for c in range(num_classes)] if per_class else [labels]
+    size, starts = min(batch_size, len(x01)), view.start()
+    clean, sigma = np.empty(x01.shape, np.float32), np.empty(len(x01))
+    with progress.shown(verbose) as keras_verbose:
+        bar = keras.utils.Progbar(len(x01) * len(classes), verbose=keras_verbose, unit_name="image")
+        for begin in range(0, len(x01), size):
+            rows = slice(begin, begin + size)
+            n = len(x01[rows])
+            pad = lambda a: np.concatenate([a, np.repeat(a[:1], size - n, axis=0)])  # one compiled shape for all
+            data, start = tuple(pad(a) for a in view.data(rows)), pad(starts[rows])
+            found = []  # (log joint, sigma, clean estimate) under each class
+            for class_labels in classes:
+                cond = [] if class_labels is None else [pad(np.asarray(class_labels, np.int32)[rows])]
+                z = encoder([start, *cond] if cond else start, training=False)[0]
+                log_sigma = best_level(z, cond, data) if fit else np.log(pad(given[rows])).astype(np.float32)
+                _, fitted, log_joint, p = search(z, log_sigma, float(fit), cond, data)
+                level = np.exp(np.asarray(fitted, np.float64)[:n])
+                found.append((np.asarray(log_joint, np.float64)[:n], level,
+                              view.estimate(np.asarray(p, np.float64)[:n], level, rows)))
+                bar.add(n)
+            log_joints = np.stack([f[0] for f in found])
+            weights = np.exp(log_joints - log_joints.max(axis=0))
+            weights /= weights.sum(axis=0)
+            clean[rows] = sum(w.reshape((n,) + (1,) * (x01.ndim - 1)) * f[2] for w, f in zip(weights, found))
+            sigma[rows] = sum(w * f[1] for w, f in zip(weights, found))
+    return clean, sigma if fit else given.copy()
+
+
+def _best_level(decoder, log_likelihood):
+    """A compiled function (z, cond, data) -> log sigma per image: the best of START_LEVELS under the codes z, where
+    the search for an unknown level starts (in a few steps the ascent alone falls short at high noise)."""
+    @tf.function(jit_compile=True)
+    def best(z, cond, data):
+        p = decoder([z, *cond] if cond else z, training=False)
+        log_levels = np.log(START_LEVELS).astype(np.float32)
+        scores = tf.stack([log_likelihood(p, tf.fill([tf.shape(z)[0]], level), *data) for level in log_levels])
+        return tf.gather(log_levels, tf.argmax(scores, axis=0))
+
+    return best

@@ -7,56 +7,10 @@ TensorFlow Datasets name (streamed, never whole in memory). Progress goes to std
 """
 
 import argparse
-import contextlib
-from pathlib import Path
 
-import keras
-
-from augment_tf import cli, data, files, progress, shards
-from augment_tf.errors import AugmentError, DataError
-
-
-def source_chunks(src, split="train", chunk_size=shards.CHUNK):
-    """(number of images or None, iterable of (x uint8, y int64) chunks) of SRC: a sharded folder, local files
-    (`data.load_arrays`) or, when no such path exists, a TensorFlow Datasets name."""
-    path = Path(src).expanduser()
-    if shards.is_sharded(path):
-        return shards.read_metadata(path)["images"], shards.read_chunks(path, chunk_size)
-    if path.exists() or path.suffix == ".npz" or "/" in src:
-        x, y = data.load_arrays(split=split, data_dir=str(path))
-        return len(x), ((x[i:i + chunk_size], y[i:i + chunk_size]) for i in range(0, len(x), chunk_size))
-    return _tfds_chunks(src, split, chunk_size)
-
-
-def _tfds_chunks(name, split, chunk_size):
-    """(number of images or None, chunks) of a prepared TensorFlow Datasets split, read in batches, never whole."""
-    import tensorflow as tf
-    import tensorflow_datasets as tfds
-
-    try:
-        builder = tfds.builder(name)
-        prepared = builder.is_prepared()
-    except tfds.core.DatasetNotFoundError:
-        raise DataError(f"{name}: no such file or folder, nor a TensorFlow Datasets name") from None
-    if not prepared:
-        raise DataError(f"TensorFlow Datasets {name!r} is not downloaded to {builder.data_dir}: prepare it once "
-                        f"online (tfds build {name}) or pass a local folder")
-    try:
-        batches = builder.as_dataset(split=split, as_supervised=True, shuffle_files=False).batch(chunk_size)
-    except (KeyError, ValueError) as e:
-        raise DataError(f"TensorFlow Datasets {name!r}: cannot read split {split!r} as (image, label) ({e})") from None
-    total = None  # for the progress bar only: unknown where the split's info is
-    with contextlib.suppress(KeyError, ValueError):
-        total = builder.info.splits[split].num_examples
-
-    def chunks():
-        try:
-            yield from tfds.as_numpy(batches)
-        except tf.errors.OpError as e:
-            first_line = (e.message.splitlines() or [""])[0]
-            raise DataError(f"TensorFlow Datasets {name!r}: reading split {split!r} failed ({first_line})") from None
-
-    return total, chunks()
+import augment_tf
+from augment_tf import cli, files, progress, shards, sources
+from augment_tf.errors import AugmentError
 
 
 def main(argv=None):
@@ -71,7 +25,10 @@ def main(argv=None):
         raise AugmentError(f"--images-per-shard must be a positive integer, got {args.images_per_shard}")
     with files.claim(args.out):
         shards.check_new_folder(args.out)
-        total, chunks = source_chunks(args.src, args.split)
+        augment_tf.load_tensorflow()  # it writes the TFRecords; loaded only now, after the checks
+        import keras
+
+        total, chunks = sources.source_chunks(args.src, args.split)
         with progress.shown() as verbose:
             bar = keras.utils.Progbar(total, verbose=verbose, unit_name="image") if verbose == 1 else None
             metadata = shards.write_shards(_counted(chunks, bar) if bar else chunks, args.out, args.images_per_shard,

@@ -3,11 +3,14 @@
 is a pure function of (seed, epoch), so that a resumed run reads what it would have read.
 
 `open_source` picks: a shard folder whose images fit in IN_MEMORY_BYTES loads into memory, as any other local data
-(faster, and today's order); a larger one streams, with memory independent of its size.
+(faster, and today's order); a larger one streams, with memory independent of its size. `source_chunks` reads
+any source, a TensorFlow Datasets name too, as chunks (what `augment-tf shard` writes).
 """
 
+import contextlib
 import math
 import os
+from pathlib import Path
 
 import numpy as np
 
@@ -132,3 +135,46 @@ def _sharded(dataset, split, data_dir, stream):
 
 def _gb(size):
     return f"{size / 2**30:.1f} GB" if size >= 2**30 else f"{size / 2**20:.0f} MB"
+
+
+def source_chunks(src, split="train", chunk_size=shards.CHUNK):
+    """(number of images or None, iterable of (x uint8, y int64) chunks) of SRC: a sharded folder, local files
+    (`data.load_arrays`) or, when no such path exists, a TensorFlow Datasets name."""
+    path = Path(src).expanduser()
+    if shards.is_sharded(path):
+        return shards.read_metadata(path)["images"], shards.read_chunks(path, chunk_size)
+    if path.exists() or path.suffix == ".npz" or "/" in src:
+        x, y = data.load_arrays(split=split, data_dir=str(path))
+        return len(x), ((x[i:i + chunk_size], y[i:i + chunk_size]) for i in range(0, len(x), chunk_size))
+    return _tfds_chunks(src, split, chunk_size)
+
+
+def _tfds_chunks(name, split, chunk_size):
+    """(number of images or None, chunks) of a prepared TensorFlow Datasets split, read in batches, never whole."""
+    import tensorflow as tf
+    import tensorflow_datasets as tfds
+
+    try:
+        builder = tfds.builder(name)
+        prepared = builder.is_prepared()
+    except tfds.core.DatasetNotFoundError:
+        raise DataError(f"{name}: no such file or folder, nor a TensorFlow Datasets name") from None
+    if not prepared:
+        raise DataError(f"TensorFlow Datasets {name!r} is not downloaded to {builder.data_dir}: prepare it once "
+                        f"online (tfds build {name}) or pass a local folder")
+    try:
+        batches = builder.as_dataset(split=split, as_supervised=True, shuffle_files=False).batch(chunk_size)
+    except (KeyError, ValueError) as e:
+        raise DataError(f"TensorFlow Datasets {name!r}: cannot read split {split!r} as (image, label) ({e})") from None
+    total = None  # for the progress bar only: unknown where the split's info is
+    with contextlib.suppress(KeyError, ValueError):
+        total = builder.info.splits[split].num_examples
+
+    def chunks():
+        try:
+            yield from tfds.as_numpy(batches)
+        except tf.errors.OpError as e:
+            first_line = (e.message.splitlines() or [""])[0]
+            raise DataError(f"TensorFlow Datasets {name!r}: reading split {split!r} failed ({first_line})") from None
+
+    return total, chunks()
