@@ -8,7 +8,7 @@
 import numpy as np
 import tensorflow as tf
 
-from augment_tf import augment, data, images
+from augment_tf import amounts, checks, data, images
 from augment_tf.errors import AugmentError
 
 # Chosen on the validation split with 10 and 50 real images a class, classical augmentation on (benchmarks/README.md,
@@ -23,12 +23,12 @@ def mixed_dataset(sampler, config, x_real, y_real, *, synthetic_fraction=SYNTHET
 
     Synthetic samples come fresh from `sampler` (a conditional generator or decoder: [z, labels] -> images in
     `config["value_range"]`; `config` also gives `latent_dim` and `num_classes`, as a run's config does), with
-    labels uniform over `classes` (default: all). Images are raw 0..255 like `evaluate.build_classifier` takes;
+    labels uniform over `classes` (default: all). Images are raw 0..255 like `reference.build_classifier` takes;
     synthetic ones are rounded to whole levels, as if stored as uint8. An epoch is one pass over the real data,
     shuffled (as many passes as fill one batch, if the real data are fewer); the noise never repeats across
     epochs. A `seed` fixes the real order and the noise.
     """
-    num_classes = augment.run_classes(config)
+    num_classes = amounts.run_classes(config)
     n_synthetic = int(round(synthetic_fraction * batch_size))
     n_real = batch_size - n_synthetic
     if not 0 <= synthetic_fraction < 1 or n_real == 0:
@@ -37,7 +37,7 @@ def mixed_dataset(sampler, config, x_real, y_real, *, synthetic_fraction=SYNTHET
     classes = np.arange(num_classes) if classes is None else np.asarray(classes, np.int64)
     if classes.size == 0 or classes.min() < 0 or classes.max() >= num_classes:
         raise AugmentError(f"classes must be in 0..{num_classes - 1}, got {classes.tolist()}")
-    x_real, y_real = augment.check_real(x_real, y_real, config)
+    x_real, y_real = checks.real_images(x_real, y_real, config)
     copies = -(-n_real // len(x_real))  # a real set smaller than a batch's real part is repeated to fill it
     x_real, y_real = np.concatenate([x_real] * copies), np.concatenate([y_real] * copies)
     real = data.make_dataset(x_real, y_real, n_real, seed=seed, value_range=(0.0, 255.0))
