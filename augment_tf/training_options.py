@@ -12,6 +12,8 @@ import os
 from augment_tf import cli, data, runs, shards, sources
 from augment_tf.errors import AugmentError
 
+GAN_EPOCHS = 22  # train-gan's default length: about 10 minutes on a 2-core CPU (benchmarks/README.md)
+VAE_EPOCHS = 15  # train-vae's: about 10 minutes on a 2-core CPU, the mark width 64 was chosen at (benchmarks/README.md)
 BATCH_SIZE = 128  # the default batch, on data of BATCH_SIZE * BATCHES_PER_EPOCH images or more
 BATCHES_PER_EPOCH = 8  # smaller sets get a default batch of n / 8 (at least MIN_BATCH_SIZE)
 MIN_BATCH_SIZE = 16
