@@ -25,10 +25,10 @@ def main(argv=None):
         raise AugmentError(f"--images-per-shard must be a positive integer, got {args.images_per_shard}")
     with files.claim(args.out):
         shards.check_new_folder(args.out)
+        total, chunks = sources.source_chunks(args.src, args.split)  # a wrong SRC is refused here
         augment_tf.load_tensorflow()  # it writes the TFRecords; loaded only now, after the checks
         import keras
 
-        total, chunks = sources.source_chunks(args.src, args.split)
         with progress.shown() as verbose:
             bar = keras.utils.Progbar(total, verbose=verbose, unit_name="image") if verbose == 1 else None
             metadata = shards.write_shards(_counted(chunks, bar) if bar else chunks, args.out, args.images_per_shard,

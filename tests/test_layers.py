@@ -64,7 +64,7 @@ def test_the_graph_sees_every_kind_of_import():
     graph = import_graph()
     assert "augment_tf.errors" in graph["augment_tf.data"]  # from augment_tf.errors import DataError
     assert "augment_tf.files" in graph["augment_tf.runs"]  # from augment_tf import files
-    assert "augment_tf.models" in graph["augment_tf.runs"]  # import augment_tf.models, inside a function
+    assert "augment_tf.models" in graph["augment_tf.runs"]  # from augment_tf import models, inside a function
     assert "augment_tf.models.gan" in graph["augment_tf.models"]  # from augment_tf.models.gan import GAN
 
 
@@ -76,3 +76,33 @@ def test_cycles_are_found():
 def test_no_import_cycle_in_the_package():
     """A module imports only those below it, so each can be read, tested and changed from the bottom up."""
     assert cycles(import_graph()) == []
+
+
+def command_modules():
+    """The modules `augment-tf` dispatches to (cli.COMMANDS): each parses, calls the library and writes."""
+    from augment_tf import cli
+
+    return {module for module, _ in cli.COMMANDS.values()}
+
+
+def test_no_module_imports_a_command():
+    """What a command does that others need lives in the library, so a command can change without breaking them."""
+    commands, graph = command_modules(), import_graph()
+    assert {module: sorted(graph[module] & commands) for module in graph
+            if module != "augment_tf.cli" and graph[module] & commands} == {}
+
+
+def test_models_know_no_files_commands_or_data():
+    """The models are plain Keras: they import nothing of the package outside augment_tf.models."""
+    graph = import_graph()
+    outside = {module: sorted(other for other in graph[module] if not other.startswith("augment_tf.models"))
+               for module in graph if module.startswith("augment_tf.models")}
+    assert {module: others for module, others in outside.items() if others} == {}
+
+
+def test_data_knows_no_models_runs_or_outputs():
+    """The data layer (readers, shards, sources) reads images and labels; it imports no model, run or output."""
+    data_layer = {"augment_tf.arrays", "augment_tf.data", "augment_tf.shards", "augment_tf.sources"}
+    allowed = data_layer | {"augment_tf.errors", "augment_tf.files"}
+    graph = import_graph()
+    assert {module: sorted(graph[module] - allowed) for module in data_layer if graph[module] - allowed} == {}

@@ -1,5 +1,6 @@
-"""train-gan and train-vae answer --help and argument errors without importing TensorFlow (so in well under a second):
-they read and check their line with `training_options`, and import the training library only to start the work."""
+"""Every command answers --help and the argument and path errors that need no model without importing TensorFlow (so
+in well under a second, benchmarks/cli_latency.py): each reads and checks its line first, and TensorFlow loads with
+the first model it needs (`runs.load_model`) or the training library."""
 
 import json
 import os
@@ -18,6 +19,28 @@ CASES = [
     (["train-gan", "--resume", "--out", "{tmp}/missing"], 2, "missing: no such run directory"),
     (["train-vae", "--out", "{tmp}/a_file"], 2, "a_file is a file, and a run directory is a folder"),
     (["train-gan", "--data-dir", "{tmp}/missing", "--out", "{tmp}/run"], 2, "missing: no such file or folder"),
+    (["--help"], 0, "pictures"),
+    (["generate", "--help"], 0, "--images-per-shard"),
+    (["generate", "{tmp}/missing", "--n", "5", "--out", "{tmp}/s.npz"], 2, "missing: no such run directory"),
+    (["generate", "{tmp}/missing", "--n", "0", "--out", "{tmp}/s.npz"], 2, "--n must be a positive integer"),
+    (["evaluate", "--help"], 0, "--cas"),
+    (["evaluate", "{tmp}/missing.npz"], 2, "missing.npz"),
+    (["augment", "--help"], 0, "--synthetic-per-class"),
+    (["augment", "{tmp}/missing", "--out", "{tmp}/a.npz"], 2, "give exactly one of --synthetic-per-class"),
+    (["augment", "{tmp}/missing", "--ratio", "1", "--out", "{tmp}/a.npz"], 2, "missing: no such run directory"),
+    (["impute", "--help"], 0, "--iterations"),
+    (["impute", "{tmp}/missing", "--in", "{tmp}/m.npz", "--out", "{tmp}/r.npz"], 2, "missing: no such run directory"),
+    (["denoise", "--help"], 0, "--noise-std"),
+    (["denoise", "{tmp}/missing", "--in", "{tmp}/n.npz", "--out", "{tmp}/c.npz", "--noise-std", "2"], 2,
+     "--noise-std is a standard deviation"),
+    (["encode", "--help"], 0, "--map"),
+    (["encode", "{tmp}/missing", "--in", "{tmp}/d.npz", "--out", "{tmp}/c.npz"], 2, "missing: no such run directory"),
+    (["condense", "--help"], 0, "--per-class"),
+    (["condense", "{tmp}/missing", "--per-class", "10", "--out", "{tmp}/s.npz"], 2, "missing: no such run directory"),
+    (["shard", "--help"], 0, "--images-per-shard"),
+    (["shard", "{tmp}/missing", "--out", "{tmp}/shards"], 2, "missing"),
+    (["pictures", "--help"], 0, "--scale"),
+    (["pictures", "{tmp}/missing", "--out", "{tmp}/p"], 2, "missing: no such run directory"),
 ]
 
 # runs each case through the CLI in one process, then reports what each said and which modules were loaded
@@ -38,7 +61,7 @@ print(json.dumps({"said": said, "loaded": sorted(m for m in ("tensorflow", "kera
 """
 
 
-def test_training_commands_answer_help_and_argument_errors_without_tensorflow(tmp_path):
+def test_commands_answer_help_and_argument_errors_without_tensorflow(tmp_path):
     (tmp_path / "a_file").write_text("not a run")
     argvs = [[arg.replace("{tmp}", str(tmp_path)) for arg in argv] for argv, _, _ in CASES]
     env = {k: v for k, v in os.environ.items() if k != "AUGMENT_TF_DATA_DIR"}
@@ -49,4 +72,4 @@ def test_training_commands_answer_help_and_argument_errors_without_tensorflow(tm
     for (argv, code, message), (said_code, said) in zip(CASES, report["said"]):
         assert said_code == code and message in said, (argv, said_code, said)
     assert report["loaded"] == []
-    assert not (tmp_path / "run").exists() and not (tmp_path / "missing").exists()
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["a_file"]  # nothing written, nothing claimed
