@@ -1,16 +1,17 @@
 """Will the synthetic samples help? An estimate from the user's own real images, before anyone trains on them.
 
-The real images are cut into stratified folds. On each, the same small CNN (evaluate's, for a fixed number of steps)
-trains on the other folds alone and on them plus the synthetic samples, as augment writes them, and both are scored
-on the held-out real fold. The mean difference estimates what the samples add to a classifier trained on the file.
-The generator saw those folds, so the estimate can credit it for copying them: augment leaves out of each fold the
-samples nearest a held-out image (`drop_held_out_copies`); given labelled images the generator never saw
-(`held_out`), the CNNs train on all the real images instead (a few seeds) and are scored on those.
+The real images are cut into stratified folds. On each, the same small CNN (the reference classifier's recipe,
+augment_tf.reference, for a fixed number of steps) trains on the other folds alone and on them plus the synthetic
+samples, as augment writes them, and both are scored on the held-out real fold. The mean difference estimates what
+the samples add to a classifier trained on the file. The generator saw those folds, so the estimate can credit it for
+copying them: augment leaves out of each fold the samples nearest a held-out image (`drop_held_out_copies`); given
+labelled images the generator never saw (`held_out`), the CNNs train on all the real images instead (a few seeds)
+and are scored on those.
 """
 
 import numpy as np
 
-from augment_tf import evaluate, progress
+from augment_tf import progress, reference
 
 FOLDS = 3
 STEPS = 600  # per classifier, whatever the data size: six small CNNs of 600 steps make the whole estimate
@@ -93,7 +94,7 @@ def estimate(x_real, y_real, x_syn, y_syn, num_classes, *, folds=None, steps=Non
         for arm, (x, y) in arms.items():
             progress.note(f"estimate: CNN {2 * k + len(models) + 1} of {2 * len(splits)} ({rounds} {k + 1}, {arm})",
                           verbose)
-            models.append(evaluate.train_classifier(x, y, num_classes, steps=steps, seed=seed + k, verbose=verbose))
+            models.append(reference.train_classifier(x, y, num_classes, steps=steps, seed=seed + k, verbose=verbose))
         per_fold.append([accuracy(model, x_test, y_test) for model in models])
     if not per_fold:
         return None

@@ -6,7 +6,7 @@
         --gen-steps 50 --classifier-epochs 2 --synthetic-per-class 50 --out /tmp/smoke    # smoke, never a figure
     python benchmarks/augmentation_benefit.py --pool A.json B.json --out AB     # seeds run apart, one report
 
-Classifier: the same for every arm, evaluate.build_classifier (raw 0..255 images), Adam 1e-3, batch 128, early
+Classifier: the same for every arm, reference.build_classifier (raw 0..255 images), Adam 1e-3, batch 128, early
 stopping on the loss of a held-out slice of the real subset (VAL_FRACTION of each class, at least 1 image) with the
 best weights restored. An epoch is one pass over its training set, but at least 2048 and at most 8192 samples
 (EPOCH_SAMPLES), and at most --classifier-epochs of them. Accuracies are on the whole real MNIST test split (--split
@@ -60,7 +60,7 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 # augment_tf first: it imports TensorFlow without the start-up notes keras's import would print
-from augment_tf import augment, cli, data, evaluate, files, generate, mixing, runs, train_gan, train_vae  # noqa: E402
+from augment_tf import augment, cli, data, files, generate, mixing, reference, runs, train_gan, train_vae  # noqa: E402
 from augment_tf.benefit import estimate as estimate_benefit  # noqa: E402
 from benchmarks.common import load_result, markdown, pool_files, split_arrays  # noqa: E402
 
@@ -181,7 +181,7 @@ def fit_classifier(x, y, val, *, seed, epochs, patience, classical=False, class_
     plus `share / (1 - share)` times as many synthetic ones.
     """
     keras.utils.set_random_seed(seed)
-    model = evaluate.build_classifier(x.shape[1:], NUM_CLASSES, classical)
+    model = reference.build_classifier(x.shape[1:], NUM_CLASSES, classical)
     model.compile(optimizer=keras.optimizers.Adam(1e-3), loss="sparse_categorical_crossentropy")
     if mix is None:
         dataset = data.make_dataset(x, y, BATCH_SIZE, seed=seed, drop_remainder=False, repeat=True,

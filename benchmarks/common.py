@@ -8,7 +8,7 @@ import time
 import keras
 import numpy as np
 
-from augment_tf import data, evaluate, files
+from augment_tf import data, files, metrics
 from augment_tf.errors import AugmentError
 
 QUALITY_COLUMNS = ["model", "minutes", "steps", "images_per_s", "fid", "precision", "recall", "label_fidelity", "cas"]
@@ -42,8 +42,8 @@ class WallClockSnapshots(keras.callbacks.Callback):
 
 
 def score(x, y, data_dir, n, cas):
-    """augment_tf.evaluate's metrics for uint8 samples, on up to `n` of them."""
-    return evaluate.evaluate_samples(x, y, data_dir=data_dir, cas=cas, max_samples=n)
+    """augment_tf.metrics' scores (as the evaluate command prints them) for uint8 samples, on up to `n` of them."""
+    return metrics.evaluate_samples(x, y, data_dir=data_dir, cas=cas, max_samples=n)
 
 
 VALIDATION_SIZE = 10_000  # training images held out to choose on; the reference classifier never trains on them

@@ -4,7 +4,7 @@
         --per-class 10 --seeds 0 --out benchmarks/results/condense/validation.jsonl [--rows condensed] [--steps 500]
 
 For each K of --per-class and each seed, K images per class are made by each row and scored twice: by the papers'
-ConvNet (`condense_protocol`, 300 epochs from scratch) and by the project's CNN (`evaluate.train_classifier`, its
+ConvNet (`condense_protocol`, 300 epochs from scratch) and by the project's CNN (`reference.train_classifier`, its
 fixed 2345 Adam steps), both on the real images `common.split_arrays` scores against (10k held-out training images
 for validation; the test split for test). Rows:
 
@@ -28,7 +28,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import numpy as np  # noqa: E402
 
-from augment_tf import condense, evaluate, generate, runs  # noqa: E402
+from augment_tf import condense, generate, reference, runs  # noqa: E402
 from benchmarks import condense_protocol  # noqa: E402
 from benchmarks.common import split_arrays, split_dirs  # noqa: E402
 
@@ -131,7 +131,7 @@ def main(argv=None):
     features = None
     if {"herding real", "k-center real"} & set(rows):
         _, score_dir, _ = split_dirs(args.data_dir, args.split, os.path.join(args.work, "data"))
-        features = evaluate.classifier_features(evaluate.reference_classifier("mnist", score_dir), train[0])
+        features = reference.classifier_features(reference.reference_classifier("mnist", score_dir), train[0])
     done = set()
     if os.path.exists(args.out):
         with open(args.out) as f:
@@ -147,7 +147,7 @@ def main(argv=None):
                 started = time.perf_counter()
                 convnet = condense_protocol.train_and_score(x, y, *scored, seed=seed, epochs=args.epochs)
                 convnet_seconds = time.perf_counter() - started
-                cnn = evaluate.train_classifier(x, y, CLASSES, seed=seed)
+                cnn = reference.train_classifier(x, y, CLASSES, seed=seed)
                 cnn_accuracy = float(np.mean(np.argmax(cnn.predict(scored[0][..., None], batch_size=1000, verbose=0),
                                                        -1) == scored[1]))
                 result = {"split": args.split, "row": row, "per_class": k, "seed": seed, "steps": steps,

@@ -10,7 +10,8 @@ noisy images does), with each --seeds seed. RUN is a (conditional) VAE run; for 
 on the held-out images (train it on --split validation's training folder, printed). Each baseline's parameter is
 chosen on the validation split (the best mean PSNR over a grid, per noise level, on the first 100 digits) and
 written to OUT.json; on test they come from --params. Scores: PSNR and SSIM against the clean digits, the accuracy
-of evaluate's reference classifier on the results, images per second; --speed times denoise alone on N digits.
+of the reference classifier (augment_tf.reference) on the results, images per second; --speed times denoise alone
+on N digits.
 Writes OUT.json, OUT.md and OUT_stdS.png (the first 10 digits: noisy, denoised, BM3D, original).
 """
 
@@ -24,7 +25,8 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import numpy as np  # noqa: E402
 
-from augment_tf import cli, data, denoise, evaluate, files, images, runs  # noqa: E402
+from augment_tf import cli, data, denoise, files, images, runs  # noqa: E402
+from augment_tf.reference import features_and_labels, reference_classifier  # noqa: E402
 from benchmarks.common import split_arrays, split_dirs  # noqa: E402
 
 CHOOSE = 100  # digits each baseline's parameter is chosen on
@@ -71,8 +73,8 @@ def add_noise(clean, std, seed):
 
 def score(name, result, clean, y, reference, seconds):
     return {"method": name, "psnr": float(psnr(result, clean).mean()), "ssim": float(ssim(result, clean).mean()),
-            "accuracy": float(np.mean(evaluate._features_and_labels(reference, np.rint(result * 255).astype(np.uint8)
-                                                                    [..., None])[1] == y)),
+            "accuracy": float(np.mean(features_and_labels(reference, np.rint(result * 255).astype(np.uint8)
+                                                          [..., None])[1] == y)),
             "images_per_s": len(clean) / seconds}
 
 
@@ -105,7 +107,7 @@ def main(argv=None):
     train_dir, score_dir, _ = split_dirs(args.data_dir, args.split, os.path.join(args.work, "data"))
     print(f"VAE training data for this split (must be the run's): {train_dir}", file=sys.stderr)
     clean, y, y_all = x[: args.n, ..., 0] / 255.0, y[: args.n], y
-    reference = evaluate.reference_classifier("mnist", score_dir, verbose=True)
+    reference = reference_classifier("mnist", score_dir, verbose=True)
     config = runs.read_json(args.run, runs.CONFIG)
     models = runs.load_exported(args.run, ["encoder.keras", "decoder.keras"])
     labels = y if config.get("num_classes") else None

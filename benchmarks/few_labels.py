@@ -12,8 +12,8 @@ Pool: the training images of --split (common.split_arrays: validation, the 50k n
 10k; test, all 60k, scored on the 10k test images). Per seed and --labels L: L/10 images of each class keep their
 labels, the rest of the pool is unlabelled. One conditional run (--generator, its defaults) trains on both
 (`--data-dir labelled.npz --unlabeled unlabelled.npz`). Arms, each scored on the scored split:
-  labelled only / + classical: evaluate.train_classifier, the recipe of evaluate's CAS (a fixed --recipe-steps budget
-  of batch 128; classical: evaluate.build_classifier's shift/rotate/zoom layers) on the L labelled images;
+  labelled only / + classical: reference.train_classifier, the recipe of evaluate's CAS (a fixed --recipe-steps budget
+  of batch 128; classical: reference.build_classifier's shift/rotate/zoom layers) on the L labelled images;
   the run's classifier.keras; augment's output (the L labelled images + --synthetic-per-class per class) through
   the same recipe, without and with classical augmentation; and the generator's FID, label fidelity and CAS
   (evaluate, 10k samples). "all labels" trains the recipe on the whole pool labelled: the ceiling.
@@ -34,7 +34,7 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 # augment_tf first: it imports TensorFlow without the start-up notes keras's import would print
-from augment_tf import augment, cli, data, evaluate, files, generate, pseudo_labels, runs  # noqa: E402
+from augment_tf import augment, cli, data, files, generate, pseudo_labels, reference, runs  # noqa: E402
 from augment_tf import train_gan, train_vae, training  # noqa: E402
 from benchmarks import augmentation_benefit as benefit  # noqa: E402
 from benchmarks.common import pool_files, score, split_arrays, split_dirs  # noqa: E402
@@ -127,7 +127,7 @@ def one_seed(pool, scored, score_dir, labels, seed, args, work_dir):
             pseudo_labels=pseudo_label_quality(probabilities, y[~labelled]), confusion=confusion(model.predictor, *scored))
         return rows
     recipe = dict(num_classes=NUM_CLASSES, seed=seed, steps=args.recipe_steps)
-    fit = evaluate.train_classifier
+    fit = reference.train_classifier
     add("labelled only", accuracy(fit(x[labelled], y[labelled], **recipe), *scored))
     add("labelled + classical", accuracy(fit(x[labelled], y[labelled], classical=True, **recipe), *scored))
     sampler, config, seconds = train_run(args.generator, x, y, labelled, seed, args, work_dir)
@@ -171,7 +171,7 @@ def parse_args(argv=None):
     parser.add_argument("--generator", choices=list(GENERATORS), default="gan")
     parser.add_argument("--gen-steps", type=int, help="smoke runs only: generator steps instead of its default")
     parser.add_argument("--classifier-steps", type=int, help="the run's --classifier-steps (default: its default)")
-    parser.add_argument("--recipe-steps", type=int, default=evaluate.STEPS, help="steps of each recipe classifier")
+    parser.add_argument("--recipe-steps", type=int, default=reference.STEPS, help="steps of each recipe classifier")
     parser.add_argument("--synthetic-per-class", type=int, default=1000, help="augment's samples per class")
     parser.add_argument("--n", type=int, default=10_000, help="samples scored for FID, fidelity and CAS")
     parser.add_argument("--classifier-only", action="store_true",
@@ -216,9 +216,9 @@ def main(argv=None):
     rows, begin = [], time.perf_counter()
     with tempfile.TemporaryDirectory() as scratch:
         _, score_dir, _ = split_dirs(args.data_dir, args.split, os.path.join(scratch, "data"))
-        evaluate.reference_classifier("mnist", score_dir)  # trained (or loaded) once, before any run
+        reference.reference_classifier("mnist", score_dir)  # trained (or loaded) once, before any run
         if args.all_labels:
-            model = evaluate.train_classifier(*pool, NUM_CLASSES, seed=args.first_seed, steps=args.recipe_steps)
+            model = reference.train_classifier(*pool, NUM_CLASSES, seed=args.first_seed, steps=args.recipe_steps)
             rows.append({"labels": len(pool[1]), "seed": args.first_seed, "arm": "all labels (ceiling)",
                          "accuracy": accuracy(model, *scored)})
             print(json.dumps(rows[-1]), flush=True)

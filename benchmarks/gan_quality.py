@@ -11,7 +11,7 @@
 
 Our GAN trains exactly as train_gan.py does (run directory, grids, checkpoints each epoch: all counted in
 the wall time); at each mark the averaged generator is snapshotted (snapshot time not counted) and later
-scored on 10k balanced samples with augment_tf.evaluate (FID, precision/recall, label fidelity, CAS).
+scored on 10k balanced samples with augment_tf.metrics (FID, precision/recall, label fidelity, CAS).
 The keras.io example is trained for --reference-minutes and scored the same way (unconditional: no
 fidelity or CAS). With --split test, 10k real training images the reference classifier never trained on, scored
 the same way, give the floor.
@@ -28,7 +28,8 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import numpy as np  # noqa: E402
 
-from augment_tf import cli, data, evaluate, files, generate, images, train_gan, training, training_options  # noqa: E402
+from augment_tf import cli, data, files, generate, images, train_gan, training, training_options  # noqa: E402
+from augment_tf.reference import reference_classifier  # noqa: E402
 from benchmarks import keras_io_dcgan  # noqa: E402
 from benchmarks.gan_variants import VARIANTS  # noqa: E402
 from benchmarks.common import WallClockSnapshots, markdown, real_row, score, split_dirs  # noqa: E402
@@ -74,7 +75,7 @@ def main(argv=None):
     marks = [float(m) for m in args.marks.split(",")]
     with tempfile.TemporaryDirectory() as work_dir:
         train_dir, score_dir, held_out = split_dirs(args.data_dir, args.split, os.path.join(work_dir, "data"))
-        evaluate.reference_classifier("mnist", score_dir)  # train/cache it before any clock starts
+        reference_classifier("mnist", score_dir)  # train/cache it before any clock starts
         rows = [] if args.no_real or held_out is None else [real_row(held_out, score_dir, args.n)]
 
         train_args = ["--seed", str(args.seed), *shlex.split(args.train_args)]

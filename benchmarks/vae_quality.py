@@ -9,7 +9,7 @@
 
 (a) Quality: the CVAE trains exactly as train_vae.py does (run directory, grids, checkpoints each epoch: all
     counted in the wall time); at each --marks minute the whole model is snapshotted (not counted) and later
-    scored on --n balanced samples with augment_tf.evaluate (FID, precision/recall, label fidelity, CAS).
+    scored on --n balanced samples with augment_tf.metrics (FID, precision/recall, label fidelity, CAS).
 (b) Likelihood, nats per test image (all 10k): the negative ELBO (one z draw, analytic KL) two ways:
     "gray", the grayscale pixel values as targets of the Bernoulli likelihood, which is what training
     optimises but not a normalised density over [0, 1] values; and "binarised", the test split binarised once
@@ -34,7 +34,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import numpy as np  # noqa: E402
 
-from augment_tf import cli, data, evaluate, files, generate, images, impute, runs, train_vae  # noqa: E402
+from augment_tf import cli, data, files, generate, images, impute, metrics, reference, runs, train_vae  # noqa: E402
 from benchmarks.common import WallClockSnapshots, markdown, real_row, split_dirs  # noqa: E402
 
 LIKELIHOOD_COLUMNS = ["model", "minutes", "nelbo_gray", "nelbo_binarised", "iw_nll_gray", "iw_nll_binarised", "k"]
@@ -121,11 +121,11 @@ def main(argv=None):
     steps = args.classifier_steps
     with tempfile.TemporaryDirectory() as work_dir:
         train_dir, score_dir, held_out = split_dirs(args.data_dir, args.split, os.path.join(work_dir, "data"))
-        classifier = evaluate.reference_classifier("mnist", score_dir, steps=steps)  # before any clock starts
+        classifier = reference.reference_classifier("mnist", score_dir, steps=steps)  # before any clock starts
         x_test, y_test = data.load_arrays("mnist", "test", score_dir)
         x_train, y_train = data.load_arrays("mnist", "train", train_dir)
-        score = lambda x, y: evaluate.evaluate_samples(x, y, data_dir=score_dir, cas=True, max_samples=args.n,
-                                                       classifier_steps=steps)
+        score = lambda x, y: metrics.evaluate_samples(x, y, data_dir=score_dir, cas=True, max_samples=args.n,
+                                                      classifier_steps=steps)
 
         quality = [] if args.no_real or held_out is None else [real_row(held_out, score_dir, args.n)]
         bounds = []

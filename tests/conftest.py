@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from augment_tf import benefit, data, distribute, evaluate
+from augment_tf import benefit, data, distribute, reference
 
 REPLICAS = 2  # the CPU split into this many logical devices, as TensorFlow's own tests do, before anything runs
 distribute.split_cpu(REPLICAS)
@@ -27,7 +27,7 @@ def isolated(monkeypatch, tmp_path):
     monkeypatch.setattr(socket, "create_connection", no_network)
     monkeypatch.setattr(socket, "getaddrinfo", no_network)
     monkeypatch.delenv(data.DATA_DIR_ENV, raising=False)
-    monkeypatch.setenv(evaluate.CACHE_ENV, str(tmp_path / "cache"))
+    monkeypatch.setenv(reference.CACHE_ENV, str(tmp_path / "cache"))
     monkeypatch.setattr(benefit, "STEPS", 20)
 
 

@@ -12,7 +12,7 @@ import keras
 import numpy as np
 import pytest
 
-from augment_tf import augment, data, evaluate, generate, mixing, runs, train_gan
+from augment_tf import augment, data, generate, mixing, reference, runs, train_gan
 from augment_tf.errors import AugmentError
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -208,7 +208,7 @@ class StubClassifier:
 
 def test_filter_keeps_only_accepted_samples_and_reports_the_dropped(run, real, tmp_path, monkeypatch, capsys):
     stub = StubClassifier()
-    monkeypatch.setattr(evaluate, "reference_classifier", lambda dataset, data_dir, **kw: stub)
+    monkeypatch.setattr(reference, "reference_classifier", lambda dataset, data_dir, **kw: stub)
     augment_cli(run, real, tmp_path / "out.npz", "--synthetic-per-class", 6, "--filter", "--threshold", 0.5)
     out, summary = load_npz(tmp_path / "out.npz"), json.loads((tmp_path / "out.json").read_text())
     synthetic = out["x"][out["is_synthetic"]]
@@ -224,7 +224,7 @@ def test_filter_keeps_only_accepted_samples_and_reports_the_dropped(run, real, t
 def test_filter_uses_and_names_the_runs_own_classifier_where_it_has_one(run, tmp_path, monkeypatch):
     own = tmp_path / "run"
     shutil.copytree(run, own)
-    monkeypatch.setattr(evaluate, "reference_classifier", lambda dataset, data_dir, **kw: "reference")
+    monkeypatch.setattr(reference, "reference_classifier", lambda dataset, data_dir, **kw: "reference")
     assert augment.filter_classifier(str(own), "mnist", None) == ("reference", "the reference classifier")
     keras.Sequential([keras.Input((28, 28, 1)), keras.layers.Flatten(), keras.layers.Dense(10)]).save(
         own / "classifier.keras")
@@ -263,7 +263,7 @@ def test_mixed_dataset_has_the_exact_ratio_fresh_noise_and_fits(run):
         np.testing.assert_array_equal(ya, yb)
     assert not np.array_equal(first[0][0][12:], second[0][0][12:])  # the noise goes on across epochs
 
-    classifier = evaluate.build_classifier((28, 28, 1), 10)
+    classifier = reference.build_classifier((28, 28, 1), 10)
     classifier.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
     assert len(classifier.fit(dataset, epochs=1, verbose=0).history["loss"]) == 1
     real_only = list(mixing.mixed_dataset(sampler, config, x_real, y_real, synthetic_fraction=0, batch_size=16))

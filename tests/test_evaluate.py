@@ -11,7 +11,7 @@ import keras
 import numpy as np
 import pytest
 
-from augment_tf import cli, data, evaluate
+from augment_tf import cli, data, evaluate, metrics, reference
 from augment_tf.errors import AugmentError, DataError
 
 ROOT = Path(__file__).parents[1]
@@ -69,22 +69,22 @@ def run_cli(*args):
 
 def test_frechet_distance_is_zero_for_identical_sets():
     f = np.random.default_rng(0).normal(size=(500, 8))
-    assert evaluate.frechet_distance(f, f) == pytest.approx(0.0, abs=1e-6)
+    assert metrics.frechet_distance(f, f) == pytest.approx(0.0, abs=1e-6)
 
 
 def test_frechet_distance_matches_closed_form_for_gaussians():
     rng = np.random.default_rng(0)
     a = rng.normal(size=(20000, 3))
     shifted = rng.normal(size=(20000, 3)) + [1.0, 2.0, 0.0]  # identity covariances: ||mu||^2 = 5
-    assert evaluate.frechet_distance(a, shifted) == pytest.approx(5.0, rel=0.03)
+    assert metrics.frechet_distance(a, shifted) == pytest.approx(5.0, rel=0.03)
     wide = rng.normal(scale=2.0, size=(20000, 3))  # covs I and 4I: 3 * (1 + 4 - 2 * 2) = 3
-    assert evaluate.frechet_distance(a, wide) == pytest.approx(3.0, rel=0.05)
+    assert metrics.frechet_distance(a, wide) == pytest.approx(3.0, rel=0.05)
 
 
 def test_frechet_distance_is_finite_for_singular_covariances():
     f = np.random.default_rng(0).normal(size=(200, 6))
     f[:, :3] = 0.0  # dead ReLU units: zero variance
-    d = evaluate.frechet_distance(f, f + 0.5)
+    d = metrics.frechet_distance(f, f + 0.5)
     assert np.isfinite(d) and isinstance(d, float)
     assert d == pytest.approx(6 * 0.25, rel=0.05)
 
@@ -99,12 +99,12 @@ def modes(centres, per_mode, seed):
 
 def test_precision_recall_identical_sets():
     f = np.random.default_rng(0).normal(size=(300, 5))
-    assert evaluate.precision_recall(f, f) == (1.0, 1.0)
+    assert metrics.precision_recall(f, f) == (1.0, 1.0)
 
 
 def test_precision_recall_disjoint_sets():
     rng = np.random.default_rng(0)
-    assert evaluate.precision_recall(rng.normal(size=(200, 5)), rng.normal(size=(200, 5)) + 100.0) == (0.0, 0.0)
+    assert metrics.precision_recall(rng.normal(size=(200, 5)), rng.normal(size=(200, 5)) + 100.0) == (0.0, 0.0)
 
 
 def test_precision_recall_half_the_modes():
@@ -112,7 +112,7 @@ def test_precision_recall_half_the_modes():
     centres = 20.0 * np.stack([np.cos(angles), np.sin(angles)], axis=1)  # 10 well separated modes
     real = modes(centres, 200, seed=0)
     fake = modes(centres[:5], 200, seed=1)  # only half the modes
-    precision, recall = evaluate.precision_recall(real, fake)
+    precision, recall = metrics.precision_recall(real, fake)
     assert precision >= 0.93
     assert recall == pytest.approx(0.5, abs=0.05)
 
@@ -120,14 +120,14 @@ def test_precision_recall_half_the_modes():
 def test_precision_recall_chunking_does_not_change_the_result(monkeypatch):
     rng = np.random.default_rng(0)
     real, fake = rng.normal(size=(150, 4)), rng.normal(size=(120, 4)) + 0.7
-    whole = evaluate.precision_recall(real, fake, k=5)
-    monkeypatch.setattr(evaluate, "_CHUNK", 7)
-    assert evaluate.precision_recall(real, fake, k=5) == whole
+    whole = metrics.precision_recall(real, fake, k=5)
+    monkeypatch.setattr(metrics, "_CHUNK", 7)
+    assert metrics.precision_recall(real, fake, k=5) == whole
 
 
 def test_precision_recall_needs_more_than_k_samples():
     with pytest.raises(DataError, match="N >= 4"):
-        evaluate.precision_recall(np.zeros((3, 2)), np.zeros((10, 2)), k=3)
+        metrics.precision_recall(np.zeros((3, 2)), np.zeros((10, 2)), k=3)
 
 
 # --- classifier, cache and evaluate_samples ---------------------------------------------------
@@ -136,21 +136,21 @@ def test_precision_recall_needs_more_than_k_samples():
 @pytest.fixture(autouse=True)
 def short_classifier_training(monkeypatch):
     """The tiny data slices here need far fewer steps than full MNIST's budget."""
-    monkeypatch.setattr(evaluate, "STEPS", 150)
+    monkeypatch.setattr(reference, "STEPS", 150)
 
 
 def test_classifier_has_features_layer():
-    model = evaluate.build_classifier((28, 28, 1), 10)
+    model = reference.build_classifier((28, 28, 1), 10)
     assert model.get_layer("features").output.shape[-1] == 128
     assert model.output_shape == (None, 10)
-    features = evaluate.classifier_features(model, np.zeros((3, 28, 28), np.uint8))
+    features = reference.classifier_features(model, np.zeros((3, 28, 28), np.uint8))
     assert features.shape == (3, 128) and features.dtype == np.float64
 
 
 def test_evaluate_samples_trains_the_reference_once_then_loads_it(mnist_dir, mnist_path, tmp_path, monkeypatch,
                                                                    capsys):
     x, y = unseen_real(mnist_path)
-    result = evaluate.evaluate_samples(x, y, data_dir=mnist_dir, verbose=True)
+    result = metrics.evaluate_samples(x, y, data_dir=mnist_dir, verbose=True)
     err = capsys.readouterr().err
     assert "training the reference classifier once" in err and re.search(r"^150/150 - \d+s", err, re.MULTILINE), err
     assert set(result) == KEYS
@@ -159,7 +159,7 @@ def test_evaluate_samples_trains_the_reference_once_then_loads_it(mnist_dir, mni
     assert 0.0 < result["fid"] < 50.0
     assert result["precision"] > 0.5 and result["recall"] > 0.5
     noise = np.random.default_rng(0).integers(0, 256, x.shape, dtype=np.uint8)  # the same scores on noise: far worse
-    worse = evaluate.evaluate_samples(noise, y, data_dir=mnist_dir)
+    worse = metrics.evaluate_samples(noise, y, data_dir=mnist_dir)
     assert worse["fid"] > 5 * result["fid"] and worse["recall"] < 0.2 and worse["label_fidelity"] < 0.5, worse
     (cached,) = (tmp_path / "cache").glob("classifier-mnist-*.keras")
     mtime = cached.stat().st_mtime_ns
@@ -167,8 +167,8 @@ def test_evaluate_samples_trains_the_reference_once_then_loads_it(mnist_dir, mni
     def no_training(*args, **kwargs):
         raise AssertionError("retrained instead of loading the cached classifier")
 
-    monkeypatch.setattr(evaluate, "train_classifier", no_training)
-    again = evaluate.evaluate_samples(x, y, data_dir=mnist_dir)
+    monkeypatch.setattr(reference, "train_classifier", no_training)
+    again = metrics.evaluate_samples(x, y, data_dir=mnist_dir)
     assert again == result
     assert cached.stat().st_mtime_ns == mtime
     assert capsys.readouterr() == ("", "")  # a library call is quiet unless asked
@@ -176,7 +176,7 @@ def test_evaluate_samples_trains_the_reference_once_then_loads_it(mnist_dir, mni
 
 def test_classical_augmentation_transforms_training_batches_only():
     """build_classifier(classical=True): random shifts, rotations and zooms in training, the plain CNN in inference."""
-    model = evaluate.build_classifier((28, 28, 1), 10, classical=True)
+    model = reference.build_classifier((28, 28, 1), 10, classical=True)
     x = np.random.default_rng(0).uniform(0, 255, (4, 28, 28, 1)).astype("float32")
     inner = model.layers[-1]
     np.testing.assert_allclose(model(x, training=False), inner(x, training=False), rtol=1e-5, atol=1e-6)
@@ -185,29 +185,29 @@ def test_classical_augmentation_transforms_training_batches_only():
 
 def test_cache_key_follows_the_recipe_and_the_versions(monkeypatch):
     """A changed architecture, training code, step budget or Keras/TensorFlow version never loads an old file."""
-    key = evaluate._recipe_key(None)
-    assert evaluate._recipe_key(None) == key and evaluate._recipe_key(evaluate.STEPS + 1) != key
+    key = reference._recipe_key(None)
+    assert reference._recipe_key(None) == key and reference._recipe_key(reference.STEPS + 1) != key
     other_architecture = lambda image_shape, num_classes: None  # noqa: E731
-    assert evaluate._recipe_key(None, (other_architecture, evaluate.train_classifier)) != key
+    assert reference._recipe_key(None, (other_architecture, reference.train_classifier)) != key
     monkeypatch.setattr(keras, "__version__", "0.0.0")
-    assert evaluate._recipe_key(None) != key
+    assert reference._recipe_key(None) != key
 
 
 def test_evaluate_refuses_a_test_split_that_is_the_training_split(random_digits_dir, tmp_path):
     x, y = real_test(random_digits_dir)
     np.savez(tmp_path / "one.npz", x=x, y=y)
     with pytest.raises(DataError, match="one.npz: the test split is the training split"):
-        evaluate.evaluate_samples(x, y, data_dir=str(tmp_path / "one.npz"))
+        metrics.evaluate_samples(x, y, data_dir=str(tmp_path / "one.npz"))
     assert not list((tmp_path / "cache").glob("*.keras"))  # refused before any classifier trained
 
 
 def test_evaluate_samples_rejects_cas_without_labels():
     with pytest.raises(AugmentError, match="labels"):
-        evaluate.evaluate_samples(np.zeros((10, 28, 28), np.uint8), cas=True)
+        metrics.evaluate_samples(np.zeros((10, 28, 28), np.uint8), cas=True)
 
 
 def test_cli_prints_one_json_object_with_cas(mnist_dir, mnist_path, shared_cache, tmp_path, monkeypatch, capsys):
-    monkeypatch.setenv(evaluate.CACHE_ENV, str(shared_cache))
+    monkeypatch.setenv(reference.CACHE_ENV, str(shared_cache))
     x, y = unseen_real(mnist_path)  # CAS trains on them and is scored on the test split: no image in both
     np.savez(tmp_path / "samples.npz", x=x, y=y)
     cli.run(evaluate.main, [str(tmp_path / "samples.npz"), "--data-dir", str(mnist_dir), "--cas",
@@ -221,11 +221,20 @@ def test_cli_prints_one_json_object_with_cas(mnist_dir, mnist_path, shared_cache
 
 
 def test_cli_unlabelled_samples_have_no_label_metrics(random_digits_dir, tmp_path, monkeypatch, capsys):
-    monkeypatch.setattr(evaluate, "STEPS", 20)  # the metrics' names are the point here, not their values
+    monkeypatch.setattr(reference, "STEPS", 20)  # the metrics' names are the point here, not their values
     x, _ = real_test(random_digits_dir, 50)
     np.savez(tmp_path / "samples.npz", x=x[..., None])  # (N, H, W, C) works too
     evaluate.main([str(tmp_path / "samples.npz"), "--data-dir", str(random_digits_dir)])
     assert set(json.loads(capsys.readouterr().out)) == KEYS - {"label_fidelity"}
+
+
+def test_help_names_the_reference_recipes_step_budget(monkeypatch, capsys):
+    """--help loads no TensorFlow, so it writes the budget out: it must be the one the classifiers train for."""
+    monkeypatch.undo()  # reference.STEPS as the library defines it, not this module's short one
+    assert evaluate.CLASSIFIER_STEPS == reference.STEPS
+    with pytest.raises(SystemExit):
+        evaluate.main(["--help"])
+    assert f"(default {evaluate.CLASSIFIER_STEPS})" in " ".join(capsys.readouterr().out.split())
 
 
 # --- bad input: one line on stderr, exit 2 ----------------------------------------------------

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from augment_tf import augment, data, evaluate, pseudo_labels, runs, train_gan, train_vae, training
+from augment_tf import augment, data, metrics, pseudo_labels, reference, runs, train_gan, train_vae, training
 from augment_tf.errors import AugmentError, DataError
 from augment_tf.models import SemiSupervisedClassifier, networks
 from augment_tf.models.augmentation import random_erase
@@ -207,7 +207,7 @@ def test_conditional_run_labels_unlabelled_images_with_its_classifier(few_labels
     augment.main([str(run), "--out", str(idx), "--format", "idx", "--ratio", "0.5",
                   "--filter", "--threshold", "0.01", "--data-dir", labelled])
     report = json.loads((idx / "summary.json").read_text())["filter"]
-    assert report["generated"] >= 6 and not os.path.exists(os.environ[evaluate.CACHE_ENV])
+    assert report["generated"] >= 6 and not os.path.exists(os.environ[reference.CACHE_ENV])
 
 
 def test_reference_classifier_trains_on_the_labelled_rows_only(tmp_path, monkeypatch):
@@ -219,8 +219,8 @@ def test_reference_classifier_trains_on_the_labelled_rows_only(tmp_path, monkeyp
         seen.update(n=len(x), labels=set(y.tolist()), num_classes=num_classes)
         return keras.Sequential([keras.Input((12, 12, 1)), keras.layers.Flatten(), keras.layers.Dense(3)])
 
-    monkeypatch.setattr(evaluate, "train_classifier", fake_train)
-    evaluate.reference_classifier("mnist", str(path), verbose=False)
+    monkeypatch.setattr(reference, "train_classifier", fake_train)
+    reference.reference_classifier("mnist", str(path), verbose=False)
     assert seen == {"n": 12, "labels": {0, 1, 2}, "num_classes": 3}
 
 
@@ -295,11 +295,11 @@ def test_evaluate_scores_accuracy_on_the_labelled_test_images_only(tmp_path):
     y_test = np.where(np.arange(10) < 6, np.arange(10) % 3, data.UNLABELED)
     np.savez(tmp_path / "test.npz", x=images(10, seed=4), y=y_test)
     samples = images(8, seed=5)
-    result = evaluate.evaluate_samples(samples, rng.integers(0, 3, 8), data_dir=str(tmp_path), classifier_steps=3,
-                                       verbose=False)
-    reference = evaluate.reference_classifier("mnist", str(tmp_path), steps=3, verbose=False)
-    predicted = reference.predict(images(10, seed=4)[:6, ..., None].astype("float32"), verbose=0).argmax(axis=1)
+    result = metrics.evaluate_samples(samples, rng.integers(0, 3, 8), data_dir=str(tmp_path), classifier_steps=3,
+                                      verbose=False)
+    classifier = reference.reference_classifier("mnist", str(tmp_path), steps=3, verbose=False)
+    predicted = classifier.predict(images(10, seed=4)[:6, ..., None].astype("float32"), verbose=0).argmax(axis=1)
     assert result["classifier_test_accuracy"] == pytest.approx(np.mean(predicted == y_test[:6]))
     np.savez(tmp_path / "test.npz", x=images(10, seed=4), y=np.full(10, data.UNLABELED))
     with pytest.raises(DataError, match="the test split has no labelled images"):
-        evaluate.evaluate_samples(samples, None, data_dir=str(tmp_path), classifier_steps=3, verbose=False)
+        metrics.evaluate_samples(samples, None, data_dir=str(tmp_path), classifier_steps=3, verbose=False)

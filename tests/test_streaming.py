@@ -10,7 +10,7 @@ import keras
 import numpy as np
 import pytest
 
-from augment_tf import augment, data, evaluate, generate, runs, shards, sources, train_gan, train_vae, training, training_options
+from augment_tf import augment, data, generate, metrics, reference, runs, shards, sources, train_gan, train_vae, training, training_options
 from augment_tf.errors import DataError
 from augment_tf.models import ConditionalVAE
 from benchmarks.distributed import free_ports
@@ -307,9 +307,9 @@ def test_a_folder_of_split_shard_folders_serves_training_and_evaluate_streamed(s
     source, how = sources.open_source(data_dir=str(split))
     assert source.streamed and source.folder == str(split / "train") and how.startswith(f"streaming {split}/train")
     samples = rng.integers(0, 256, (30, 28, 28), np.uint8)
-    scores = evaluate.evaluate_samples(samples, np.arange(30) % 10, data_dir=str(split), classifier_steps=4)
+    scores = metrics.evaluate_samples(samples, np.arange(30) % 10, data_dir=str(split), classifier_steps=4)
     assert scores["n_samples"] == 30 and 0 <= scores["classifier_test_accuracy"] <= 1
-    cached = os.listdir(os.environ[evaluate.CACHE_ENV])
+    cached = os.listdir(os.environ[reference.CACHE_ENV])
     assert len(cached) == 1 and shards.fingerprint(split / "train") in cached[0]  # no pass over the images for its key
     with pytest.raises(DataError, match="one sharded folder serves every split"):
-        evaluate.evaluate_samples(samples, data_dir=folder)
+        metrics.evaluate_samples(samples, data_dir=folder)

@@ -11,7 +11,7 @@ import pytest
 
 import keras
 
-from augment_tf import augment, data, evaluate, generate, impute, runs, train_gan, train_vae, training, training_options
+from augment_tf import augment, data, generate, impute, reference, runs, train_gan, train_vae, training, training_options
 from augment_tf.errors import AugmentError
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -233,4 +233,4 @@ def test_sizes_that_cannot_work_are_one_clear_error(tmp_path):
         started_config(str(tmp_path / "two.npz"), tmp_path / "run")
     assert not (tmp_path / "run").exists()
     with pytest.raises(AugmentError, match="7x5 pixels are too small for the reference classifier"):
-        evaluate.build_classifier((7, 5, 1), 10)
+        reference.build_classifier((7, 5, 1), 10)

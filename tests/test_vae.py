@@ -13,7 +13,7 @@ import pytest
 import tensorflow as tf
 from keras import ops
 
-from augment_tf import cli, data, evaluate, generate, impute, runs, train_vae
+from augment_tf import cli, data, evaluate, generate, impute, reference, runs, train_vae
 from augment_tf.models import VAE, ConditionalVAE, KLAnnealing
 
 ROOT = Path(__file__).parents[1]
@@ -274,7 +274,7 @@ def test_real_mnist_train_generate_evaluate_impute(mnist_path, tmp_path, monkeyp
     samples = np.load(tmp_path / "samples.npz")
     assert samples["x"].shape == (40, 28, 28) and samples["x"].dtype == np.uint8
 
-    monkeypatch.setenv(evaluate.CACHE_ENV, str(tmp_path / "cache"))
+    monkeypatch.setenv(reference.CACHE_ENV, str(tmp_path / "cache"))
     x_all, y_all = data.load_arrays(split="train", data_dir=mnist_path)
     np.savez(tmp_path / "real.npz", x=x_all[-40:], y=y_all[-40:])  # real digits the reference never trained on
     scores = {}
