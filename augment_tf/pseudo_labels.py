@@ -29,7 +29,7 @@ UNLABELED_BATCH = 128
 EPOCH_STEPS = 250
 
 
-def train_classifier(x, y, num_classes, **kwargs):
+def train_semi_supervised(x, y, num_classes, **kwargs):
     """A SemiSupervisedClassifier fitted on uint8 images `x` with labels `y` (UNLABELED: none); see `train_on`."""
     return train_on(sources.Arrays(np.asarray(x), np.asarray(y, np.int64), "images"), num_classes, **kwargs)
 

@@ -118,9 +118,9 @@ def one_seed(pool, scored, score_dir, labels, seed, args, work_dir):
     if args.classifier_only:  # the labelling classifier alone, as a run trains it: for choosing its settings
         curve = AccuracyCurve(scored)
         begin = time.perf_counter()
-        model = pseudo_labels.train_classifier(x, np.where(labelled, y, data.UNLABELED), NUM_CLASSES, seed=seed,
-                                               steps=args.classifier_steps or pseudo_labels.STEPS, callbacks=[curve],
-                                               **args.classifier_option)
+        model = pseudo_labels.train_semi_supervised(x, np.where(labelled, y, data.UNLABELED), NUM_CLASSES, seed=seed,
+                                                    steps=args.classifier_steps or pseudo_labels.STEPS,
+                                                    callbacks=[curve], **args.classifier_option)
         seconds = time.perf_counter() - begin
         probabilities = model.predictor.predict(np.asarray(x[~labelled], np.float32), batch_size=1000, verbose=0)
         add("run's classifier alone", accuracy(model.predictor, *scored), seconds=seconds, curve=curve.points,
@@ -177,7 +177,7 @@ def parse_args(argv=None):
     parser.add_argument("--classifier-only", action="store_true",
                         help="train and score only the run's labelling classifier (no generator): to choose its settings")
     parser.add_argument("--classifier-option", action="append", default=[], metavar="NAME=VALUE",
-                        help="with --classifier-only: a setting of pseudo_labels.train_classifier to try, e.g. "
+                        help="with --classifier-only: a setting of pseudo_labels.train_semi_supervised to try, e.g. "
                         "threshold=0.9, ema_decay=None, erase=0.4, unlabeled_batch=256 (repeatable)")
     parser.add_argument("--all-labels", action=argparse.BooleanOptionalAction, default=True,
                         help="also train the recipe on the whole pool labelled (the ceiling)")
