@@ -59,8 +59,11 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-# augment_tf first: it imports TensorFlow without the start-up notes keras's import would print
-from augment_tf import augment, cli, data, files, generate, mixing, reference, runs, train_gan, train_vae  # noqa: E402
+import augment_tf  # noqa: E402
+
+augment_tf.load_tensorflow()  # first: TensorFlow without the start-up notes keras's import would print
+from augment_tf import amounts, cli, data, defaults, files, images, mixing, reference, runs, synthesis  # noqa: E402
+from augment_tf import train_gan, train_vae  # noqa: E402
 from augment_tf.benefit import estimate as estimate_benefit  # noqa: E402
 from benchmarks.common import load_result, markdown, pool_files, split_arrays  # noqa: E402
 
@@ -110,14 +113,14 @@ def hold_out(x, y, rng):
 def oversample(x, y, rng):
     """Random oversampling: each class topped up to the largest class with copies drawn by `rng` with replacement
     (augment --balance without synthetic samples)."""
-    return augment.with_copies(x, y, augment.balance_copies(y, NUM_CLASSES, np.zeros(NUM_CLASSES, np.int64), rng))
+    return synthesis.with_copies(x, y, amounts.balance_copies(y, NUM_CLASSES, np.zeros(NUM_CLASSES, np.int64), rng))
 
 
 def rebalance(x, y, sampler, config, share, seed):
     """Every class topped up to the largest: `share` of each shortfall with synthetic samples from `sampler`, the
     rest with real copies drawn with replacement (share 0: random oversampling); what `augment --balance
     --balance-share` writes."""
-    x, y, _ = augment.augmented_arrays(sampler, config, x, y, balance=True, balance_share=share, seed=seed)
+    x, y, _ = synthesis.augmented_arrays(sampler, config, x, y, balance=True, balance_share=share, seed=seed)
     return x, y
 
 
@@ -138,7 +141,7 @@ def train_generators(x, y, seed, gen_steps, work_dir, augment=False, init_from=N
     namesake there (--init-from); `flags` go to every script."""
     os.makedirs(work_dir, exist_ok=True)
     path = os.path.join(work_dir, "train.npz")
-    files.write_npz(path, x=generate.for_file(x), y=y)
+    files.write_npz(path, x=images.for_file(x), y=y)
     trained = {}
     for name in names:
         script = GENERATORS[name]
@@ -256,7 +259,7 @@ def low_data(train_split, test, per_class, seed, args, work_dir):
              for name, (sampler, config, _) in trained.items() for share in shares]
     cas = {}
     for name, (sampler, config, _) in trained.items():
-        x, y, synthetic = augment.augmented_arrays(sampler, config, *train, per_class=args.synthetic_per_class,
+        x, y, synthetic = synthesis.augmented_arrays(sampler, config, *train, per_class=args.synthetic_per_class,
                                                    seed=seed)
         cas[name] = fit(f"CAS {name} (synthetic only)", x[synthetic], y[synthetic])
         row = fit(f"augment output ({name})", x, y)
@@ -499,7 +502,7 @@ def parse_args(argv=None):
     parser.add_argument("--synthetic-share", type=share_list, default=mixing.SYNTHETIC_FRACTION,
                         help="share of each mixing arm's classifier batch that is fresh synthetic samples (low data, "
                         "transfer); several, e.g. 0.1,0.25,0.5: one arm each from the same generators")
-    parser.add_argument("--rebalance-share", type=share_list, default=augment.BALANCE_SHARE,
+    parser.add_argument("--rebalance-share", type=share_list, default=defaults.BALANCE_SHARE,
                         help="share of each class's shortfall that rebalancing fills with synthetic samples (the "
                         "rest: real copies; augment --balance's default); several, e.g. 0.1,0.25,0.5: one "
                         "rebalancing arm each from the same generators, to choose the share on the validation split")

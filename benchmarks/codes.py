@@ -17,7 +17,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import numpy as np  # noqa: E402
 
-from augment_tf import cli, data, encode, files, runs  # noqa: E402
+from augment_tf import cli, data, files, posterior, runs  # noqa: E402
 from benchmarks.common import split_arrays  # noqa: E402
 
 
@@ -49,7 +49,7 @@ def main(argv=None):
     (x_base, y_base), (x_query, y_query), _, _ = split_arrays(args.data_dir, args.split)
     encoder = runs.load_exported(args.run, ["encoder.keras"])["encoder.keras"]
     begin = time.perf_counter()
-    codes = [encode.encode(encoder, x / 255.0)[0] for x in (x_base, x_query)]
+    codes = [posterior.encode(encoder, x / 255.0)[0] for x in (x_base, x_query)]
     seconds = time.perf_counter() - begin
     pixels = [x.reshape(len(x), -1) / 255.0 for x in (x_base, x_query)]
     dim = codes[0].shape[1]

@@ -15,12 +15,13 @@ QUALITY_COLUMNS = ["model", "minutes", "steps", "images_per_s", "fid", "precisio
 
 
 class WallClockSnapshots(keras.callbacks.Callback):
-    """Copies `get_weights()` of a network (default: the trained model) at training wall-clock marks (minutes);
-    stops training after the last. Time spent copying is not counted."""
+    """Copies `get_weights()` of a network (default: the trained model) at training wall-clock marks (minutes), or
+    at step counts (`unit="steps"`: to re-make a recorded snapshot exactly); stops training after the last. Time
+    spent copying is not counted."""
 
-    def __init__(self, network, marks_minutes, batch_size=None):
+    def __init__(self, network, marks, batch_size=None, unit="minutes"):
         super().__init__()
-        self.network, self.marks, self.batch_size = network, sorted(marks_minutes), batch_size
+        self.network, self.marks, self.batch_size, self.unit = network, sorted(marks), batch_size, unit
         self.snapshots, self.paused, self.steps = [], 0.0, 0
 
     def on_train_begin(self, logs=None):
@@ -29,9 +30,13 @@ class WallClockSnapshots(keras.callbacks.Callback):
     def on_train_batch_end(self, batch, logs=None):
         self.steps += 1
         elapsed = time.perf_counter() - self.start - self.paused
-        if len(self.snapshots) < len(self.marks) and elapsed >= 60 * self.marks[len(self.snapshots)]:
+        if len(self.snapshots) == len(self.marks):
+            return
+        mark = self.marks[len(self.snapshots)]
+        if (self.steps >= mark) if self.unit == "steps" else (elapsed >= 60 * mark):
             begin = time.perf_counter()
-            snap = {"minutes": self.marks[len(self.snapshots)], "steps": self.steps, "seconds": elapsed}
+            minutes = mark if self.unit == "minutes" else round(elapsed / 60, 2)
+            snap = {"minutes": minutes, "steps": self.steps, "seconds": elapsed}
             if self.batch_size:
                 snap["images_per_s"] = self.steps * self.batch_size / elapsed
             snap["weights"] = (self.network or self.model).get_weights()

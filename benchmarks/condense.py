@@ -28,7 +28,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import numpy as np  # noqa: E402
 
-from augment_tf import condense, generate, reference, runs  # noqa: E402
+from augment_tf import condensation, defaults, reference, runs, sampling  # noqa: E402
 from benchmarks import condense_protocol  # noqa: E402
 from benchmarks.common import split_arrays, split_dirs  # noqa: E402
 
@@ -61,7 +61,7 @@ def make_set(row, k, seed, train, features, run_dirs, steps):
     if row == "random real":
         chosen = per_class(y, k, lambda rows, k: rng.choice(len(rows), k, replace=False))
     elif row == "herding real":
-        chosen = per_class(y, k, lambda rows, k: condense.herd(features[rows], features[rows].mean(0), k))
+        chosen = per_class(y, k, lambda rows, k: condensation.herd(features[rows], features[rows].mean(0), k))
     elif row == "k-center real":
         chosen = per_class(y, k, lambda rows, k: k_center(features[rows], k))
     else:
@@ -69,8 +69,8 @@ def make_set(row, k, seed, train, features, run_dirs, steps):
         sampler, config = runs.load_sampler(run_dirs[run_name])
         if kind == "random samples":
             labels = np.repeat(np.arange(CLASSES), k)
-            return generate.sample(sampler, config, labels=labels, seed=seed), labels, time.perf_counter() - started
-        xs, ys, _ = condense.condense(sampler, config, [train], k, steps=steps, seed=seed)
+            return sampling.sample(sampler, config, labels=labels, seed=seed), labels, time.perf_counter() - started
+        xs, ys, _ = condensation.condense(sampler, config, [train], k, steps=steps, seed=seed)
         return xs, ys, time.perf_counter() - started
     return x[chosen], y[chosen], time.perf_counter() - started
 
@@ -112,7 +112,7 @@ def main(argv=None):
     parser.add_argument("--seeds", default="0,1,2,3,4")
     parser.add_argument("--rows", default="random real,herding real,k-center real,random samples,condensed",
                         help="rows to make; 'random samples' and 'condensed' are made from each run")
-    parser.add_argument("--steps", type=int, default=condense.STEPS)
+    parser.add_argument("--steps", type=int, default=defaults.CONDENSE_STEPS)
     parser.add_argument("--epochs", type=int, default=condense_protocol.EPOCHS)
     parser.add_argument("--out", required=True, help="a .jsonl file results are appended to")
     parser.add_argument("--work", default="/tmp/augment_tf_condense", help="scratch folder for the split's data files")

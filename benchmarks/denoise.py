@@ -25,7 +25,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import numpy as np  # noqa: E402
 
-from augment_tf import cli, data, denoise, files, images, runs  # noqa: E402
+from augment_tf import cli, data, defaults, files, images, posterior, runs  # noqa: E402
 from augment_tf.reference import features_and_labels, reference_classifier  # noqa: E402
 from benchmarks.common import split_arrays, split_dirs  # noqa: E402
 
@@ -86,8 +86,8 @@ def main(argv=None):
     parser.add_argument("--n", type=int, default=300, help="digits scored (BM3D takes about 0.7 s a digit)")
     parser.add_argument("--stds", default="0.1,0.3,0.5")
     parser.add_argument("--seeds", default="0")
-    parser.add_argument("--steps", type=int, default=denoise.STEPS)
-    parser.add_argument("--learning-rate", type=float, default=denoise.LEARNING_RATE)
+    parser.add_argument("--steps", type=int, default=defaults.DENOISE_STEPS)
+    parser.add_argument("--learning-rate", type=float, default=defaults.DENOISE_LEARNING_RATE)
     parser.add_argument("--only-denoise", action="store_true", help="skip the baselines (to choose denoise's own "
                         "settings, such as --steps, on validation)")
     parser.add_argument("--speed", type=int, default=0, metavar="N", help="also time denoise alone on the split's "
@@ -120,7 +120,7 @@ def main(argv=None):
             arms = [(False, labels), (True, labels)] + ([(False, None)] if args.without_labels else [])
             for estimated, given in arms:
                 begin = time.perf_counter()
-                result, level = denoise.denoise(models["encoder.keras"], models["decoder.keras"], noisy[..., None],
+                result, level = posterior.denoise(models["encoder.keras"], models["decoder.keras"], noisy[..., None],
                                                 None if estimated else std, given, config.get("num_classes"),
                                                 steps=args.steps, learning_rate=args.learning_rate)
                 name = "denoise, level estimated" if estimated else "denoise, level given"
@@ -147,7 +147,7 @@ def main(argv=None):
         many = add_noise(x[: args.speed, ..., 0] / 255.0, stds[-1], seeds[0])[..., None]
         for estimated in (False, True):
             begin = time.perf_counter()
-            denoise.denoise(models["encoder.keras"], models["decoder.keras"], many, None if estimated else stds[-1],
+            posterior.denoise(models["encoder.keras"], models["decoder.keras"], many, None if estimated else stds[-1],
                             y_all[: args.speed] if labels is not None else None, steps=args.steps,
                             learning_rate=args.learning_rate)
             seconds = time.perf_counter() - begin

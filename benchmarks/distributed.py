@@ -20,7 +20,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import numpy as np  # noqa: E402
 
-from augment_tf import cli, data, files  # noqa: E402
+from augment_tf import builders, cli, data, files  # noqa: E402
 from augment_tf.errors import AugmentError  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -32,7 +32,7 @@ def measure(kind, strategy_name, replicas, precision, steps, data_dir):
     """In this process: images/s, ms per step and trainable parameters of `kind` trained `steps` steps."""
     import keras
 
-    from augment_tf import distribute, train_gan, train_vae
+    from augment_tf import distribute
     from benchmarks.throughput import DEFAULTS, timed_epoch
 
     strategy = distribute.make_strategy(strategy_name, replicas if strategy_name == "mirrored" else None)
@@ -40,9 +40,9 @@ def measure(kind, strategy_name, replicas, precision, steps, data_dir):
     keras.utils.set_random_seed(0)
     with strategy.scope():
         if kind == "gan":
-            model = train_gan.build_model({**DEFAULTS, "jit_compile": "off"})
+            model = builders.build_gan({**DEFAULTS, "jit_compile": "off"})
         else:
-            model = train_vae.build_model({**DEFAULTS, "latent_dim": 16, "jit_compile": "off", "beta": 1.0,
+            model = builders.build_vae({**DEFAULTS, "latent_dim": 16, "jit_compile": "off", "beta": 1.0,
                                            "kl_anneal_epochs": 0.0, "learning_rate": 1e-3})
     rate = timed_epoch(model, BATCH_SIZE, model.value_range, steps, data_dir)()
     parameters = sum(int(np.prod(v.shape)) for v in model.trainable_variables)

@@ -33,8 +33,10 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-# augment_tf first: it imports TensorFlow without the start-up notes keras's import would print
-from augment_tf import augment, cli, data, files, generate, pseudo_labels, reference, runs  # noqa: E402
+import augment_tf  # noqa: E402
+
+augment_tf.load_tensorflow()  # first: TensorFlow without the start-up notes keras's import would print
+from augment_tf import cli, data, files, images, pseudo_labels, reference, runs, sampling, synthesis  # noqa: E402
 from augment_tf import train_gan, train_vae, training  # noqa: E402
 from benchmarks import augmentation_benefit as benefit  # noqa: E402
 from benchmarks.common import pool_files, score, split_arrays, split_dirs  # noqa: E402
@@ -91,8 +93,8 @@ class AccuracyCurve(keras.callbacks.Callback):
 def train_run(kind, x, y, labelled, seed, args, work_dir):
     """(sampler, config, seconds): `kind`'s training script, --conditional, on the labelled images with the rest
     unlabelled, defaults but for --seed (and the smoke-test lengths)."""
-    files.write_npz(os.path.join(work_dir, "labelled.npz"), x=generate.for_file(x[labelled]), y=y[labelled])
-    files.write_npz(os.path.join(work_dir, "unlabelled.npz"), x=generate.for_file(x[~labelled]))
+    files.write_npz(os.path.join(work_dir, "labelled.npz"), x=images.for_file(x[labelled]), y=y[labelled])
+    files.write_npz(os.path.join(work_dir, "unlabelled.npz"), x=images.for_file(x[~labelled]))
     run_dir = os.path.join(work_dir, kind)
     argv = ["--conditional", "--data-dir", os.path.join(work_dir, "labelled.npz"),
             "--unlabeled", os.path.join(work_dir, "unlabelled.npz"), "--out", run_dir, "--seed", str(seed)]
@@ -134,12 +136,12 @@ def one_seed(pool, scored, score_dir, labels, seed, args, work_dir):
     run_classifier = runs.load_model(runs.path(config["run_dir"], pseudo_labels.CLASSIFIER))
     add("run's classifier.keras", accuracy(run_classifier, *scored), run_seconds=seconds,
         pseudo_label_accuracy=float(np.mean(training.training_source(config).y[labelled.sum():] == y[~labelled])))
-    x_aug, y_aug, _ = augment.augmented_arrays(sampler, config, x[labelled], y[labelled],
+    x_aug, y_aug, _ = synthesis.augmented_arrays(sampler, config, x[labelled], y[labelled],
                                                per_class=args.synthetic_per_class, seed=seed)
     add("augment output", accuracy(fit(x_aug, y_aug, **recipe), *scored), n_train=len(y_aug))
     add("augment output + classical", accuracy(fit(x_aug, y_aug, classical=True, **recipe), *scored))
-    sample_labels = generate.balanced_labels(args.n, range(NUM_CLASSES))
-    samples = generate.sample(sampler, config, labels=sample_labels, seed=seed)
+    sample_labels = sampling.balanced_labels(args.n, range(NUM_CLASSES))
+    samples = sampling.sample(sampler, config, labels=sample_labels, seed=seed)
     quality = score(samples, sample_labels, score_dir, args.n, True)
     add("generator CAS", quality["cas"], fid=quality["fid"], label_fidelity=quality["label_fidelity"])
     return rows

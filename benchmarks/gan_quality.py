@@ -4,6 +4,8 @@
     python benchmarks/gan_quality.py --data-dir ../shared/data/mnist --split test --seed S  # to report, per seed
     python benchmarks/gan_quality.py --data-dir ../shared/data/mnist --split validation --variant lr-2e-4 \
         --marks 10 --reference-minutes 0 --no-real                                      # one default changed
+    python benchmarks/gan_quality.py --data-dir ../shared/data/mnist --split validation --variant r1 \
+        --at-steps 2747 --reference-minutes 0 --no-real                  # a recorded snapshot again, by its steps
     python benchmarks/gan_quality.py --data-dir ../shared/data/mnist --marks 1 --reference-minutes 1  # smoke
 
 --split validation trains on the training split less 10k held-out images and scores against those;
@@ -28,21 +30,22 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import numpy as np  # noqa: E402
 
-from augment_tf import cli, data, files, generate, images, train_gan, training, training_options  # noqa: E402
+from augment_tf import builders, cli, data, files, images, sampling, training, training_options  # noqa: E402
 from augment_tf.reference import reference_classifier  # noqa: E402
 from benchmarks import keras_io_dcgan  # noqa: E402
 from benchmarks.gan_variants import VARIANTS  # noqa: E402
 from benchmarks.common import WallClockSnapshots, markdown, real_row, score, split_dirs  # noqa: E402
 
 
-def train_ours(marks, data_dir, work_dir, extra_args=(), build_model=train_gan.build_model):
-    """Runs train_gan.py's own start/fit with default flags (plus `extra_args`) and the snapshot callback."""
+def train_ours(marks, data_dir, work_dir, extra_args=(), build_model=builders.build_gan, unit="minutes"):
+    """Runs train_gan.py's own start/fit with default flags (plus `extra_args`) and the snapshot callback (at
+    `marks` in `unit`: minutes or steps)."""
     parser = argparse.ArgumentParser()
-    training_options.add_arguments(parser, train_gan.DEFAULT_EPOCHS)
+    training_options.add_arguments(parser, training_options.GAN_EPOCHS)
     argv = ["--conditional", "--epochs", "1000", "--out", work_dir, *extra_args]
     args = parser.parse_args(argv + (["--data-dir", data_dir] if data_dir else []))
-    model, config, _ = training.start(args, "gan", "generator.keras", build_model, train_gan.DEFAULT_EPOCHS)
-    snapshots = WallClockSnapshots(model.ema_generator, marks, config["batch_size"])
+    model, config, _ = training.start(args, "gan", "generator.keras", build_model, training_options.GAN_EPOCHS)
+    snapshots = WallClockSnapshots(model.ema_generator, marks, config["batch_size"], unit)
     training.fit(model, config, extra_callbacks=[snapshots], verbose=0)
     return model, config, snapshots.snapshots
 
@@ -61,6 +64,8 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data-dir", default=os.environ.get(data.DATA_DIR_ENV))
     parser.add_argument("--marks", default="2,5,10,20", help="training minutes at which to score our GAN")
+    parser.add_argument("--at-steps", help="score our GAN at these step counts instead of --marks, e.g. a recorded "
+                        "run's steps at its mark, to re-make its figure whatever the machine's speed")
     parser.add_argument("--reference-minutes", type=float, default=10, help="0 skips the keras.io baseline")
     parser.add_argument("--no-real", action="store_true", help="skip scoring real images (the floor)")
     parser.add_argument("--n", type=int, default=10_000, help="samples scored per snapshot")
@@ -72,7 +77,7 @@ def main(argv=None):
     parser.add_argument("--seed", type=int, default=0, help="our GAN's --seed (data order, noise)")
     parser.add_argument("--out", default="benchmarks/results/gan_quality.json")
     args = parser.parse_args(argv)
-    marks = [float(m) for m in args.marks.split(",")]
+    marks = [int(m) for m in args.at_steps.split(",")] if args.at_steps else [float(m) for m in args.marks.split(",")]
     with tempfile.TemporaryDirectory() as work_dir:
         train_dir, score_dir, held_out = split_dirs(args.data_dir, args.split, os.path.join(work_dir, "data"))
         reference_classifier("mnist", score_dir)  # train/cache it before any clock starts
@@ -80,13 +85,13 @@ def main(argv=None):
 
         train_args = ["--seed", str(args.seed), *shlex.split(args.train_args)]
         model, config, snapshots = train_ours(marks, train_dir, os.path.join(work_dir, "run"), train_args,
-                                              VARIANTS[args.variant])
-        labels = generate.balanced_labels(args.n, range(config["num_classes"]))
+                                              VARIANTS[args.variant], "steps" if args.at_steps else "minutes")
+        labels = sampling.balanced_labels(args.n, range(config["num_classes"]))
         for snap in snapshots:
             model.ema_generator.set_weights(snap.pop("weights"))
-            x = generate.sample(model.ema_generator, config, labels=labels, seed=1)
+            x = sampling.sample(model.ema_generator, config, labels=labels, seed=1)
             png = args.out.replace(".json", f"_ours_{snap['minutes']:g}min.png")
-            files.write_png(png, generate.preview(x, labels))
+            files.write_png(png, sampling.preview(x, labels))
             rows.append({"model": f"augment_tf ConditionalGAN ({args.variant})", **snap,
                          **score(x, labels, score_dir, args.n, True)})
             print(json.dumps(rows[-1]), flush=True)
@@ -97,7 +102,7 @@ def main(argv=None):
             z = np.random.default_rng(1).standard_normal((args.n, keras_io_dcgan.LATENT_DIM)).astype("float32")
             x = reference.generator.predict(z, batch_size=1000, verbose=0)
             x = images.from_model_range(x, keras_io_dcgan.VALUE_RANGE)
-            files.write_png(args.out.replace(".json", "_keras_io.png"), generate.preview(x, None))
+            files.write_png(args.out.replace(".json", "_keras_io.png"), sampling.preview(x, None))
             rows.append({"model": "keras.io DCGAN example", **snap, **score(x, None, score_dir, args.n, False)})
             print(json.dumps(rows[-1]), flush=True)
 

@@ -1,6 +1,6 @@
 """Alternatives to the GAN's defaults, one change each, so that `gan_quality.py --variant` can re-make a choice.
 
-Each variant builds the model `train_gan.build_model` would build, with one thing changed (through the models'
+Each variant builds the model `builders.build_gan` would build, with one thing changed (through the models'
 hooks, docs/training.md); `defaults` changes nothing. They exist to choose defaults on the validation split, not
 for users. Run as a script, it trains one variant a fixed number of steps and saves its variables, so that two
 versions of a variant's code compare step for step from one seed:
@@ -21,7 +21,7 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 from keras import ops  # noqa: E402
 
-from augment_tf import cli, data, train_gan, training, training_options  # noqa: E402
+from augment_tf import builders, cli, data, training, training_options  # noqa: E402
 from augment_tf.models import ConditionalGAN  # noqa: E402
 from augment_tf.models.gan import LEARNING_RATE  # noqa: E402
 from benchmarks.common import split_dirs  # noqa: E402
@@ -68,7 +68,7 @@ class R1ConditionalGAN(ConditionalGAN):
 def _with_adam(learning_rate, beta_1, beta_2):
     """The default model with both networks on Adam(learning_rate, beta_1, beta_2)."""
     def build(config):
-        model = train_gan.build_model(config)
+        model = builders.build_gan(config)
         model.compile(
             d_optimizer=keras.optimizers.Adam(learning_rate, beta_1=beta_1, beta_2=beta_2),
             g_optimizer=keras.optimizers.Adam(learning_rate, beta_1=beta_1, beta_2=beta_2),
@@ -82,7 +82,7 @@ def _with_adam(learning_rate, beta_1, beta_2):
 def _rebuilt(model_class=ConditionalGAN, **changes):
     """The default model's config with `changes`, as `model_class`, compiled like the default."""
     def build(config):
-        default = train_gan.build_model(config)
+        default = builders.build_gan(config)
         model = model_class.from_config({**default.get_config(), **changes})
         model.compile(jit_compile=default.jit_compile)
         return model
@@ -91,7 +91,7 @@ def _rebuilt(model_class=ConditionalGAN, **changes):
 
 
 VARIANTS = {
-    "defaults": train_gan.build_model,
+    "defaults": builders.build_gan,
     "alternating": _rebuilt(AlternatingConditionalGAN),  # update scheme
     "adam-beta1-0.5": _with_adam(LEARNING_RATE, 0.5, 0.999),  # the DCGAN recipe's betas
     "lr-2e-4": _with_adam(2e-4, 0.0, 0.99),  # the default before the validation split chose 4e-4
@@ -105,11 +105,11 @@ def train_steps(variant, steps, data_dir, seed=0):
     """(model, {"d_loss": [...], "g_loss": [...]}) after `steps` steps of `variant` from `seed` on `data_dir`'s
     training images, started and fitted as gan_quality.py does (default flags); the losses as logged per step."""
     parser = argparse.ArgumentParser()
-    training_options.add_arguments(parser, train_gan.DEFAULT_EPOCHS)
+    training_options.add_arguments(parser, training_options.GAN_EPOCHS)
     with tempfile.TemporaryDirectory() as work_dir:
         args = parser.parse_args(["--conditional", "--steps", str(steps), "--seed", str(seed), "--out", work_dir,
                                   "--data-dir", data_dir])
-        model, config, _ = training.start(args, "gan", "generator.keras", VARIANTS[variant], train_gan.DEFAULT_EPOCHS)
+        model, config, _ = training.start(args, "gan", "generator.keras", VARIANTS[variant], training_options.GAN_EPOCHS)
         losses = {"d_loss": [], "g_loss": []}
         record = lambda batch, logs: [losses[k].append(float(logs[k])) for k in losses]
         training.fit(model, config, extra_callbacks=[keras.callbacks.LambdaCallback(on_train_batch_end=record)],

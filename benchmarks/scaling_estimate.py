@@ -15,7 +15,9 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-# augment_tf first: it imports TensorFlow without the start-up notes keras's import would print
+import augment_tf  # noqa: E402
+
+augment_tf.load_tensorflow()  # first: TensorFlow without the start-up notes keras's import would print
 from augment_tf import cli  # noqa: E402
 from augment_tf.models import ConditionalGAN, ConditionalVAE  # noqa: E402
 

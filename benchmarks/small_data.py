@@ -32,7 +32,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import numpy as np  # noqa: E402
 
-from augment_tf import augment, cli, data, files  # noqa: E402
+from augment_tf import cli, data, files, synthesis  # noqa: E402
 from benchmarks import augmentation_benefit as benefit  # noqa: E402
 from benchmarks.common import split_arrays  # noqa: E402
 
@@ -50,7 +50,7 @@ MIX_SHARES = (0.1, 0.25, 0.5)  # shares of each classifier batch drawn fresh fro
 
 
 def variants(per_class):
-    """{id: (row name, augment.augmented_arrays options, plus 'classical' and 'real_copies')}: the plain file of
+    """{id: (row name, synthesis.augmented_arrays options, plus 'classical' and 'real_copies')}: the plain file of
     `per_class` samples a class, one change at a time, and the combinations tried after those (--variants picks)."""
     plain = {"per_class": per_class}
     temperature, filtered = {"temperature": TEMPERATURE}, {"filter_threshold": FILTER_THRESHOLD}
@@ -120,7 +120,7 @@ def one_size(train_split, scored, per_class, seed, args, work_dir):
                 if "mix" in options:  # the real images, with a share of every batch drawn fresh
                     fit(generator, variant, *train, classical=classical, mix=(sampler, config, options["mix"]))
                     continue
-                x, y, is_synthetic = augment.augmented_arrays(sampler, config, *train, seed=seed,
+                x, y, is_synthetic = synthesis.augmented_arrays(sampler, config, *train, seed=seed,
                                                               classifier=real_model, **options)
                 fit(generator, variant, *(repeat_real(x, y, is_synthetic) if real_copies else (x, y)),
                     classical=classical)

@@ -30,7 +30,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import numpy as np  # noqa: E402
 
-from augment_tf import cli, data, files, shards  # noqa: E402
+from augment_tf import builders, cli, data, files, shards  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 RESULTS = os.path.join(ROOT, "benchmarks", "results", "streaming")
@@ -167,14 +167,14 @@ def mnist_shards(args, images_per_shard=None):
 def throughput(args):
     import keras
 
-    from augment_tf import sources, train_gan
+    from augment_tf import sources
     from benchmarks.throughput import DEFAULTS, BatchClock
 
     folder = mnist_shards(args)
     in_memory = sources.Arrays(*data.load_arrays("mnist", "train", args.data_dir), args.data_dir)
     streamed = sources.Shards(folder)
     keras.utils.set_random_seed(0)
-    model = train_gan.build_model({**DEFAULTS, "jit_compile": "off"})
+    model = builders.build_gan({**DEFAULTS, "jit_compile": "off"})
     datasets = {name: source.dataset(128, seed=0, value_range=tuple(model.value_range))
                 for name, source in (("in memory", in_memory), ("streamed from shards", streamed))}
     for dataset in datasets.values():

@@ -15,8 +15,10 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-# augment_tf first: it imports TensorFlow without the start-up notes keras's import would print
-from augment_tf import cli, data, train_gan, train_vae  # noqa: E402
+import augment_tf  # noqa: E402
+
+augment_tf.load_tensorflow()  # first: TensorFlow without the start-up notes keras's import would print
+from augment_tf import builders, cli, data  # noqa: E402
 from benchmarks import keras_io_dcgan  # noqa: E402
 
 import keras  # noqa: E402
@@ -61,11 +63,11 @@ def main(argv=None):
     gan_settings = ((32, "off"),) if args.defaults_only else ((32, "off"), (32, "on"), (64, "off"), (64, "on"))
     for width, jit in gan_settings:
         keras.utils.set_random_seed(0)
-        model = train_gan.build_model({**DEFAULTS, "width": width, "jit_compile": jit})
+        model = builders.build_gan({**DEFAULTS, "width": width, "jit_compile": jit})
         runs[(f"augment_tf ConditionalGAN, width {width}, jit_compile={jit}", 128)] = timed_epoch(
             model, 128, model.value_range, args.steps, args.data_dir)
     keras.utils.set_random_seed(0)
-    vae = train_vae.build_model({**DEFAULTS, "latent_dim": 16, "jit_compile": "off", "beta": 1.0,
+    vae = builders.build_vae({**DEFAULTS, "latent_dim": 16, "jit_compile": "off", "beta": 1.0,
                                  "kl_anneal_epochs": 0.0, "learning_rate": 1e-3})
     runs[("augment_tf ConditionalVAE, width 32, jit_compile=off", 128)] = timed_epoch(
         vae, 128, vae.value_range, args.steps, args.data_dir)

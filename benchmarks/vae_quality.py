@@ -34,7 +34,8 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import numpy as np  # noqa: E402
 
-from augment_tf import cli, data, files, generate, images, impute, metrics, reference, runs, train_vae  # noqa: E402
+from augment_tf import cli, data, defaults, files, images, masks, metrics, posterior, reference, runs, sampling  # noqa: E402
+from augment_tf import train_vae  # noqa: E402
 from benchmarks.common import WallClockSnapshots, markdown, real_row, split_dirs  # noqa: E402
 
 LIKELIHOOD_COLUMNS = ["model", "minutes", "nelbo_gray", "nelbo_binarised", "iw_nll_gray", "iw_nll_binarised", "k"]
@@ -78,16 +79,16 @@ def likelihood(model, x_test, y_test, iw_samples=0):
 def imputation(vaes, x, y, train_mean, classifier, iterations, png_prefix):
     """Rows of MSE on missing pixels and classifier accuracy per mask and method; writes example grids."""
     x01 = images.to_unit_range(x)
-    masks = {"50% pixels at random": impute.random_pixel_mask(x.shape, 0.5, np.random.default_rng(0)),
-             "bottom half": impute.half_mask(x.shape, "bottom")}
+    cases = {"50% pixels at random": masks.random_pixel_mask(x.shape, 0.5, np.random.default_rng(0)),
+             "bottom half": masks.half_mask(x.shape, "bottom")}
     accuracy = lambda u8: float(np.mean(np.argmax(classifier.predict(u8, batch_size=1000, verbose=0), -1) == y))
     rows = [{"mask": "none", "method": "original images", "mse_missing": 0.0, "classifier_accuracy": accuracy(x)}]
-    for mask_name, mask in masks.items():
+    for mask_name, mask in cases.items():
         observed = mask.astype(bool)
         filled = {"masked as is (missing = 0)": np.where(observed, x01, 0.0),
                   "training-set mean per pixel": np.where(observed, x01, train_mean)}
         for name, (model, labels) in vaes.items():
-            filled[name] = impute.impute(model.encoder, model.image_decoder, x01, mask, labels, iterations, seed=0)
+            filled[name] = posterior.impute(model.encoder, model.image_decoder, x01, mask, labels, iterations, seed=0)
         repaired = {name: images.from_model_range(f, (0.0, 1.0)) for name, f in filled.items()}
         for name, u8 in repaired.items():
             mse = float(np.mean((images.to_unit_range(u8)[~observed] - x01[~observed]) ** 2))
@@ -108,7 +109,7 @@ def main(argv=None):
     parser.add_argument("--n", type=int, default=10_000, help="samples scored per snapshot")
     parser.add_argument("--iw-samples", type=int, default=50, help="K of the importance-weighted bound (<2 skips)")
     parser.add_argument("--impute-n", type=int, default=2000, help="test images repaired per mask")
-    parser.add_argument("--iterations", type=int, default=impute.ITERATIONS, help="imputation chain length")
+    parser.add_argument("--iterations", type=int, default=defaults.IMPUTE_ITERATIONS, help="imputation chain length")
     parser.add_argument("--classifier-steps", type=int, help="smoke runs only: a quicker reference classifier")
     parser.add_argument("--split", choices=["validation", "test"], default="test",
                         help="validation: choose on held-out training images; test: report the final choice")
@@ -135,7 +136,7 @@ def main(argv=None):
         if args.impute_minutes:
             vae, _, vae_snaps = train(False, [args.impute_minutes], train_dir, os.path.join(work_dir, "vae"), args.seed)
             vae.set_weights(vae_snaps[-1]["weights"])
-        labels = generate.balanced_labels(args.n, range(config["num_classes"]))
+        labels = sampling.balanced_labels(args.n, range(config["num_classes"]))
         name = f"augment_tf ConditionalVAE ({args.variant})"
         x_train01 = images.to_unit_range(x_train)
         for i, snap in enumerate(snapshots):
@@ -143,9 +144,9 @@ def main(argv=None):
             for prior in ("standard", "fitted"):
                 if prior == "fitted":
                     cvae.fit_latent_prior(x_train01, y_train)
-                x = generate.sample(cvae.sampler, config, labels=labels, seed=1)
+                x = sampling.sample(cvae.sampler, config, labels=labels, seed=1)
                 png = args.out.replace(".json", f"_{snap['minutes']:g}min_{prior}.png")
-                files.write_png(png, generate.preview(x, labels))
+                files.write_png(png, sampling.preview(x, labels))
                 quality.append({"model": f"{name}, {prior} prior", **snap, **score(x, labels)})
                 print(json.dumps(quality[-1]), flush=True)
             last = i == len(snapshots) - 1
