@@ -14,7 +14,8 @@ import tensorflow as tf
 from augment_tf import augment, data, metrics, pseudo_labels, reference, runs, train_gan, train_vae, training
 from augment_tf.errors import AugmentError, DataError
 from augment_tf.models import SemiSupervisedClassifier, networks
-from augment_tf.models.augmentation import random_erase
+from augment_tf.models.random_views import random_erase
+from tests.conftest import command_error
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TINY = ["--steps", "3", "--batch-size", "8", "--latent-dim", "4", "--width", "8"]
@@ -261,7 +262,24 @@ def test_stored_labels_must_match_the_data(few_labels, tmp_path):
     ("steps without unlabelled", "--classifier-steps applies to --conditional runs with unlabelled images only"),
     ("too small", "too small for the classifier that labels unlabelled images"),
 ])
-def test_bad_input_is_one_line_and_exit_2_with_nothing_written(tmp_path, case, expected):
+def test_bad_input_is_one_line_and_exit_2_with_nothing_written(tmp_path, case, expected, capsys):
+    code, _, err = command_error(train_gan.main, bad_input(tmp_path, case), capsys)
+    assert code == 2, err
+    assert expected in err and len(err.strip().splitlines()) == 1, err
+    assert not (tmp_path / "run").exists()
+
+
+def test_python_m_train_gan_is_one_line_and_exit_2_in_a_real_process(tmp_path):
+    """The cases above run in-process through `cli.run`; the real `python -m augment_tf.train_gan` does the same."""
+    result = cli("-m", "augment_tf.train_gan", *bad_input(tmp_path, "shape"))
+    assert result.returncode == 2, result.stderr
+    expected = "unlabelled images are 10x10x1 (HxWxC) but the labelled ones 12x12x1"
+    assert expected in result.stderr and len(result.stderr.strip().splitlines()) == 1, result.stderr
+    assert not (tmp_path / "run").exists()
+
+
+def bad_input(tmp_path, case):
+    """Writes the labelled and unlabelled images of a case above into `tmp_path`; returns train_gan's arguments."""
     labelled, unlabelled = tmp_path / "labelled.npz", tmp_path / "unlabelled.npz"
     y, x_unlabelled, size, flags = np.arange(12) % 3, images(20, seed=1), 12, ["--conditional"]
     if case == "unconditional":
@@ -282,11 +300,7 @@ def test_bad_input_is_one_line_and_exit_2_with_nothing_written(tmp_path, case, e
     np.savez(unlabelled, x=x_unlabelled)
     run = tmp_path / "run"
     unlabelled_flag = [] if case == "steps without unlabelled" else ["--unlabeled", str(unlabelled)]
-    result = cli("-m", "augment_tf.train_gan", *flags, "--data-dir", str(labelled), *unlabelled_flag,
-                 "--out", str(run), "--steps", "2")
-    assert result.returncode == 2, result.stderr
-    assert expected in result.stderr and len(result.stderr.strip().splitlines()) == 1, result.stderr
-    assert not run.exists()
+    return [*flags, "--data-dir", str(labelled), *unlabelled_flag, "--out", str(run), "--steps", "2"]
 
 
 def test_evaluate_scores_accuracy_on_the_labelled_test_images_only(tmp_path):

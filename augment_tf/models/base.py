@@ -11,7 +11,7 @@ import numpy as np
 import tensorflow as tf
 from keras import ops
 
-from augment_tf.models import augmentation, replicas
+from augment_tf.models import random_views, replicas
 
 
 def resolve_jit_compile(jit_compile):
@@ -173,7 +173,7 @@ class GenerativeModel(ReplicatedModel):
         """What the networks train on: the images, or with `augment` a random shift/rotation/zoom of each."""
         if not self.augment:
             return images
-        return augmentation.random_affine(images, self.seed_generator, fill_value=self.value_range[0])
+        return random_views.random_affine(images, self.seed_generator, fill_value=self.value_range[0])
 
     def _conditioning(self, labels):
         """Extra network inputs: none for unconditional models."""

@@ -9,7 +9,7 @@ import keras
 import tensorflow as tf
 from keras import ops
 
-from augment_tf.models import augmentation, networks, replicas
+from augment_tf.models import networks, random_views, replicas
 from augment_tf.models.base import ReplicatedModel, apply_gradients, resolve_jit_compile, update_moving_average
 
 STRONG = dict(shift=0.15, rotation=20.0, zoom=0.2)  # random_affine bounds of the strong view
@@ -76,11 +76,11 @@ class SemiSupervisedClassifier(ReplicatedModel):
         return self.predictor(images, training=training)
 
     def _weak(self, images):
-        return augmentation.random_affine(images, self.seed_generator)
+        return random_views.random_affine(images, self.seed_generator)
 
     def _strong(self, images):
-        moved = augmentation.random_affine(images, self.seed_generator, **STRONG)
-        return augmentation.random_erase(moved, self.seed_generator, size=self.erase) if self.erase else moved
+        moved = random_views.random_affine(images, self.seed_generator, **STRONG)
+        return random_views.random_erase(moved, self.seed_generator, size=self.erase) if self.erase else moved
 
     def train_step(self, data):
         (images, labels), unlabeled = data

@@ -7,7 +7,7 @@ import tensorflow as tf
 import keras
 
 from augment_tf.models import ConditionalGAN, ConditionalVAE, base, gan
-from augment_tf.models.augmentation import random_affine
+from augment_tf.models.random_views import random_affine
 
 SHAPE = (28, 28, 1)
 
