@@ -23,9 +23,10 @@ Formats (`--format`, default from OUT: `.npz` file or folder; augment_tf.writers
     tfds  OUT/ a TensorFlow Datasets folder, split "train", features image (H, W, C uint8), label (ClassLabel),
           is_synthetic (bool): `tfds.builder_from_directory(OUT)` reads it; for OUT=DIR/NAME/X.Y.Z
           `tfds.load(NAME, data_dir=DIR)` does too
-    shards OUT/ a sharded folder (augment_tf.shards; what --data-dir trains from): for any number of samples, in flat
-          memory. The real images are copied chunk by chunk (a sharded --real streams), then the synthetic ones,
-          drawn chunk by chunk, each chunk holding every class; summary.json says how many of the first are real.
+    shards OUT/ a sharded folder (augment_tf.shard_format; what --data-dir trains from): for any number of
+          samples, in flat memory. The real images are copied chunk by chunk (a sharded --real streams), then the
+          synthetic ones, drawn chunk by chunk, each chunk holding every class; summary.json says how many of the
+          first are real.
           No estimate (it needs the samples in memory); a killed write is finished by the same command.
 Beside the data: a grid of real (one row) then synthetic (one row) samples per synthesised class, and a JSON
 summary (counts per class, filter report, estimate): OUT_grid.png and OUT.json for an .npz, OUT/grid.png and
@@ -40,7 +41,7 @@ import sys
 
 import numpy as np
 
-from augment_tf import amounts, checks, cli, data, defaults, files, progress, runs, shards, sources, writers
+from augment_tf import amounts, checks, cli, data, defaults, files, progress, runs, shard_format, sources, writers
 from augment_tf.errors import AugmentError, DataError
 
 
@@ -99,7 +100,8 @@ def parse_args(argv=None):
     parser.add_argument("--data-dir", help="local data (IDX folder or .npz): the real samples without --real, and "
                         f"what --filter's reference classifier learns; default ${data.DATA_DIR_ENV} or TFDS")
     parser.add_argument("--no-estimate", action="store_true", help="skip the estimate of whether the samples help "
-                        f"(a {defaults.ESTIMATE_FOLDS}-fold cross-validation on the real images: {2 * defaults.ESTIMATE_FOLDS} small CNNs)")
+                        f"(a {defaults.ESTIMATE_FOLDS}-fold cross-validation on the real images: "
+                        f"{2 * defaults.ESTIMATE_FOLDS} small CNNs)")
     parser.add_argument("--held-out", metavar="PATH", help="labelled images the run never trained on (a data folder "
                         "or .npz, read as --real is): the estimate scores on these instead of cross-validating the "
                         "real images, which the generator may have copied")
@@ -216,19 +218,19 @@ def _write_streamed(args, sampler, config, dataset, num_classes):
     classifier = name = None
     if args.filter:
         classifier, name = synthesis.filter_classifier(args.run_dir, dataset, args.data_dir, verbose=True)
-    per_shard = shards.default_images_per_shard(config["image_shape"])
+    per_shard = shard_format.default_images_per_shard(config["image_shape"])
     plan = {"command": "augment", "run": os.path.abspath(args.run_dir), "real": os.path.abspath(source.name)
             if os.path.exists(source.name) else source.name, "counts": counts.tolist(), "copies": len(copies),
             "filter": name, "threshold": args.threshold, "max_rounds": args.max_rounds, "seed": args.seed,
             "images_per_shard": per_shard}
-    skip = shards.resume_from(args.out, plan, per_shard)
+    skip = shard_format.resume_from(args.out, plan, per_shard)
     reports, n_real = [], int(real.sum())
     synthetic = synthesis.synthetic_chunks(sampler, config, counts, classifier=classifier, threshold=args.threshold,
                                            max_rounds=args.max_rounds, seed=args.seed,
                                            skip=skip - n_real - len(copies), reports=reports)
     parts = [((x[y != data.UNLABELED], y[y != data.UNLABELED]) for x, y in source.chunks()),
              [(source.x[copies], source.y[copies])] if len(copies) else [], synthetic]
-    shards.write_shards(synthesis.skipped(itertools.chain(*parts), skip), args.out, per_shard, source=args.run_dir,
+    shard_format.write_shards(synthesis.skipped(itertools.chain(*parts), skip), args.out, per_shard, source=args.run_dir,
                         plan=plan)
     report = synthesis.merged_report(reports, args.threshold, name)
     synthesis.report_filter(report)

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from augment_tf import shards
+from augment_tf import shard_format
 from augment_tf.arrays import UNLABELED, check_arrays  # noqa: F401  (data.UNLABELED, data.check_arrays)
 from augment_tf.errors import DataError
 from augment_tf.files import atomic_path
@@ -81,9 +81,8 @@ def load_arrays(dataset="mnist", split="train", data_dir=None):
 
     Source: `data_dir`, else `$AUGMENT_TF_DATA_DIR`, else TensorFlow Datasets `dataset` (ignored
     for local data). A folder holds the MNIST IDX pair of `split` (`train`, `test`; raw or .gz)
-    or `{split}.npz` or a sharded folder `{split}/` (augment_tf.shards); an `.npz` file (arrays `x`, `y`) or a sharded
-    folder is the data whatever the split. A label of
-    `UNLABELED` (-1) marks an image without a label.
+    or `{split}.npz` or a sharded folder `{split}/` (augment_tf.shard_format); an `.npz` file (arrays `x`, `y`) or a
+    sharded folder is the data whatever the split. A label of `UNLABELED` (-1) marks an image without a label.
     """
     data_dir = data_dir or os.environ.get(DATA_DIR_ENV) or None
     if data_dir is None:
@@ -201,10 +200,10 @@ def _local_files(path, split):
         return (str(path.resolve()),)
     if not path.is_dir():
         raise DataError(f"{path}: " + ("not a folder or an .npz file" if path.exists() else "no such file or folder"))
-    folder = shards.split_folder(path, split)
+    folder = shard_format.split_folder(path, split)
     if folder:
-        shards.read_metadata(folder)  # a finished, consistent write
-        return (str((Path(folder) / shards.METADATA).resolve()),)
+        shard_format.read_metadata(folder)  # a finished, consistent write
+        return (str((Path(folder) / shard_format.METADATA).resolve()),)
     names = IDX_FILES.get(split, ())
     found = [_idx_file(path, name) for name in names]
     if names and all(found):
@@ -239,7 +238,7 @@ def _load(key):
         (x, y), source = (arrays["x"], arrays["y"]), args[0][0]
     else:  # a sharded folder's metadata.json
         source = os.path.dirname(args[0][0])
-        x, y = (np.concatenate(arrays) for arrays in zip(*shards.read_chunks(source)))
+        x, y = (np.concatenate(arrays) for arrays in zip(*shard_format.read_chunks(source)))
     x, y = check_arrays(x, y, source)
     x.flags.writeable = y.flags.writeable = False
     return x, y

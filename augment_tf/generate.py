@@ -4,8 +4,8 @@
     python -m augment_tf.generate RUN_DIR --n 10000000 --out samples/ --format shards   # any number, flat memory
 
 Samples are drawn in chunks with a progress bar on stderr; a second command given the same --out refuses while the
-first runs (`files.claim`). Shards are written as the chunks come (augment_tf.shards), the classes cycling rather than
-sorted (every shard holds each class); a killed write is finished by running the same command again.
+first runs (`files.claim`). Shards are written as the chunks come (augment_tf.shard_format), the classes cycling
+rather than sorted (every shard holds each class); a killed write is finished by running the same command again.
 """
 
 import argparse
@@ -13,7 +13,7 @@ import os
 
 import numpy as np
 
-from augment_tf import cli, data, files, images, progress, runs, shards
+from augment_tf import cli, data, files, images, progress, runs, shard_format
 from augment_tf.errors import AugmentError
 
 def main(argv=None):
@@ -24,7 +24,7 @@ def main(argv=None):
     parser.add_argument("--format", choices=("npz", "shards"), default="npz",
                         help="npz (default), or shards: a sharded folder written as samples come (docs/data.md)")
     parser.add_argument("--images-per-shard", type=int,
-                        help=f"--format shards: images per file (default: about {shards.SHARD_BYTES // 2**20} MB)")
+                        help=f"--format shards: images per file (default: about {shard_format.SHARD_BYTES // 2**20} MB)")
     parser.add_argument("--grid", help="also write a preview grid PNG")
     parser.add_argument("--labels", help="conditional runs: classes to draw, balanced (default: all)")
     parser.add_argument("--seed", type=int, default=0)
@@ -63,10 +63,10 @@ def main(argv=None):
 
 def _write_shards(sampler, config, args, classes):
     """The samples as a sharded folder, written as they are drawn; a rerun after a kill keeps the complete shards."""
-    per_shard = args.images_per_shard or shards.default_images_per_shard(config["image_shape"])
+    per_shard = args.images_per_shard or shard_format.default_images_per_shard(config["image_shape"])
     plan = {"command": "generate", "run": os.path.abspath(args.run_dir), "n": args.n, "classes": classes and list(
         classes), "seed": args.seed, "images_per_shard": per_shard}
-    skip = shards.resume_from(args.out, plan, per_shard)
+    skip = shard_format.resume_from(args.out, plan, per_shard)
     if skip:
         progress.note(f"{args.out}: keeping the {skip} samples of a killed write, drawing the rest", True)
     from augment_tf import sampling
@@ -82,7 +82,7 @@ def _write_shards(sampler, config, args, classes):
                 first.append((x, y))
             yield x, y
 
-    shards.write_shards(kept_first(labelled), args.out, per_shard, source=args.run_dir, plan=plan)
+    shard_format.write_shards(kept_first(labelled), args.out, per_shard, source=args.run_dir, plan=plan)
     if args.grid and first:
         x, y = first[0]
         files.write_png(args.grid, sampling.preview(x, None if classes is None else y))

@@ -9,7 +9,7 @@ import warnings
 import numpy as np
 import scipy.linalg
 
-from augment_tf import data, progress, shards, sources
+from augment_tf import data, progress, shard_format, sources
 from augment_tf.errors import AugmentError, DataError
 
 K_NEIGHBOURS = 3
@@ -55,8 +55,8 @@ def evaluate_samples(x, y=None, *, dataset="mnist", data_dir=None, cas=False, ma
     x, y = x[:n], (None if y is None else y[:n])
     if n <= K_NEIGHBOURS:
         raise DataError(f"need at least {K_NEIGHBOURS + 1} samples to evaluate, got {n}")
-    train_folder = data_dir and shards.split_folder(data_dir, "train")
-    if train_folder and shards.split_folder(data_dir, "test") == train_folder:  # before reading it as the test split
+    train_folder = data_dir and shard_format.split_folder(data_dir, "train")
+    if train_folder and shard_format.split_folder(data_dir, "test") == train_folder:  # before reading it as the test split
         raise DataError(f"{data_dir}: one sharded folder serves every split, so scores would be measured on the "
                         "reference classifier's own training images; write the splits as DIR/train and DIR/test "
                         "(python -m augment_tf.shard SRC --split test --out DIR/test)")

@@ -6,7 +6,8 @@ reconstructs and repairs real digits.
 Writes DIR/progress.gif (the per-epoch sample grids of RUN_DIR/samples/ as an animation), DIR/samples.png (ten
 samples a row, one row per class for a conditional run) and, for VAE runs, DIR/reconstructions.png (test images
 above their reconstructions) and DIR/imputation.png (test images with the bottom half missing, repaired by
-`impute`, and the originals; augment_tf.figures draws them). Images are scaled up by --scale (default 2) with whole pixels, for screens.
+`impute`, and the originals; augment_tf.figures draws them). Images are scaled up by --scale (default 2) with whole
+pixels, for screens.
 """
 
 import argparse

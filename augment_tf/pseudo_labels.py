@@ -122,7 +122,7 @@ def _label_chunks(run_dir, source, model):
 def read_labels(run_dir, y=None, images=None):
     """`y` with the run's stored labels for its unlabelled images; the labelled ones must not have changed. For
     streamed data, `images` (their number) instead of `y`: the stored labels, which the stream's own labels
-    override (`shards.shard_dataset`)."""
+    override (`shard_format.shard_dataset`)."""
     path = runs.path(run_dir, LABELS)
     labels = data.read_npz(path, ("y",), hint="the run directory is damaged: start the run again")["y"]
     if y is None:

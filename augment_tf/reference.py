@@ -13,7 +13,7 @@ import re
 import keras
 import numpy as np
 
-from augment_tf import data, files, progress, shards, sources
+from augment_tf import data, files, progress, shard_format, sources
 from augment_tf.errors import DataError
 from augment_tf.models import networks
 
@@ -73,7 +73,7 @@ def reference_classifier(dataset="mnist", data_dir=None, *, steps=None, verbose=
     if not source.streamed:
         (x, y), _ = data.split_labeled(source.x, source.y)
     name = re.sub(r"[^\w.-]+", "_", dataset)
-    digest = _digest(x, y) if not source.streamed else shards.fingerprint(source.folder)
+    digest = _digest(x, y) if not source.streamed else shard_format.fingerprint(source.folder)
     path = os.path.join(cache_dir(), f"classifier-{name}-{_recipe_key(steps)}-{digest}.keras")
     if os.path.exists(path):
         try:
@@ -86,7 +86,7 @@ def reference_classifier(dataset="mnist", data_dir=None, *, steps=None, verbose=
         batch = min(BATCH_SIZE, source.images - source.unlabeled)
         labelled = source.dataset(batch, seed=0, value_range=(0.0, 255.0)).unbatch().filter(
             lambda image, label: label != data.UNLABELED).batch(batch, drop_remainder=True)
-        with shards.as_data_errors():
+        with shard_format.as_data_errors():
             model = fit_classifier(labelled, source.image_shape, data.classes_of(source.class_counts, source.name),
                                    steps=steps, verbose=verbose)
     else:

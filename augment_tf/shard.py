@@ -9,7 +9,7 @@ TensorFlow Datasets name (streamed, never whole in memory). Progress goes to std
 import argparse
 
 import augment_tf
-from augment_tf import cli, files, progress, shards, sources
+from augment_tf import cli, files, progress, shard_format, sources
 from augment_tf.errors import AugmentError
 
 
@@ -19,20 +19,21 @@ def main(argv=None):
     parser.add_argument("--out", required=True, help="folder to write (absent or empty)")
     parser.add_argument("--split", default="train", help="split of an IDX folder or TFDS name (default train)")
     parser.add_argument("--images-per-shard", type=int,
-                        help=f"images per file (default: about {shards.SHARD_BYTES // 2**20} MB of images)")
+                        help=f"images per file (default: about {shard_format.SHARD_BYTES // 2**20} MB of images)")
     args = parser.parse_args(argv)
     if args.images_per_shard is not None and args.images_per_shard < 1:
         raise AugmentError(f"--images-per-shard must be a positive integer, got {args.images_per_shard}")
     with files.claim(args.out):
-        shards.check_new_folder(args.out)
+        shard_format.check_new_folder(args.out)
         total, chunks = sources.source_chunks(args.src, args.split)  # a wrong SRC is refused here
         augment_tf.load_tensorflow()  # it writes the TFRecords; loaded only now, after the checks
         import keras
 
         with progress.shown() as verbose:
             bar = keras.utils.Progbar(total, verbose=verbose, unit_name="image") if verbose == 1 else None
-            metadata = shards.write_shards(_counted(chunks, bar) if bar else chunks, args.out, args.images_per_shard,
-                                           on_shard=None if bar else _note, source=args.src)
+            metadata = shard_format.write_shards(_counted(chunks, bar) if bar else chunks, args.out,
+                                                 args.images_per_shard, on_shard=None if bar else _note,
+                                                 source=args.src)
     labels = (f"{metadata['num_classes']} classes" if metadata["num_classes"] else "no labels") + (
         f", {metadata['unlabeled']} unlabelled" if metadata["num_classes"] and metadata["unlabeled"] else "")
     print(f"wrote {metadata['images']} images {tuple(metadata['image_shape'])} ({labels}) in "

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from augment_tf import data, shards
+from augment_tf import data, shard_format
 from augment_tf.errors import DataError
 
 IN_MEMORY_BYTES = 2 * 2**30  # larger shard folders stream: 2 GB of uint8 images (2.7 million of 28x28)
@@ -43,7 +43,7 @@ class Arrays:
         return data.make_dataset(self.x, self.y, batch_size, seed=seed, repeat=True, value_range=value_range
                                  ).skip(start)
 
-    def chunks(self, size=shards.CHUNK):
+    def chunks(self, size=shard_format.CHUNK):
         """(x, y) chunks in stored order."""
         return ((self.x[i:i + size], self.y[i:i + size]) for i in range(0, self.images, size))
 
@@ -52,14 +52,14 @@ class Arrays:
 
 
 class Shards:
-    """A sharded folder (augment_tf.shards), read as a stream: its metadata says the size, shape and classes."""
+    """A sharded folder (augment_tf.shard_format), read as a stream: its metadata says the size, shape and classes."""
 
     streamed = True
 
     def __init__(self, folder, metadata=None, labels=None):
         """`labels` (one per image, in stored order) label the unlabelled records: a run's pseudo-labels."""
         self.folder, self.name, self.labels = os.fspath(folder), os.fspath(folder), labels
-        self.metadata = metadata or shards.read_metadata(folder)
+        self.metadata = metadata or shard_format.read_metadata(folder)
         self.images, self.image_shape = self.metadata["images"], tuple(self.metadata["image_shape"])
         self.class_counts = np.asarray(self.metadata["class_counts"], np.int64)
         self.unlabeled = self.metadata["unlabeled"]
@@ -67,22 +67,23 @@ class Shards:
     def batches_per_pass(self, batch_size, workers=1):
         """Whole batches per pass over a worker's shards, `batch_size` being the global batch: each of `workers`
         reads batch_size / workers images per step from its own shards."""
-        return shards.batches_per_epoch(self.metadata, batch_size // workers, workers)
+        return shard_format.batches_per_epoch(self.metadata, batch_size // workers, workers)
 
-    def dataset(self, batch_size, *, seed, value_range, start=0, worker=(0, 1), shuffle_buffer=shards.SHUFFLE_BUFFER):
+    def dataset(self, batch_size, *, seed, value_range, start=0, worker=(0, 1),
+                shuffle_buffer=shard_format.SHUFFLE_BUFFER):
         """Endless batches of this worker's shards (`batch_size` of them: a worker's share of the global batch);
         the first `start` batches skipped by starting at their pass, reading at most one pass to skip the rest."""
-        per_pass = shards.batches_per_epoch(self.metadata, batch_size, worker[1])
-        return shards.shard_dataset(self.folder, batch_size, seed=seed, epoch=start // per_pass, worker=worker,
+        per_pass = shard_format.batches_per_epoch(self.metadata, batch_size, worker[1])
+        return shard_format.shard_dataset(self.folder, batch_size, seed=seed, epoch=start // per_pass, worker=worker,
                                     shuffle_buffer=shuffle_buffer, value_range=value_range, labels=self.labels
                                     ).skip(start % per_pass)
 
-    def chunks(self, size=shards.CHUNK):
-        return shards.read_chunks(self.folder, size, self.labels)
+    def chunks(self, size=shard_format.CHUNK):
+        return shard_format.read_chunks(self.folder, size, self.labels)
 
     def reads(self, worker):
         """One line: the shards worker (index, count) reads."""
-        mine = shards.worker_shards(self.metadata, worker)
+        mine = shard_format.worker_shards(self.metadata, worker)
         numbers = ", ".join(str(int(s["file"][6:-9])) for s in mine)
         return (f"worker {worker[0]} of {worker[1]} reads shards {numbers} ({len(mine)} of "
                 f"{len(self.metadata['shards'])}; {sum(s['records'] for s in mine):,} images)")
@@ -123,9 +124,9 @@ def _sharded(dataset, split, data_dir, stream):
     split), else (None, None); `stream` "on" needs one."""
     if stream not in STREAM_CHOICES:
         raise ValueError(f"stream must be one of {STREAM_CHOICES}, got {stream!r}")
-    folder = data_dir and shards.split_folder(data_dir, split)
+    folder = data_dir and shard_format.split_folder(data_dir, split)
     if folder:
-        return folder, shards.read_metadata(folder)
+        return folder, shard_format.read_metadata(folder)
     if stream == "on":
         given = data_dir or dataset
         raise DataError(f"{given}: --stream on reads a sharded folder; write one with python -m augment_tf.shard "
@@ -137,12 +138,12 @@ def _gb(size):
     return f"{size / 2**30:.1f} GB" if size >= 2**30 else f"{size / 2**20:.0f} MB"
 
 
-def source_chunks(src, split="train", chunk_size=shards.CHUNK):
+def source_chunks(src, split="train", chunk_size=shard_format.CHUNK):
     """(number of images or None, iterable of (x uint8, y int64) chunks) of SRC: a sharded folder, local files
     (`data.load_arrays`) or, when no such path exists, a TensorFlow Datasets name."""
     path = Path(src).expanduser()
-    if shards.is_sharded(path):
-        return shards.read_metadata(path)["images"], shards.read_chunks(path, chunk_size)
+    if shard_format.is_sharded(path):
+        return shard_format.read_metadata(path)["images"], shard_format.read_chunks(path, chunk_size)
     if path.exists() or path.suffix == ".npz" or "/" in src:
         x, y = data.load_arrays(split=split, data_dir=str(path))
         return len(x), ((x[i:i + chunk_size], y[i:i + chunk_size]) for i in range(0, len(x), chunk_size))

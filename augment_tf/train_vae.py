@@ -29,7 +29,8 @@ def main(argv=None, extra_callbacks=()):
     from augment_tf import builders, training  # TensorFlow only now: --help and argument errors answer without it
 
     return training.main_for("vae", "sampler.keras", builders.build_vae, training_options.VAE_EPOCHS, args, given,
-                             options=OPTIONS, callbacks=lambda config: [*builders.vae_callbacks(config), *extra_callbacks])
+                             options=OPTIONS,
+                             callbacks=lambda config: [*builders.vae_callbacks(config), *extra_callbacks])
 
 
 if __name__ == "__main__":

@@ -13,7 +13,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from augment_tf import data, distribute, files, pseudo_labels, runs, shards, sources, training_options
+from augment_tf import data, distribute, files, pseudo_labels, runs, shard_format, sources, training_options
 from augment_tf.callbacks import Checkpoint, SampleGrid, StopOnNaN
 from augment_tf.errors import AugmentError, DataError
 from augment_tf.models import networks
@@ -234,7 +234,7 @@ def fit(model, config, initial_epoch=0, extra_callbacks=(), verbose=None):
             print(source.reads(worker), file=sys.stderr)
         return source.dataset(batch, seed=config["seed"], value_range=tuple(model.value_range), worker=worker,
                               start=initial_epoch * steps_per_epoch,
-                              shuffle_buffer=config.get("shuffle_buffer") or shards.SHUFFLE_BUFFER)
+                              shuffle_buffer=config.get("shuffle_buffer") or shard_format.SHUFFLE_BUFFER)
 
     dataset = distribute.per_worker_dataset(strategy, batches, batch_size) if workers > 1 else batches(
         batch_size, (0, 1))
@@ -248,7 +248,7 @@ def fit(model, config, initial_epoch=0, extra_callbacks=(), verbose=None):
     ]
     if verbose is None:
         verbose = 1 if sys.stdout.isatty() else 2
-    with shards.as_data_errors():  # a corrupt shard met mid-epoch: one line naming it; the last checkpoint stays
+    with shard_format.as_data_errors():  # a corrupt shard met mid-epoch: one line naming it; the last checkpoint stays
         history = model.fit(
             dataset,
             epochs=epochs,

@@ -9,7 +9,7 @@ import json
 import math
 import os
 
-from augment_tf import cli, data, runs, shards, sources
+from augment_tf import cli, data, runs, shard_format, sources
 from augment_tf.errors import AugmentError
 
 GAN_EPOCHS = 22  # train-gan's default length: about 10 minutes on a 2-core CPU (benchmarks/README.md)
@@ -62,8 +62,8 @@ def add_arguments(parser, default_epochs, default_latent_dim=64, default_width=3
         f"{sources.IN_MEMORY_BYTES // 2**30} GB (auto, the default)",
     )
     parser.add_argument(
-        "--shuffle-buffer", type=int, default=shards.SHUFFLE_BUFFER,
-        help=f"streamed data: images shuffled together, beside the shards' order (default {shards.SHUFFLE_BUFFER})",
+        "--shuffle-buffer", type=int, default=shard_format.SHUFFLE_BUFFER,
+        help=f"streamed data: images shuffled together, beside the shards' order (default {shard_format.SHUFFLE_BUFFER})",
     )
     length = parser.add_mutually_exclusive_group()
     length.add_argument(

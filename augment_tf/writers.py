@@ -4,7 +4,7 @@ folder, each atomically, with a comparison grid and a JSON summary beside or ins
     npz   OUT.npz: x uint8 (N×H×W grayscale, N×H×W×C colour), y int64, is_synthetic bool; OUT_grid.png, OUT.json
     idx   OUT/train-images-idx3-ubyte.gz, train-labels-idx1-ubyte.gz and train-is-synthetic-idx1-ubyte.gz
     tfds  OUT/ split "train", features image, label (ClassLabel), is_synthetic; OUT/grid.png, OUT/summary.json
-(The sharded format, for any number of samples, is `shards.write_shards`'.)"""
+(The sharded format, for any number of samples, is `shard_format.write_shards`'.)"""
 
 import contextlib
 import io
@@ -14,7 +14,7 @@ import shutil
 
 import numpy as np
 
-from augment_tf import data, files, images, shards
+from augment_tf import data, files, images, shard_format
 from augment_tf.errors import AugmentError
 
 FORMATS = ("npz", "idx", "tfds", "shards")
@@ -116,8 +116,8 @@ def output_format(out, fmt=None):
                                                          f"a folder, not {out}: drop the .npz from --out"))
     if fmt == "npz" and os.path.isdir(out):
         raise AugmentError(f"{out} is a folder: choose another --out")
-    if fmt == "shards" and not os.path.isfile(os.path.join(out, shards.PLAN)):  # a plan: a rerun finishing it
-        shards.check_new_folder(out)
+    if fmt == "shards" and not os.path.isfile(os.path.join(out, shard_format.PLAN)):  # a plan: a rerun finishing it
+        shard_format.check_new_folder(out)
     elif fmt not in ("npz", "shards"):
         files.check_replaceable_dir(out)
     return fmt

@@ -1,4 +1,4 @@
-"""Very large datasets: memory and speed of training from shards (augment_tf.shards, augment_tf.sources).
+"""Very large datasets: memory and speed of training from shards (augment_tf.shard_format, augment_tf.sources).
 
     python benchmarks/streaming.py make --data-dir ../shared/data/mnist --work /tmp/big [--sizes 1000000,8000000]
     python benchmarks/streaming.py memory --work /tmp/big [--steps 300]
@@ -30,7 +30,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import numpy as np  # noqa: E402
 
-from augment_tf import builders, cli, data, files, shards  # noqa: E402
+from augment_tf import builders, cli, data, files, shard_format  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 RESULTS = os.path.join(ROOT, "benchmarks", "results", "streaming")
@@ -89,7 +89,7 @@ def make_one(data_dir, n, out, seed):
             yield chunk
 
     begin = time.perf_counter()
-    metadata = shards.write_shards(timed(distorted_chunks(x, y, n, seed)), out)
+    metadata = shard_format.write_shards(timed(distorted_chunks(x, y, n, seed)), out)
     total = time.perf_counter() - begin
     return {"images": n, "seconds": total, "writer_seconds": total - generating[0],
             "generating_seconds": generating[0], "shards": len(metadata["shards"]),
@@ -160,7 +160,7 @@ def mnist_shards(args, images_per_shard=None):
     folder = os.path.join(args.work, f"mnist-{images_per_shard or 'default'}")
     if not os.path.isdir(folder):
         x, y = data.load_arrays("mnist", "train", args.data_dir)
-        shards.write_shards([(x, y)], folder, images_per_shard)
+        shard_format.write_shards([(x, y)], folder, images_per_shard)
     return folder
 
 

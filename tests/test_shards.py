@@ -1,4 +1,4 @@
-"""Tests for augment_tf.shards (the sharded format, its writer, its streaming reader) and python -m augment_tf.shard."""
+"""Tests for augment_tf.shard_format (the sharded format, its writer, its streaming reader) and python -m augment_tf.shard."""
 
 import json
 import os
@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from augment_tf import data, shard, shards
+from augment_tf import cli, data, shard, shard_format, sources
 from augment_tf.errors import AugmentError, DataError
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -32,7 +32,7 @@ def chunks(x, y, size=7):
 def written(tmp_path):
     """A sharded folder of `tiny()` in 6 shards of 10; returns (folder, x, y)."""
     x, y = tiny()
-    shards.write_shards(chunks(x, y), tmp_path / "s", images_per_shard=10)
+    shard_format.write_shards(chunks(x, y), tmp_path / "s", images_per_shard=10)
     return tmp_path / "s", x, y
 
 
@@ -56,32 +56,32 @@ def as_rows(x, y):
 
 def test_round_trip_every_image_once_per_epoch_in_a_seeded_order(written):
     folder, x, y = written
-    metadata = shards.read_metadata(folder)
+    metadata = shard_format.read_metadata(folder)
     assert metadata["num_classes"] == 5 and metadata["unlabeled"] == 1 and metadata["images"] == 60
     assert metadata["class_counts"] == [12, 12, 12, 11, 12] and len(metadata["shards"]) == 6
     assert sorted(os.listdir(folder)) == ["metadata.json"] + [f"shard-0000{i}.tfrecord" for i in range(6)]
-    read = epochs(shards.shard_dataset(folder, 6, seed=3, shuffle_buffer=16, value_range=(0, 255)), 10, 3)
+    read = epochs(shard_format.shard_dataset(folder, 6, seed=3, shuffle_buffer=16, value_range=(0, 255)), 10, 3)
     for images, labels in read:
         assert images.shape == (60, 4, 3, 1) and labels.dtype == np.int64
         assert as_rows(images, labels) == as_rows(x, y)  # every image and label exactly once
     assert not np.array_equal(read[0][1], read[1][1]) and not np.array_equal(read[1][0], read[2][0])
     # epoch 2 built directly (what --resume does) and again from a fresh pipeline: the same order
-    again = epochs(shards.shard_dataset(folder, 6, seed=3, shuffle_buffer=16, value_range=(0, 255), epoch=2), 10, 1)
+    again = epochs(shard_format.shard_dataset(folder, 6, seed=3, shuffle_buffer=16, value_range=(0, 255), epoch=2), 10, 1)
     np.testing.assert_array_equal(again[0][0], read[2][0])
     np.testing.assert_array_equal(again[0][1], read[2][1])
-    other = epochs(shards.shard_dataset(folder, 6, seed=4, shuffle_buffer=16, value_range=(0, 255)), 10, 1)
+    other = epochs(shard_format.shard_dataset(folder, 6, seed=4, shuffle_buffer=16, value_range=(0, 255)), 10, 1)
     assert not np.array_equal(other[0][1], read[0][1])
 
 
 def test_value_range_drop_remainder_and_stored_order(written):
     folder, x, y = written
-    images, labels = next(iter(shards.shard_dataset(folder, 7, seed=0)))
+    images, labels = next(iter(shard_format.shard_dataset(folder, 7, seed=0)))
     assert images.dtype == tf.float32 and images.shape == (7, 4, 3, 1)
     assert float(tf.reduce_min(images)) >= -1 and float(tf.reduce_max(images)) <= 1
-    assert shards.batches_per_epoch(shards.read_metadata(folder), 7) == 8  # 60 // 7: the remainder dropped
-    single = shards.shard_dataset(folder, 7, seed=0, repeat=False, drop_remainder=False)
+    assert shard_format.batches_per_epoch(shard_format.read_metadata(folder), 7) == 8  # 60 // 7: the remainder dropped
+    single = shard_format.shard_dataset(folder, 7, seed=0, repeat=False, drop_remainder=False)
     assert sum(len(b[1]) for b in single) == 60
-    stored = list(shards.read_chunks(folder, chunk_size=25))
+    stored = list(shard_format.read_chunks(folder, chunk_size=25))
     assert [len(c[1]) for c in stored] == [25, 25, 10]
     np.testing.assert_array_equal(np.concatenate([c[0] for c in stored])[..., 0], x)
     np.testing.assert_array_equal(np.concatenate([c[1] for c in stored]), y)
@@ -108,15 +108,22 @@ def test_writer_consumes_lazily(tmp_path):
             pulled[0] += chunk
             yield x, y
 
-    metadata = shards.write_shards(endless_chunks(), tmp_path / "s", per_shard,
+    metadata = shard_format.write_shards(endless_chunks(), tmp_path / "s", per_shard,
                                    on_shard=lambda entry: completed.__setitem__(0, completed[0] + entry["records"]))
     assert metadata["images"] == 120 and len(metadata["shards"]) == 12
 
 
-def test_default_shard_size_is_about_shard_bytes(tmp_path):
-    x, y = tiny(20)
-    metadata = shards.write_shards([(x, y)], tmp_path / "s")
-    assert len(metadata["shards"]) == 1 and metadata["shards"][0]["records"] == 20
+def test_default_shard_size_is_about_shard_bytes(tmp_path, monkeypatch):
+    """Without images_per_shard every shard but the last holds SHARD_BYTES of 28x28 images, within the few percent
+    each record's framing and feature names add: shards of 8 kB here, 10 images each, whatever the chunks."""
+    monkeypatch.setattr(shard_format, "SHARD_BYTES", 8000)
+    rng = np.random.default_rng(0)
+    x, y = rng.integers(0, 256, (45, 28, 28), dtype=np.uint8), np.arange(45) % 10
+    metadata = shard_format.write_shards(chunks(x, y), tmp_path / "s")
+    assert [entry["records"] for entry in metadata["shards"]] == [10, 10, 10, 10, 5]
+    for entry in metadata["shards"][:-1]:
+        size = os.path.getsize(tmp_path / "s" / entry["file"])
+        assert entry["bytes"] == size and 0.9 * 8000 <= size <= 1.1 * 8000, size
 
 
 def test_a_failed_write_leaves_whole_shards_only_and_a_rerun_refuses(tmp_path):
@@ -128,30 +135,30 @@ def test_a_failed_write_leaves_whole_shards_only_and_a_rerun_refuses(tmp_path):
 
     folder = tmp_path / "s"
     with pytest.raises(RuntimeError, match="source died"):
-        shards.write_shards(failing_chunks(), folder, images_per_shard=10)
+        shard_format.write_shards(failing_chunks(), folder, images_per_shard=10)
     assert sorted(os.listdir(folder)) == ["shard-00000.tfrecord", "shard-00001.tfrecord"]  # no temporary, no metadata
     assert [sum(1 for _ in tf.data.TFRecordDataset(str(folder / n))) for n in sorted(os.listdir(folder))] == [10, 10]
     with pytest.raises(DataError, match="holds an unfinished write .*remove the folder"):
-        shards.write_shards(chunks(x, y), folder, images_per_shard=10)
+        shard_format.write_shards(chunks(x, y), folder, images_per_shard=10)
     (folder / "shard-00000.tfrecord").rename(folder / ".shard-00002.x7.tmp.tfrecord")  # what a kill -9 leaves
     (folder / "shard-00001.tfrecord").unlink()
     with pytest.raises(DataError, match="unfinished write"):
-        shards.write_shards(chunks(x, y), folder, images_per_shard=10)
-    shards.write_shards(chunks(x, y), tmp_path / "t", 10)
+        shard_format.write_shards(chunks(x, y), folder, images_per_shard=10)
+    shard_format.write_shards(chunks(x, y), tmp_path / "t", 10)
     with pytest.raises(DataError, match="already holds a sharded dataset"):
-        shards.write_shards(chunks(x, y), tmp_path / "t", 10)
+        shard_format.write_shards(chunks(x, y), tmp_path / "t", 10)
 
 
 def test_chunks_of_other_shapes_or_bad_labels_are_refused(tmp_path):
     x, y = tiny()
     with pytest.raises(DataError, match="chunk 1 holds images of shape .*one shape"):
-        shards.write_shards([(x, y), (x[:, :3], y)], tmp_path / "a")
+        shard_format.write_shards([(x, y), (x[:, :3], y)], tmp_path / "a")
     with pytest.raises(DataError, match="chunk 0.*labels must be >= 0"):
-        shards.write_shards([(x, y - 3)], tmp_path / "b")
+        shard_format.write_shards([(x, y - 3)], tmp_path / "b")
     with pytest.raises(DataError, match="chunk 0 holds label 1000000000004; labels run 0..K-1 with K at most 65536"):
-        shards.write_shards([(x, y + 10**12)], tmp_path / "d")
+        shard_format.write_shards([(x, y + 10**12)], tmp_path / "d")
     with pytest.raises(DataError, match="no images"):
-        shards.write_shards([], tmp_path / "c")
+        shard_format.write_shards([], tmp_path / "c")
 
 
 # --- workers ---------------------------------------------------------------------------------
@@ -161,19 +168,19 @@ def test_chunks_of_other_shapes_or_bad_labels_are_refused(tmp_path):
 def test_workers_read_disjoint_files_covering_all(tmp_path, workers):
     x, y = tiny(70)
     folder = tmp_path / "s"
-    metadata = shards.write_shards(chunks(x, y), folder, images_per_shard=10)  # 7 shards
-    sets = [{s["file"] for s in shards.worker_shards(metadata, (i, workers))} for i in range(workers)]
+    metadata = shard_format.write_shards(chunks(x, y), folder, images_per_shard=10)  # 7 shards
+    sets = [{s["file"] for s in shard_format.worker_shards(metadata, (i, workers))} for i in range(workers)]
     assert set.union(*sets) == {s["file"] for s in metadata["shards"]}
     assert sum(map(len, sets)) == len(metadata["shards"])  # disjoint
-    read = [shards.shard_dataset(folder, 5, seed=0, worker=(i, workers), value_range=(0, 255), repeat=False,
+    read = [shard_format.shard_dataset(folder, 5, seed=0, worker=(i, workers), value_range=(0, 255), repeat=False,
                                  drop_remainder=False) for i in range(workers)]
     batches = [b for ds in read for b in ds]
     images = np.concatenate([b[0].numpy() for b in batches]).astype(np.uint8)
     assert as_rows(images, np.concatenate([b[1].numpy() for b in batches])) == as_rows(x, y)
-    fewest = min(sum(s["records"] for s in shards.worker_shards(metadata, (i, workers))) for i in range(workers))
-    assert shards.batches_per_epoch(metadata, 5, workers) == fewest // 5
+    fewest = min(sum(s["records"] for s in shard_format.worker_shards(metadata, (i, workers))) for i in range(workers))
+    assert shard_format.batches_per_epoch(metadata, 5, workers) == fewest // 5
     with pytest.raises(DataError, match="8 workers but 7 shards"):
-        shards.worker_shards(metadata, (0, 8))
+        shard_format.worker_shards(metadata, (0, 8))
 
 
 # --- bad shards met while reading ------------------------------------------------------------
@@ -201,8 +208,8 @@ def record_offsets(path):
 
 def read_all(folder, **kwargs):
     """Iterates one epoch of `folder` the way a training loop must: inside `as_data_errors`."""
-    with shards.as_data_errors():
-        for _ in shards.shard_dataset(folder, 5, seed=0, repeat=False, **kwargs):
+    with shard_format.as_data_errors():
+        for _ in shard_format.shard_dataset(folder, 5, seed=0, repeat=False, **kwargs):
             pass
 
 
@@ -235,10 +242,10 @@ def test_a_corrupt_record_mid_epoch_names_file_and_record(written):
 def test_a_shard_cut_short_after_the_start_names_file_and_record(written):
     folder = written[0]
     path = folder / "shard-00003.tfrecord"
-    dataset = shards.shard_dataset(folder, 5, seed=0, repeat=False)  # metadata and sizes checked here
+    dataset = shard_format.shard_dataset(folder, 5, seed=0, repeat=False)  # metadata and sizes checked here
     os.truncate(path, record_offsets(path)[7] + 30)
     with pytest.raises(DataError, match=f"^{path}: record 7 is cut short"):
-        with shards.as_data_errors():
+        with shard_format.as_data_errors():
             for _ in dataset:
                 pass
 
@@ -275,13 +282,13 @@ def test_read_chunks_validates_too(written):
     folder = written[0]
     path = rewrite_record(folder, 4, 6, lambda f: f["label"].int64_list.value.__setitem__(0, 5))
     with pytest.raises(DataError, match=f"^{path}: record 6: label 5"):
-        list(shards.read_chunks(folder))
+        list(shard_format.read_chunks(folder))
 
 
 def test_a_labelled_record_in_an_unlabelled_dataset(tmp_path):
     x, _ = tiny(20)
     folder = tmp_path / "s"
-    metadata = shards.write_shards([(x, np.full(20, data.UNLABELED))], folder, 10)
+    metadata = shard_format.write_shards([(x, np.full(20, data.UNLABELED))], folder, 10)
     assert metadata["num_classes"] is None and metadata["class_counts"] == [] and metadata["unlabeled"] == 20
     path = rewrite_record(folder, 1, 2, lambda f: f["label"].int64_list.value.__setitem__(0, 0))
     with pytest.raises(DataError, match=f"^{path}: record 2: label 0: labels are -1: the dataset has no labels"):
@@ -295,9 +302,9 @@ def test_keras_fit_errors_become_one_data_error(written):
     rewrite_record(folder, 0, 1, lambda f: f["label"].int64_list.value.__setitem__(0, 9))
     model = keras.Sequential([keras.Input((4, 3, 1)), keras.layers.Flatten(), keras.layers.Dense(5)])
     model.compile("sgd", keras.losses.SparseCategoricalCrossentropy(from_logits=True))
-    dataset = shards.shard_dataset(folder, 6, seed=0)
+    dataset = shard_format.shard_dataset(folder, 6, seed=0)
     with pytest.raises(DataError, match="shard-00000.tfrecord: record 1: label 9"):
-        with shards.as_data_errors():
+        with shard_format.as_data_errors():
             model.fit(dataset, epochs=1, steps_per_epoch=10, verbose=0)
 
 
@@ -306,21 +313,21 @@ def test_keras_fit_errors_become_one_data_error(written):
 
 def test_folders_that_are_not_sharded_datasets(tmp_path):
     with pytest.raises(DataError, match="no such folder"):
-        shards.read_metadata(tmp_path / "absent")
+        shard_format.read_metadata(tmp_path / "absent")
     (tmp_path / "empty").mkdir()
     with pytest.raises(DataError, match="empty: not a sharded dataset"):
-        shards.shard_dataset(tmp_path / "empty", 4, seed=0)
+        shard_format.shard_dataset(tmp_path / "empty", 4, seed=0)
     (tmp_path / "other").mkdir()
     (tmp_path / "other" / "notes.txt").write_text("hi")
     with pytest.raises(DataError, match="no metadata.json: not a sharded dataset"):
-        shards.read_metadata(tmp_path / "other")
+        shard_format.read_metadata(tmp_path / "other")
 
 
 def test_shards_without_metadata_are_an_unfinished_write(written):
     folder = written[0]
     (folder / "metadata.json").unlink()
     with pytest.raises(DataError, match="holds shards but no metadata.json: an unfinished write"):
-        shards.shard_dataset(folder, 4, seed=0)
+        shard_format.shard_dataset(folder, 4, seed=0)
 
 
 def edit(key, value):
@@ -344,7 +351,7 @@ def test_inconsistent_metadata_is_one_line(written, change, message):
     change(metadata)
     (folder / "metadata.json").write_text(json.dumps(metadata))
     with pytest.raises(DataError, match=message) as info:
-        shards.read_metadata(folder)
+        shard_format.read_metadata(folder)
     assert "\n" not in str(info.value)
 
 
@@ -358,7 +365,7 @@ def test_damaged_folder_is_one_line(written, damage, message):
     folder = written[0]
     damage(folder)
     with pytest.raises(DataError, match=message) as info:
-        shards.read_metadata(folder)
+        shard_format.read_metadata(folder)
     assert "\n" not in str(info.value)
 
 
@@ -370,14 +377,14 @@ def run_shard(*args):
                           capture_output=True, text=True, timeout=120)
 
 
-def test_cli_shards_an_npz(tmp_path):
+def test_cli_shards_an_npz(tmp_path, capsys):
     x, y = tiny(30)
     np.savez(tmp_path / "d.npz", x=x, y=y)
-    done = run_shard(tmp_path / "d.npz", "--out", tmp_path / "s", "--images-per-shard", 10)
-    assert done.returncode == 0, done.stderr
-    assert done.stdout == f"wrote 30 images (4, 3, 1) (5 classes, 1 unlabelled) in 3 shards to {tmp_path / 's'}\n"
-    assert done.stderr.count("shard-000") == 3  # one progress line per shard when stderr is not a terminal
-    stored = list(shards.read_chunks(tmp_path / "s"))
+    assert cli.run(shard.main, [str(tmp_path / "d.npz"), "--out", str(tmp_path / "s"), "--images-per-shard", "10"]) == 0
+    out, err = capsys.readouterr()
+    assert out == f"wrote 30 images (4, 3, 1) (5 classes, 1 unlabelled) in 3 shards to {tmp_path / 's'}\n"
+    assert err.count("shard-000") == 3  # one progress line per shard when stderr is not a terminal
+    stored = list(shard_format.read_chunks(tmp_path / "s"))
     np.testing.assert_array_equal(stored[0][0][..., 0], x)
     np.testing.assert_array_equal(stored[0][1], y)
 
@@ -398,7 +405,7 @@ def test_cli_reshards_a_sharded_folder(written, tmp_path, capsys):
     folder, x, y = written
     assert shard.main([str(folder), "--out", str(tmp_path / "r"), "--images-per-shard", "25"]) == 0
     assert capsys.readouterr().out.startswith("wrote 60 images (4, 3, 1) (5 classes, 1 unlabelled) in 3 shards")
-    stored = list(shards.read_chunks(tmp_path / "r", chunk_size=100))
+    stored = list(shard_format.read_chunks(tmp_path / "r", chunk_size=100))
     np.testing.assert_array_equal(stored[0][0][..., 0], x)
     np.testing.assert_array_equal(stored[0][1], y)
 
@@ -415,8 +422,8 @@ def test_tfds_source_streams_in_chunks(tmp_path, monkeypatch):
     tfds = pytest.importorskip("tensorflow_datasets")
     monkeypatch.setattr(tfds.core.DatasetBuilder, "is_prepared", lambda self: True)
     with tfds.testing.mock_data(num_examples=10):
-        _, chunked = shard.source_chunks("mnist", "train", chunk_size=4)
+        _, chunked = sources.source_chunks("mnist", "train", chunk_size=4)
         assert [len(y) for _, y in chunked] == [4, 4, 2]
-        _, chunked = shard.source_chunks("mnist", "train", chunk_size=4)
-        metadata = shards.write_shards(chunked, tmp_path / "s", 3)
+        _, chunked = sources.source_chunks("mnist", "train", chunk_size=4)
+        metadata = shard_format.write_shards(chunked, tmp_path / "s", 3)
     assert metadata["images"] == 10 and metadata["image_shape"] == [28, 28, 1] and len(metadata["shards"]) == 4

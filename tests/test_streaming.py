@@ -10,24 +10,15 @@ import keras
 import numpy as np
 import pytest
 
-from augment_tf import augment, data, generate, metrics, reference, runs, shards, sources, train_gan, train_vae, training, training_options
+from augment_tf import augment, data, generate, metrics, reference, runs, sampling, shard_format, sources, synthesis, train_gan, train_vae, training, training_options
 from augment_tf.errors import DataError
 from augment_tf.models import ConditionalVAE
 from benchmarks.distributed import free_ports
+from tests import conftest
+from tests.conftest import command_error
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-TINY = ["--conditional", "--batch-size", "16", "--latent-dim", "8", "--width", "8", "--no-augment"]
-
-
-@pytest.fixture(scope="module")
-def sharded(tmp_path_factory):
-    """(folder of 96 random 28x28 digits in 6 shards of 16, the same as an .npz)."""
-    folder = tmp_path_factory.mktemp("sharded")
-    rng = np.random.default_rng(3)
-    x, y = rng.integers(0, 256, (96, 28, 28), np.uint8), np.arange(96) % 10
-    np.savez(folder / "train.npz", x=x, y=y)
-    shards.write_shards([(x, y)], folder / "shards", images_per_shard=16)
-    return str(folder / "shards"), str(folder / "train.npz")
+TINY = ["--conditional", *conftest.TINY, "--no-augment"]
 
 
 def weights(run, name="generator.keras"):
@@ -108,23 +99,24 @@ def test_the_prior_from_chunks_matches_the_sample_moments():
     np.testing.assert_allclose(scale @ scale.T, expected + 1e-6 * np.eye(2), rtol=1e-4, atol=1e-6)
 
 
-def test_a_corrupt_shard_met_in_epoch_3_is_one_line_and_keeps_epoch_2(sharded, tmp_path):
+def test_a_corrupt_shard_met_in_epoch_3_is_one_line_and_keeps_epoch_2(sharded, tmp_path, capsys):
     folder, _ = sharded
     copy = tmp_path / "shards"
-    shards.write_shards(shards.read_chunks(folder), copy, images_per_shard=16)
+    shard_format.write_shards(shard_format.read_chunks(folder), copy, images_per_shard=16)
     run = tmp_path / "run"
     common = [*TINY, "--data-dir", str(copy), "--stream", "on", "--out", str(run)]
-    assert cli("train_gan.py", *common, "--epochs", "2").returncode == 0
+    assert train_gan.main([*common, "--epochs", "2"]) == 0
     checkpoint = (run / "checkpoint.keras").read_bytes()
     path = copy / "shard-00004.tfrecord"
     damaged = bytearray(path.read_bytes())
     damaged[100] ^= 0xFF  # an image byte of the first record: its checksum fails
     path.write_bytes(bytes(damaged))
-    failed = cli("train_gan.py", "--out", str(run), "--resume", "--epochs", "4")
-    assert failed.returncode == 2, failed.stderr[-2000:]
-    last = failed.stderr.strip().splitlines()[-1]
+    capsys.readouterr()
+    code, _, err = command_error(train_gan.main, ["--out", run, "--resume", "--epochs", "4"], capsys)
+    assert code == 2, err[-2000:]
+    last = err.strip().splitlines()[-1]
     assert last == f"error: {path}: record 0 is corrupt (checksum mismatch) or cut short", last
-    assert "Traceback" not in failed.stderr
+    assert "Traceback" not in err
     assert runs.completed_epochs(run) == 2 and (run / "checkpoint.keras").read_bytes() == checkpoint
 
 
@@ -151,7 +143,7 @@ def test_a_streamed_few_labels_run_labels_its_unlabelled_records_and_trains_on_t
     x, y = np.load(npz)["x"], np.load(npz)["y"]
     y_few = np.where(np.arange(96) < 30, y, -1)
     folder = tmp_path / "few"
-    shards.write_shards([(x, y_few)], folder, images_per_shard=32)
+    shard_format.write_shards([(x, y_few)], folder, images_per_shard=32)
     common = [*TINY, "--data-dir", str(folder), "--classifier-steps", "4", "--steps", "3"]
     train_gan.main([*common, "--stream", "on", "--out", str(tmp_path / "streamed")])
     train_gan.main([*common, "--stream", "off", "--out", str(tmp_path / "in_memory")])
@@ -173,6 +165,7 @@ def cli(*args, env=None):
                           env={**os.environ, **(env or {})})
 
 
+@pytest.mark.slow
 def test_two_workers_read_disjoint_shards_covering_all(sharded, tmp_path):
     folder, _ = sharded
     ports, run = free_ports(2), tmp_path / "run"
@@ -197,33 +190,27 @@ def test_two_workers_read_disjoint_shards_covering_all(sharded, tmp_path):
 # --- writing samples as shards ------------------------------------------------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def gan_run(sharded, tmp_path_factory):
-    run = tmp_path_factory.mktemp("gan") / "run"
-    train_gan.main([*TINY, "--data-dir", sharded[1], "--steps", "2", "--out", str(run)])
-    return str(run)
-
-
-def test_generate_writes_shards_of_the_same_samples_with_every_class_in_each(gan_run, tmp_path, monkeypatch):
-    monkeypatch.setattr(generate, "CHUNK_BATCHES", 1)  # chunks of 1000: 3 of them, written as they come
+def test_generate_writes_shards_of_the_same_samples_with_every_class_in_each(unaugmented_gan_run, tmp_path,
+                                                                             monkeypatch):
+    monkeypatch.setattr(sampling, "CHUNK_BATCHES", 1)  # chunks of 1000: 3 of them, written as they come
     out = tmp_path / "samples"
-    generate.main([gan_run, "--n", "2500", "--out", str(out), "--format", "shards", "--images-per-shard", "600",
-                   "--grid", str(tmp_path / "grid.png")])
-    metadata = shards.read_metadata(out)
+    generate.main([unaugmented_gan_run, "--n", "2500", "--out", str(out), "--format", "shards",
+                   "--images-per-shard", "600", "--grid", str(tmp_path / "grid.png")])
+    metadata = shard_format.read_metadata(out)
     assert [s["records"] for s in metadata["shards"]] == [600] * 4 + [100]
     assert metadata["class_counts"] == [250] * 10 and (tmp_path / "grid.png").exists()
-    x, y = (np.concatenate(a) for a in zip(*shards.read_chunks(out)))
+    x, y = (np.concatenate(a) for a in zip(*shard_format.read_chunks(out)))
     np.testing.assert_array_equal(y[:12], [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 0, 1])  # cycling: each shard holds every class
-    sampler, config = runs.load_sampler(gan_run)
-    np.testing.assert_array_equal(x[:20], generate.sample(sampler, config, labels=y[:20], seed=0))  # --seed's noise
+    sampler, config = runs.load_sampler(unaugmented_gan_run)
+    np.testing.assert_array_equal(x[:20], sampling.sample(sampler, config, labels=y[:20], seed=0))  # --seed's noise
 
 
-def test_a_killed_shard_write_is_finished_by_the_same_command(gan_run, tmp_path, monkeypatch):
-    monkeypatch.setattr(generate, "CHUNK_BATCHES", 1)
-    command = [gan_run, "--n", "2500", "--format", "shards", "--images-per-shard", "600"]
+def test_a_killed_shard_write_is_finished_by_the_same_command(unaugmented_gan_run, tmp_path, monkeypatch):
+    monkeypatch.setattr(sampling, "CHUNK_BATCHES", 1)
+    command = [unaugmented_gan_run, "--n", "2500", "--format", "shards", "--images-per-shard", "600"]
     generate.main([*command, "--out", str(tmp_path / "whole")])
     written = []
-    real_write = shards.write_shards
+    real_write = shard_format.write_shards
 
     def killed_in_the_second(batches, folder, *args, **kwargs):
         def one_shard(batches):  # the process dies with the second shard 400 images in
@@ -234,7 +221,7 @@ def test_a_killed_shard_write_is_finished_by_the_same_command(gan_run, tmp_path,
                 yield x, y
         return real_write(one_shard(batches), folder, *args, **kwargs)
 
-    monkeypatch.setattr(shards, "write_shards", killed_in_the_second)
+    monkeypatch.setattr(shard_format, "write_shards", killed_in_the_second)
     out = tmp_path / "killed"
     with pytest.raises(KeyboardInterrupt):
         generate.main([*command, "--out", str(out)])
@@ -242,8 +229,9 @@ def test_a_killed_shard_write_is_finished_by_the_same_command(gan_run, tmp_path,
         "shard-00000.tfrecord"]  # whole shards only, the second's temporary file is gone
     # the rerun keeps 600 samples and starts drawing inside the first chunk of 1000
     with pytest.raises(DataError, match="unfinished write of other settings"):
-        real_generate = [gan_run, "--n", "2400", "--format", "shards", "--images-per-shard", "600", "--out", str(out)]
-        monkeypatch.setattr(shards, "write_shards", real_write)
+        real_generate = [unaugmented_gan_run, "--n", "2400", "--format", "shards", "--images-per-shard", "600",
+                         "--out", str(out)]
+        monkeypatch.setattr(shard_format, "write_shards", real_write)
         generate.main(real_generate)
     generate.main([*command, "--out", str(out)])
     assert sorted(os.listdir(out)) == sorted(os.listdir(tmp_path / "whole"))  # no plan left
@@ -253,23 +241,24 @@ def test_a_killed_shard_write_is_finished_by_the_same_command(gan_run, tmp_path,
         generate.main([*command, "--out", str(out)])
 
 
-def test_augment_writes_shards_real_then_synthetic_and_finishes_a_killed_write(gan_run, sharded, tmp_path,
+def test_augment_writes_shards_real_then_synthetic_and_finishes_a_killed_write(unaugmented_gan_run, sharded, tmp_path,
                                                                                monkeypatch):
     folder, npz = sharded
-    monkeypatch.setattr(generate, "CHUNK_BATCHES", 1)  # synthetic chunks of 1000
-    monkeypatch.setattr(shards, "SHARD_BYTES", 700 * 800)  # shards of 700 images
-    command = [gan_run, "--format", "shards", "--synthetic-per-class", "150", "--real", folder, "--seed", "3"]
+    monkeypatch.setattr(sampling, "CHUNK_BATCHES", 1)  # synthetic chunks of 1000
+    monkeypatch.setattr(shard_format, "SHARD_BYTES", 700 * 800)  # shards of 700 images
+    command = [unaugmented_gan_run, "--format", "shards", "--synthetic-per-class", "150", "--real", folder,
+               "--seed", "3"]
     augment.main([*command, "--out", str(tmp_path / "whole")])
     summary = json.loads((tmp_path / "whole" / "summary.json").read_text())
     assert summary["n_real"] == 96 and summary["n_synthetic"] == 1500 and summary["estimate"] is None
-    x, y = (np.concatenate(a) for a in zip(*shards.read_chunks(tmp_path / "whole")))
+    x, y = (np.concatenate(a) for a in zip(*shard_format.read_chunks(tmp_path / "whole")))
     real = np.load(npz)
     np.testing.assert_array_equal(x[:96, ..., 0], real["x"])  # the real images first, as stored
     assert np.bincount(y[96:]).tolist() == [150] * 10
     assert sorted(set(y[96:96 + 700].tolist())) == list(range(10))  # every class in each chunk, so in each shard
 
     calls = []
-    real_synthesize = augment.synthesize
+    real_synthesize = synthesis.synthesize
 
     def killed_in_the_second_chunk(*args, **kwargs):
         calls.append(kwargs["seed"])
@@ -277,12 +266,12 @@ def test_augment_writes_shards_real_then_synthetic_and_finishes_a_killed_write(g
             raise KeyboardInterrupt
         return real_synthesize(*args, **kwargs)
 
-    monkeypatch.setattr(augment, "synthesize", killed_in_the_second_chunk)
+    monkeypatch.setattr(synthesis, "synthesize", killed_in_the_second_chunk)
     with pytest.raises(KeyboardInterrupt):
         augment.main([*command, "--out", str(tmp_path / "killed")])
     assert [n for n in os.listdir(tmp_path / "killed") if n.startswith("shard")] == ["shard-00000.tfrecord"]
     calls.clear()
-    monkeypatch.setattr(augment, "synthesize", lambda *a, **k: (calls.append(k["seed"]), real_synthesize(*a, **k))[1])
+    monkeypatch.setattr(synthesis, "synthesize", lambda *a, **k: (calls.append(k["seed"]), real_synthesize(*a, **k))[1])
     augment.main([*command, "--out", str(tmp_path / "killed")])
     assert calls == [(3, 0), (3, 1)]  # chunk 0 is drawn again for its last 396 samples, then chunk 1
     for name in os.listdir(tmp_path / "whole"):
@@ -298,10 +287,10 @@ def test_augment_writes_shards_real_then_synthetic_and_finishes_a_killed_write(g
 def test_a_folder_of_split_shard_folders_serves_training_and_evaluate_streamed(sharded, tmp_path, monkeypatch):
     folder, npz = sharded
     split = tmp_path / "split"
-    shards.write_shards(shards.read_chunks(folder), split / "train", images_per_shard=32)
+    shard_format.write_shards(shard_format.read_chunks(folder), split / "train", images_per_shard=32)
     rng = np.random.default_rng(9)
     x_test, y_test = rng.integers(0, 256, (40, 28, 28), np.uint8), np.arange(40) % 10
-    shards.write_shards([(x_test, y_test)], split / "test")
+    shard_format.write_shards([(x_test, y_test)], split / "test")
     np.testing.assert_array_equal(data.load_arrays(split="test", data_dir=split)[0][..., 0], x_test)
     monkeypatch.setattr(sources, "IN_MEMORY_BYTES", 1000)  # the train split streams, also for evaluate
     source, how = sources.open_source(data_dir=str(split))
@@ -310,6 +299,6 @@ def test_a_folder_of_split_shard_folders_serves_training_and_evaluate_streamed(s
     scores = metrics.evaluate_samples(samples, np.arange(30) % 10, data_dir=str(split), classifier_steps=4)
     assert scores["n_samples"] == 30 and 0 <= scores["classifier_test_accuracy"] <= 1
     cached = os.listdir(os.environ[reference.CACHE_ENV])
-    assert len(cached) == 1 and shards.fingerprint(split / "train") in cached[0]  # no pass over the images for its key
+    assert len(cached) == 1 and shard_format.fingerprint(split / "train") in cached[0]  # no pass over the images for its key
     with pytest.raises(DataError, match="one sharded folder serves every split"):
         metrics.evaluate_samples(samples, data_dir=folder)

@@ -27,7 +27,7 @@ import numpy as np
 from augment_tf import arrays, files
 from augment_tf.errors import DataError
 
-FORMAT, VERSION, METADATA = "augment_tf.shards", 1, "metadata.json"
+FORMAT, VERSION, METADATA = "augment_tf.shards", 1, "metadata.json"  # the format's name, as version 1 wrote it
 PLAN = ".plan.json"  # a resumable write's settings, until its metadata.json is written
 SHARD_NAME = "shard-{:05d}.tfrecord"
 SHARD_BYTES = 128 * 2**20  # default shard size: ~100+ MB files read at disk speed, yet many per worker on big sets
