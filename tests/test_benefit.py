@@ -7,7 +7,7 @@ import pytest
 
 from augment_tf import augment, benefit, train_gan
 from augment_tf.errors import AugmentError
-from tests.test_init_from import digits
+from tests.conftest import digits
 
 CLASSES = 3
 

@@ -8,10 +8,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from augment_tf import cli, pictures, train_gan, train_vae
+from augment_tf import cli, figures, pictures, train_vae
 from augment_tf.errors import AugmentError
-
-TINY = ["--batch-size", "16", "--latent-dim", "8", "--width", "8"]
+from tests.conftest import TINY
 
 
 def test_help_lists_every_command_with_one_line(capsys):
@@ -36,13 +35,6 @@ def test_an_unknown_command_is_one_line_and_exit_2(capsys):
     with pytest.raises(SystemExit) as done:
         cli.main(["trian-gan"])
     assert done.value.code == 2 and "invalid choice: 'trian-gan'" in capsys.readouterr().err
-
-
-@pytest.fixture(scope="module")
-def gan_run(tmp_path_factory, npz_data):
-    run = tmp_path_factory.mktemp("gan") / "run"
-    train_gan.main(["--conditional", "--data-dir", npz_data, "--epochs", "3", *TINY, "--out", str(run)])
-    return run
 
 
 def test_pictures_of_a_gan_run_animate_every_epoch_and_show_each_class(gan_run, tmp_path):
@@ -75,7 +67,7 @@ def test_pictures_of_a_vae_run_add_reconstructions_and_repairs(tmp_path):
     repaired = np.asarray(Image.open(out / "imputation.png").convert("L"))[::2, ::2]  # undo the 2x scale
     assert repaired.shape == (3 * 30 + 2, 10 * 30 + 2)
     masked_row, repaired_row, original_row = (repaired[2 + 30 * r : 30 + 30 * r] for r in range(3))
-    assert np.all(masked_row[14:28, 2:30] == pictures.MISSING_GRAY)  # the first image's bottom half is missing
+    assert np.all(masked_row[14:28, 2:30] == figures.MISSING_GRAY)  # the first image's bottom half is missing
     np.testing.assert_array_equal(repaired_row[:14], original_row[:14])  # observed pixels are kept
     reconstructions = np.asarray(Image.open(out / "reconstructions.png").convert("L"))
     assert reconstructions.shape == (2 * (2 * 30 + 2), 2 * (20 * 30 + 2))  # 20 test images above their reconstructions

@@ -4,10 +4,9 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from augment_tf import denoise, posterior, train_gan, train_vae
+from augment_tf import denoise, latent_map, posterior, train_gan, train_vae
 from augment_tf.errors import AugmentError, DataError
 
-TINY = ["--steps", "2", "--batch-size", "16", "--latent-dim", "4", "--width", "8"]
 PATTERNS = np.stack([np.kron(np.eye(2)[[c % 2, 1 - c % 2]], np.ones((4, 4))) * (c < 2) + (c == 2) for c in range(3)])
 
 
@@ -35,10 +34,10 @@ def test_the_noise_level_is_estimated_by_the_likelihood_and_clipping_is_modelled
     labels = np.repeat([0, 1], 20)
     for std in (0.05, 0.2, 0.5):
         x, clean = noisy(labels, std)
-        out, estimated = denoise.denoise(*stub(), x, None, labels, steps=15)
+        out, estimated = posterior.denoise(*stub(), x, None, labels, steps=15)
         assert np.median(estimated) == pytest.approx(std, rel=0.25), std
         np.testing.assert_allclose(out, clean, atol=1e-3)  # certain pixels: the decoder's, not the view's
-    _, ignoring = denoise.denoise(*stub(), x, None, labels, clipped=False, steps=15)
+    _, ignoring = posterior.denoise(*stub(), x, None, labels, clipped=False, steps=15)
     assert np.median(ignoring) < 0.8 * 0.5  # read as unclipped, the pinned values make the noise look smaller
 
 
@@ -72,7 +71,7 @@ def test_low_noise_keeps_the_views_detail_where_the_decoder_is_unsure():
 def test_without_labels_a_conditional_run_averages_over_classes_by_their_evidence():
     labels = np.array([0, 1, 2, 2])
     x, clean = noisy(labels, 0.3, seed=1)
-    out, _ = denoise.denoise(*stub(), x, 0.3, labels=None, num_classes=3, steps=15)
+    out, _ = posterior.denoise(*stub(), x, 0.3, labels=None, num_classes=3, steps=15)
     np.testing.assert_allclose(out, clean, atol=1e-3)  # the right class's pattern outweighs the others'
 
 
@@ -82,37 +81,29 @@ def test_missing_pixels_and_noise_in_one_call():
     observed = np.ones(x.shape, bool)
     observed[:, :4] = False
     x = np.where(observed, x, 0.0)
-    out, _ = denoise.denoise(*stub(), x, 0.2, labels, observed=observed, steps=15)
+    out, _ = posterior.denoise(*stub(), x, 0.2, labels, observed=observed, steps=15)
     np.testing.assert_allclose(out, clean, atol=1e-3)
 
 
-@pytest.fixture(scope="module")
-def vae_run(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("vae")
-    rng = np.random.default_rng(0)
-    np.savez(folder / "d.npz", x=rng.integers(0, 256, (48, 28, 28), np.uint8), y=np.arange(48) % 3)
-    train_vae.main(["--conditional", "--data-dir", str(folder / "d.npz"), "--out", str(folder / "run"), *TINY])
-    return str(folder / "run")
-
-
-def test_cli_keeps_dtype_and_shape_and_writes_the_noise_level(vae_run, tmp_path, capsys):
+def test_cli_keeps_dtype_and_shape_and_writes_the_noise_level(three_class_vae_run, tmp_path, capsys):
     rng = np.random.default_rng(2)
     x = rng.integers(0, 256, (6, 28, 28), np.uint8)
     np.savez(tmp_path / "noisy.npz", x=x, y=np.arange(6) % 3)
-    denoise.main([vae_run, "--in", str(tmp_path / "noisy.npz"), "--out", str(tmp_path / "a.npz"), "--noise-std",
-                  "0.3", "--steps", "2"])
+    denoise.main([three_class_vae_run, "--in", str(tmp_path / "noisy.npz"), "--out", str(tmp_path / "a.npz"),
+                  "--noise-std", "0.3", "--steps", "2"])
     out = np.load(tmp_path / "a.npz")
     assert out["x"].dtype == np.uint8 and out["x"].shape == x.shape and (out["noise_std"] == np.float32(0.3)).all()
     np.testing.assert_array_equal(out["y"], np.arange(6) % 3)
     np.savez(tmp_path / "float.npz", x=(x / 255.0).astype(np.float32)[..., None])  # no labels: classes averaged
-    denoise.main([vae_run, "--in", str(tmp_path / "float.npz"), "--out", str(tmp_path / "b.npz"), "--steps", "1"])
+    denoise.main([three_class_vae_run, "--in", str(tmp_path / "float.npz"), "--out", str(tmp_path / "b.npz"),
+                  "--steps", "1"])
     out = np.load(tmp_path / "b.npz")
     assert out["x"].dtype == np.float32 and out["x"].shape == (6, 28, 28, 1) and len(out["noise_std"]) == 6
     assert 0 <= out["x"].min() and out["x"].max() <= 1
     assert "estimated noise std median" in capsys.readouterr().out
 
 
-def test_bad_input_is_one_line_and_writes_nothing(vae_run, tmp_path):
+def test_bad_input_is_one_line_and_writes_nothing(three_class_vae_run, three_class_gan_run, tmp_path):
     x = np.zeros((4, 28, 28), np.uint8)
     np.savez(tmp_path / "ok.npz", x=x, y=np.zeros(4, int))
     np.savez(tmp_path / "shape.npz", x=np.zeros((4, 20, 20), np.uint8))
@@ -123,11 +114,10 @@ def test_bad_input_is_one_line_and_writes_nothing(vae_run, tmp_path):
     for name, message in (("shape", r"images are \(20, 20, 1\) but the run was trained on"), ("nan", "NaN"),
                           ("labels", "labels in 0..2"), ("mask", "mask must have x's shape")):
         with pytest.raises(DataError, match=message):
-            denoise.main([vae_run, "--in", str(tmp_path / f"{name}.npz"), "--out", out])
+            denoise.main([three_class_vae_run, "--in", str(tmp_path / f"{name}.npz"), "--out", out])
     with pytest.raises(AugmentError, match="--noise-std is a standard deviation"):
-        denoise.main([vae_run, "--in", str(tmp_path / "ok.npz"), "--out", out, "--noise-std", "-0.1"])
-    gan = tmp_path / "gan"
-    train_gan.main(["--conditional", "--data-dir", str(tmp_path / "ok.npz"), "--out", str(gan), *TINY])
+        denoise.main([three_class_vae_run, "--in", str(tmp_path / "ok.npz"), "--out", out, "--noise-std", "-0.1"])
+    gan = three_class_gan_run
     with pytest.raises(AugmentError, match="denoise needs a VAE run"):
         denoise.main([str(gan), "--in", str(tmp_path / "ok.npz"), "--out", out])
     from augment_tf import encode
@@ -135,31 +125,31 @@ def test_bad_input_is_one_line_and_writes_nothing(vae_run, tmp_path):
     with pytest.raises(AugmentError, match="encode needs a VAE run; .* train one with train_vae.py"):
         encode.main([str(gan), "--in", str(tmp_path / "ok.npz"), "--out", out])
     with pytest.raises(DataError, match=r"images are \(20, 20, 1\) but the run was trained on"):
-        encode.main([vae_run, "--in", str(tmp_path / "shape.npz"), "--out", out])
+        encode.main([three_class_vae_run, "--in", str(tmp_path / "shape.npz"), "--out", out])
     assert not (tmp_path / "out.npz").exists()
 
 
 # --- encode ---------------------------------------------------------------------------------------------------------
 
 
-def test_encode_writes_each_images_posterior_and_a_map(vae_run, tmp_path, capsys):
+def test_encode_writes_each_images_posterior_and_a_map(three_class_vae_run, tmp_path, capsys):
     from augment_tf import encode
 
     rng = np.random.default_rng(4)
     x, y = rng.integers(0, 256, (12, 28, 28), np.uint8), np.arange(12) % 3
     np.savez(tmp_path / "in.npz", x=x, y=y)
-    encode.main([vae_run, "--in", str(tmp_path / "in.npz"), "--out", str(tmp_path / "codes.npz"), "--map",
+    encode.main([three_class_vae_run, "--in", str(tmp_path / "in.npz"), "--out", str(tmp_path / "codes.npz"), "--map",
                  str(tmp_path / "map.png")])
     codes = np.load(tmp_path / "codes.npz")
     assert codes["mean"].shape == codes["log_var"].shape == (12, 4) and (codes["y"] == y).all()
     assert (tmp_path / "map.png").stat().st_size > 1000
     from augment_tf import runs
 
-    encoder = runs.load_exported(vae_run, ["encoder.keras"])["encoder.keras"]
+    encoder = runs.load_exported(three_class_vae_run, ["encoder.keras"])["encoder.keras"]
     mean, _ = encoder([x[..., None].astype("float32") / 255, y.astype("int32")], training=False)
     np.testing.assert_allclose(codes["mean"], mean, rtol=1e-5, atol=1e-5)
     np.savez(tmp_path / "unlabelled.npz", x=x)
     with pytest.raises(DataError, match="conditional and its encoder reads labels"):
-        encode.main([vae_run, "--in", str(tmp_path / "unlabelled.npz"), "--out", str(tmp_path / "b.npz")])
-    plane, share = encode.principal_plane(rng.normal(size=(200, 5)) * [5, 3, 1, 1, 1])
+        encode.main([three_class_vae_run, "--in", str(tmp_path / "unlabelled.npz"), "--out", str(tmp_path / "b.npz")])
+    plane, share = latent_map.principal_plane(rng.normal(size=(200, 5)) * [5, 3, 1, 1, 1])
     assert plane.shape == (200, 2) and 0.7 < share < 1

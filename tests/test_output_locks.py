@@ -10,8 +10,8 @@ import pytest
 
 from augment_tf import augment, cli, files, generate, impute, runs
 from augment_tf.errors import AugmentError
-from tests.test_init_from import digits
-from tests.test_progress import gan_run, masked, vae_run  # noqa: F401 (fixtures)
+from tests.conftest import digits
+from tests.test_progress import masked
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -33,8 +33,9 @@ COMMANDS = ["generate", "augment npz", "augment idx", "augment tfds", "impute"]
 
 
 @pytest.mark.parametrize("name", COMMANDS)
-def test_a_claimed_out_is_refused_in_one_line_before_any_work(name, gan_run, vae_run, tmp_path, capsys, monkeypatch):
-    main, argv, out = commands(gan_run, vae_run, tmp_path)[name]
+def test_a_claimed_out_is_refused_in_one_line_before_any_work(name, three_class_gan_run, three_class_plain_vae_run,
+                                                              tmp_path, capsys, monkeypatch):
+    main, argv, out = commands(three_class_gan_run, three_class_plain_vae_run, tmp_path)[name]
     before = set(os.listdir(tmp_path))
 
     def no_work(*args, **kwargs):
@@ -52,8 +53,9 @@ def test_a_claimed_out_is_refused_in_one_line_before_any_work(name, gan_run, vae
 
 
 @pytest.mark.parametrize("name", ["generate", "augment npz", "augment idx", "impute"])
-def test_a_lock_file_left_by_a_dead_process_does_not_block(name, gan_run, vae_run, tmp_path, capsys):
-    main, argv, out = commands(gan_run, vae_run, tmp_path)[name]
+def test_a_lock_file_left_by_a_dead_process_does_not_block(name, three_class_gan_run, three_class_plain_vae_run,
+                                                            tmp_path, capsys):
+    main, argv, out = commands(three_class_gan_run, three_class_plain_vae_run, tmp_path)[name]
     dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
     lock = tmp_path / f".{out.name}.lock"
     lock.write_text(dead.stdout.strip())

@@ -7,10 +7,9 @@ import sys
 import numpy as np
 import pytest
 
-from augment_tf import augment, evaluate, generate, impute, progress, pseudo_labels, runs, train_gan, train_vae
-from tests.test_init_from import digits
+from augment_tf import augment, evaluate, generate, impute, masks, posterior, progress, pseudo_labels, runs, sampling, train_gan, train_vae
+from tests.conftest import digits
 
-TINY = ["--batch-size", "16", "--latent-dim", "4", "--width", "4"]
 
 
 def progress_lines(err, steps):
@@ -18,28 +17,10 @@ def progress_lines(err, steps):
     return re.findall(rf"^\s*{steps}/{steps} - \d+s", err, re.MULTILINE)
 
 
-@pytest.fixture(scope="module")
-def gan_run(tmp_path_factory):
-    """A conditional GAN run on 3 classes of 28x28 random 'digits', trained 2 steps."""
-    folder = tmp_path_factory.mktemp("gan")
-    train_gan.main(["--conditional", "--data-dir", digits(folder / "d.npz", [0, 1, 2]), "--out", str(folder / "run"),
-                    "--steps", "2", *TINY])
-    return str(folder / "run")
-
-
-@pytest.fixture(scope="module")
-def vae_run(tmp_path_factory):
-    """An unconditional VAE run on 28x28 random images, trained 2 steps."""
-    folder = tmp_path_factory.mktemp("vae")
-    train_vae.main(["--data-dir", digits(folder / "d.npz", [0, 1, 2]), "--out", str(folder / "run"), "--steps", "2",
-                    *TINY])
-    return str(folder / "run")
-
-
 def masked(path, n=10):
     """An impute input of `n` random images with their bottom halves missing."""
     x = np.random.default_rng(0).integers(0, 256, (n, 28, 28), dtype=np.uint8)
-    np.savez(path, x=x, mask=impute.half_mask(x.shape))
+    np.savez(path, x=x, mask=masks.half_mask(x.shape))
     return str(path)
 
 
@@ -67,9 +48,9 @@ def test_evaluate_shows_both_classifiers_training_on_stderr_and_prints_only_json
     assert len(out.splitlines()) == 1 and "cas" in json.loads(out)
 
 
-def test_augment_names_each_estimate_cnn_and_shows_its_steps_on_stderr(gan_run, tmp_path, capsys):
+def test_augment_names_each_estimate_cnn_and_shows_its_steps_on_stderr(three_class_gan_run, tmp_path, capsys):
     real = digits(tmp_path / "real.npz", [0, 1, 2], n=24, seed=1)
-    augment.main([gan_run, "--out", str(tmp_path / "a.npz"), "--real", real, "--synthetic-per-class", "5"])
+    augment.main([three_class_gan_run, "--out", str(tmp_path / "a.npz"), "--real", real, "--synthetic-per-class", "5"])
     out, err = capsys.readouterr()
     assert "estimate: CNN 1 of 6 (fold 1, real images only)" in err
     assert "estimate: CNN 6 of 6 (fold 3, with the synthetic samples)" in err
@@ -77,26 +58,27 @@ def test_augment_names_each_estimate_cnn_and_shows_its_steps_on_stderr(gan_run, 
     assert out.startswith("wrote ") and len(out.splitlines()) == 1
 
 
-def test_generate_shows_a_bar_of_the_samples_and_draws_the_same_in_chunks(gan_run, tmp_path, capsys, monkeypatch):
-    generate.main([gan_run, "--n", "30", "--out", str(tmp_path / "s.npz")])
+def test_generate_shows_a_bar_of_the_samples_and_draws_the_same_in_chunks(three_class_gan_run, tmp_path, capsys,
+                                                                          monkeypatch):
+    generate.main([three_class_gan_run, "--n", "30", "--out", str(tmp_path / "s.npz")])
     out, err = capsys.readouterr()
     assert progress_lines(err, 30) and out == f"wrote 30 samples to {tmp_path / 's.npz'}\n"
-    sampler, config = runs.load_sampler(gan_run)
-    labels = generate.balanced_labels(25, range(3))
-    whole = generate.sample(sampler, config, labels=labels, batch_size=2, seed=4)
-    monkeypatch.setattr(generate, "CHUNK_BATCHES", 3)  # chunks of 6 samples: the same noise stream, the same images
-    np.testing.assert_array_equal(generate.sample(sampler, config, labels=labels, batch_size=2, seed=4), whole)
+    sampler, config = runs.load_sampler(three_class_gan_run)
+    labels = sampling.balanced_labels(25, range(3))
+    whole = sampling.sample(sampler, config, labels=labels, batch_size=2, seed=4)
+    monkeypatch.setattr(sampling, "CHUNK_BATCHES", 3)  # chunks of 6 samples: the same noise stream, the same images
+    np.testing.assert_array_equal(sampling.sample(sampler, config, labels=labels, batch_size=2, seed=4), whole)
     assert capsys.readouterr() == ("", "")  # quiet unless asked
 
 
-def test_impute_shows_a_bar_of_batches_times_iterations(vae_run, tmp_path, capsys):
-    impute.main([vae_run, "--in", masked(tmp_path / "in.npz"), "--out", str(tmp_path / "out.npz"),
+def test_impute_shows_a_bar_of_batches_times_iterations(three_class_plain_vae_run, tmp_path, capsys):
+    impute.main([three_class_plain_vae_run, "--in", masked(tmp_path / "in.npz"), "--out", str(tmp_path / "out.npz"),
                  "--iterations", "3"])
     out, err = capsys.readouterr()
     assert progress_lines(err, 3) and out.startswith("imputed ") and len(out.splitlines()) == 1
-    models = runs.load_exported(vae_run, ["encoder.keras", "decoder.keras"])
+    models = runs.load_exported(three_class_plain_vae_run, ["encoder.keras", "decoder.keras"])
     x = np.zeros((10, 28, 28, 1), np.float32)
-    impute.impute(models["encoder.keras"], models["decoder.keras"], x, x > 0, iterations=2, batch_size=4, verbose=True)
+    posterior.impute(models["encoder.keras"], models["decoder.keras"], x, x > 0, iterations=2, batch_size=4, verbose=True)
     assert progress_lines(capsys.readouterr().err, 6)  # 3 batches x 2 iterations
 
 

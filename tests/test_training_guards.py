@@ -11,9 +11,10 @@ import pytest
 
 from augment_tf import files, pseudo_labels, runs, train_gan, train_vae
 from augment_tf.errors import AugmentError
+from tests import conftest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-TINY = ["--steps", "2", "--batch-size", "16", "--latent-dim", "8", "--width", "8"]
+TINY = ["--steps", "2", *conftest.TINY]
 
 
 def few_labels(folder):
@@ -44,21 +45,13 @@ def test_unlabeled_run_refuses_bad_settings_before_labelling_and_writes_nothing(
     assert sorted(os.listdir(tmp_path)) == ["labelled.npz", "unlabelled.npz"]  # no run folder, no lock file
 
 
-@pytest.fixture(scope="module")
-def finished_run(tmp_path_factory, npz_data):
-    """A finished tiny conditional GAN run (one epoch, seed 3), copied fresh for each test that changes it."""
-    run = tmp_path_factory.mktemp("finished") / "run"
-    train_gan.main(["--conditional", "--data-dir", npz_data, "--out", str(run), "--seed", "3", *TINY])
-    return run
-
-
 @pytest.mark.parametrize("flag, value, saved", [
     ("--batch-size", "32", "16"), ("--seed", "4", "3"), ("--no-augment", None, "on"), ("--augment", None, "off"),
     ("--no-adaptive-augment", None, "on"), ("--latent-dim", "16", "8"), ("--precision", "mixed_bfloat16", "float32"),
 ])
-def test_resume_refuses_a_flag_that_differs_from_the_run_naming_it(flag, value, saved, finished_run, tmp_path,
+def test_resume_refuses_a_flag_that_differs_from_the_run_naming_it(flag, value, saved, short_gan_run, tmp_path,
                                                                      npz_data):
-    run = finished_run
+    run = short_gan_run  # a finished run (seed 3), unchanged by a refusal
     if flag == "--augment":  # a run trained without --augment, to refuse turning it on
         run = tmp_path / "plain"
         train_gan.main(["--conditional", "--data-dir", npz_data, "--out", str(run), "--no-augment", *TINY])

@@ -13,7 +13,7 @@ import pytest
 import tensorflow as tf
 from keras import ops
 
-from augment_tf import cli, data, evaluate, generate, impute, reference, runs, train_vae
+from augment_tf import cli, data, evaluate, generate, impute, masks, reference, runs, train_vae
 from augment_tf.models import VAE, ConditionalVAE, KLAnnealing
 
 ROOT = Path(__file__).parents[1]
@@ -160,13 +160,6 @@ def test_kl_annealing_ramps_beta_from_zero_to_the_target():
 TINY = ["--batch-size", "16", "--latent-dim", "4", "--width", "8"]
 
 
-@pytest.fixture(scope="module")
-def vae_run(npz_data, tmp_path_factory):
-    run = tmp_path_factory.mktemp("runs") / "vae"
-    train_vae.main(["--data-dir", npz_data, "--out", str(run), "--steps", "3", *TINY])
-    return run
-
-
 def test_resume_with_kl_annealing_continues_exactly(npz_data, tmp_path):
     straight, interrupted = tmp_path / "straight", tmp_path / "interrupted"
     common = ["--conditional", "--data-dir", npz_data, "--kl-anneal-epochs", "2", *TINY]
@@ -185,9 +178,9 @@ def test_resume_with_kl_annealing_continues_exactly(npz_data, tmp_path):
 def test_impute_keeps_observed_pixels_bit_identical(vae_run, tmp_path, kind, layout):
     rng = np.random.default_rng(1)
     x = rng.integers(0, 256, layout, dtype=np.uint8)
-    mask = {"random": lambda: impute.random_pixel_mask(layout, 0.5, rng),
-            "block": lambda: impute.block_mask(layout, 12, rng),
-            "half": lambda: impute.half_mask(layout, "bottom")}[kind]()
+    mask = {"random": lambda: masks.random_pixel_mask(layout, 0.5, rng),
+            "block": lambda: masks.block_mask(layout, 12, rng),
+            "half": lambda: masks.half_mask(layout, "bottom")}[kind]()
     assert mask.shape == layout and 0 < mask.mean() < 1
     np.savez(tmp_path / "in.npz", x=x, mask=mask)
     impute.main([str(vae_run), "--in", str(tmp_path / "in.npz"), "--out", str(tmp_path / "out.npz"), "--iterations", "3"])
@@ -204,7 +197,7 @@ def test_impute_falls_back_to_the_checkpoint(vae_run, tmp_path):
     (run / "decoder.keras").unlink()
     (run / "encoder.keras").unlink()
     x = np.zeros((3, 28, 28), np.uint8)
-    np.savez(tmp_path / "in.npz", x=x, mask=impute.half_mask(x.shape, "top"))
+    np.savez(tmp_path / "in.npz", x=x, mask=masks.half_mask(x.shape, "top"))
     impute.main([str(run), "--in", str(tmp_path / "in.npz"), "--out", str(tmp_path / "out.npz"), "--iterations", "2"])
     assert np.load(tmp_path / "out.npz")["x"].shape == x.shape
 
@@ -213,7 +206,7 @@ def test_half_masks_cover_each_side():
     shape = (2, 28, 28)
     for side, missing in {"bottom": np.s_[:, 14:], "top": np.s_[:, :14], "left": np.s_[:, :, :14],
                           "right": np.s_[:, :, 14:]}.items():
-        mask = impute.half_mask(shape, side)
+        mask = masks.half_mask(shape, side)
         assert (mask[missing] == 0).all() and mask.sum() == 2 * 28 * 14
 
 
@@ -257,6 +250,7 @@ def run_cli(*args):
     return proc.stdout
 
 
+@pytest.mark.slow
 def test_real_mnist_train_generate_evaluate_impute(mnist_path, tmp_path, monkeypatch, capsys):
     small = tmp_path / "mnist"
     small.mkdir()
@@ -288,7 +282,7 @@ def test_real_mnist_train_generate_evaluate_impute(mnist_path, tmp_path, monkeyp
     assert scores["samples"]["recall"] < scores["real"]["recall"], scores
 
     x, y = np.load(small / "test.npz")["x"][:20], np.load(small / "test.npz")["y"][:20]
-    mask = impute.half_mask(x.shape, "bottom")
+    mask = masks.half_mask(x.shape, "bottom")
     np.savez(tmp_path / "masked.npz", x=x, mask=mask, y=y)
     run_cli("-m", "augment_tf.impute", run, "--in", tmp_path / "masked.npz", "--out", tmp_path / "repaired.npz",
             "--iterations", "5")
