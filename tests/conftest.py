@@ -3,8 +3,6 @@
 
 import os
 import socket
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -27,12 +25,6 @@ def command_error(main, argv, capsys):
         cli.run(main, [str(arg) for arg in argv])
     out, err = capsys.readouterr()
     return exit_info.value.code, out, err
-
-
-def python(*args, env=None, timeout=300):
-    """`python ARGS` run from the clone's root as a user runs it: the finished process, its output as text."""
-    return subprocess.run([sys.executable, *map(str, args)], cwd=ROOT, capture_output=True, text=True,
-                          timeout=timeout, env={**os.environ, **(env or {})})
 
 
 @pytest.fixture(autouse=True)

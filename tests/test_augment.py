@@ -12,11 +12,11 @@ import keras
 import numpy as np
 import pytest
 
-from augment_tf import augment, data, generate, mixing, reference, runs, train_gan
+from augment_tf import amounts, augment, data, defaults, mixing, reference, runs, sampling, synthesis, train_gan, writers
 from augment_tf.errors import AugmentError
+from tests.conftest import command_error
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-TINY = ["--steps", "2", "--batch-size", "16", "--latent-dim", "8", "--width", "8"]
 IMBALANCED = [12, 2, 5, 5, 5, 5, 5, 5, 5, 3]
 
 
@@ -30,12 +30,10 @@ def real(tmp_path_factory):
     return str(folder / "train.npz"), str(folder / "imbalanced.npz")
 
 
-@pytest.fixture(scope="module")
-def run(real, tmp_path_factory):
-    """A conditional GAN run trained for 2 steps."""
-    out = tmp_path_factory.mktemp("runs") / "cgan"
-    train_gan.main(["--conditional", "--data-dir", real[0], "--out", str(out), *TINY])
-    return str(out)
+@pytest.fixture
+def run(short_gan_run):
+    """A conditional GAN run trained for 2 steps (on `real`'s balanced images: conftest's npz_data)."""
+    return str(short_gan_run)
 
 
 def augment_cli(run, real, out, *args, seed=0):
@@ -55,7 +53,7 @@ def load_npz(path):
 
 def test_synthetic_counts_per_amount_and_classes():
     y = np.repeat(np.arange(4), [8, 2, 4, 0])
-    counts = lambda **kw: augment.synthetic_counts(y, 4, **kw).tolist()
+    counts = lambda **kw: amounts.synthetic_counts(y, 4, **kw).tolist()
     assert counts(per_class=3) == [3, 3, 3, 3]
     assert counts(per_class=3, classes=[1, 3]) == [0, 3, 0, 3]
     assert counts(ratio=0.5) == [4, 1, 2, 0]
@@ -63,7 +61,7 @@ def test_synthetic_counts_per_amount_and_classes():
     assert counts(balance=True, balance_share=1) == [0, 6, 4, 8]
     assert counts(balance=True, balance_share=1, classes=[1]) == [0, 6, 0, 0]
     assert counts(balance=True, balance_share=0.5) == [0, 3, 2, 8]  # class 3: no real image to copy, all synthetic
-    assert counts(balance=True) == counts(balance=True, balance_share=augment.BALANCE_SHARE)
+    assert counts(balance=True) == counts(balance=True, balance_share=defaults.BALANCE_SHARE)
     for bad, message in [({}, "exactly one"), ({"per_class": 2, "balance": True}, "exactly one"),
                          ({"per_class": 0}, "positive integer"), ({"per_class": -3}, "positive integer"),
                          ({"ratio": -0.5}, "positive number"), ({"ratio": float("nan")}, "positive number"),
@@ -119,7 +117,7 @@ def test_balance_share_fills_the_rest_of_each_shortfall_with_copies_of_real_imag
 def test_library_api_matches_the_cli(run, real, tmp_path):
     sampler, config = runs.load_sampler(run)
     x_real, y_real = data.load_arrays(data_dir=real[0])
-    x, y, is_synthetic = augment.augmented_arrays(sampler, config, x_real, y_real, per_class=2, classes=[0, 7], seed=3)
+    x, y, is_synthetic = synthesis.augmented_arrays(sampler, config, x_real, y_real, per_class=2, classes=[0, 7], seed=3)
     augment_cli(run, real, tmp_path / "out.npz", "--synthetic-per-class", 2, "--classes", "0,7", seed=3)
     out = load_npz(tmp_path / "out.npz")
     np.testing.assert_array_equal(x[..., 0], out["x"])
@@ -133,12 +131,12 @@ def test_library_api_matches_the_cli(run, real, tmp_path):
 def test_temperature_scales_the_noise(run):
     sampler, config = runs.load_sampler(run)
     labels = np.repeat([3, 7], 4)
-    default = generate.sample(sampler, config, labels=labels, seed=5)
-    np.testing.assert_array_equal(default, generate.sample(sampler, config, labels=labels, seed=5, temperature=1.0))
-    at_zero = generate.sample(sampler, config, labels=labels, seed=5, temperature=0.0)  # every draw the class's centre
+    default = sampling.sample(sampler, config, labels=labels, seed=5)
+    np.testing.assert_array_equal(default, sampling.sample(sampler, config, labels=labels, seed=5, temperature=1.0))
+    at_zero = sampling.sample(sampler, config, labels=labels, seed=5, temperature=0.0)  # every draw the class's centre
     assert (at_zero[:4] == at_zero[0]).all() and (at_zero[4:] == at_zero[4]).all()
     assert not (default[:4] == default[0]).all()
-    x, _, _ = augment.synthesize(sampler, config, [0, 0, 0, 4], seed=5, temperature=0.0)
+    x, _, _ = synthesis.synthesize(sampler, config, [0, 0, 0, 4], seed=5, temperature=0.0)
     np.testing.assert_array_equal(x, at_zero[:4])
 
 
@@ -155,7 +153,7 @@ def test_idx_and_tfds_read_back_as_the_npz_and_same_seed_same_bytes(run, real, t
     x, y = data.load_arrays(data_dir=outs["idx"])
     np.testing.assert_array_equal(x, x_ref)
     np.testing.assert_array_equal(y, ref["y"])
-    np.testing.assert_array_equal(data.read_idx(outs["idx"] / augment.IS_SYNTHETIC_IDX).astype(bool),
+    np.testing.assert_array_equal(data.read_idx(outs["idx"] / writers.IS_SYNTHETIC_IDX).astype(bool),
                                   ref["is_synthetic"])
 
     builder = tfds.builder_from_directory(str(outs["tfds"]))
@@ -225,10 +223,10 @@ def test_filter_uses_and_names_the_runs_own_classifier_where_it_has_one(run, tmp
     own = tmp_path / "run"
     shutil.copytree(run, own)
     monkeypatch.setattr(reference, "reference_classifier", lambda dataset, data_dir, **kw: "reference")
-    assert augment.filter_classifier(str(own), "mnist", None) == ("reference", "the reference classifier")
+    assert synthesis.filter_classifier(str(own), "mnist", None) == ("reference", "the reference classifier")
     keras.Sequential([keras.Input((28, 28, 1)), keras.layers.Flatten(), keras.layers.Dense(10)]).save(
         own / "classifier.keras")
-    classifier, name = augment.filter_classifier(str(own), "mnist", None)
+    classifier, name = synthesis.filter_classifier(str(own), "mnist", None)
     assert name == "the run's classifier.keras" and classifier.output_shape == (None, 10)
 
 
@@ -236,7 +234,7 @@ def test_filter_stops_after_max_rounds_and_says_what_is_short(run):
     sampler, config = runs.load_sampler(run)
     always_four = types.SimpleNamespace(predict=lambda x, **kw: np.tile(np.eye(10)[4], (len(x), 1)))
     counts = np.array([0, 0, 0, 4, 2, 0, 0, 0, 0, 0])
-    x, y, report = augment.synthesize(sampler, config, counts, classifier=always_four, threshold=0.9, max_rounds=2)
+    x, y, report = synthesis.synthesize(sampler, config, counts, classifier=always_four, threshold=0.9, max_rounds=2)
     assert y.tolist() == [4, 4] and len(x) == 2
     assert report["rounds"] == 2 and report["short_per_class"][3] == 4
     assert report["rejected_per_class"][3] == 4 + 40  # round 2 draws 10x what is missing of a class always rejected
@@ -310,10 +308,10 @@ def test_folder_output_is_all_or_nothing(run, real, tmp_path, monkeypatch):
 
 
 @pytest.fixture(scope="module")
-def unconditional_run(run, tmp_path_factory):
+def unconditional_run(short_gan_run, tmp_path_factory):
     """The conditional run relabelled unconditional in its config: enough for the CLI to refuse it."""
     out = tmp_path_factory.mktemp("runs") / "gan"
-    shutil.copytree(run, out)
+    shutil.copytree(short_gan_run, out)
     config = json.loads((out / "config.json").read_text())
     (out / "config.json").write_text(json.dumps({**config, "conditional": False, "num_classes": None}))
     return str(out)
@@ -326,11 +324,21 @@ def unconditional_run(run, tmp_path_factory):
     ("missing", ["--balance"], "no such run directory"),
 ])
 def test_cli_errors_are_one_line_exit_2_and_write_nothing(which, args, message, run, unconditional_run, real,
-                                                          tmp_path):
+                                                          tmp_path, capsys):
     run_dir = {"run": run, "unconditional": unconditional_run, "missing": str(tmp_path / "missing")}[which]
-    out = tmp_path / "out"
-    command = [sys.executable, "-m", "augment_tf.augment", run_dir, "--out", str(out), "--data-dir", real[0], *args]
+    code, _, err = command_error(augment.main, [run_dir, "--out", tmp_path / "out", "--data-dir", real[0], *args],
+                                 capsys)
+    assert code == 2, err
+    assert err.count("\n") == 1 and err.startswith("error:") and message in err
+    assert os.listdir(tmp_path) == []
+
+
+def test_python_m_augment_is_one_line_and_exit_2_in_a_real_process(run, real, tmp_path):
+    """The cases above run in-process through `cli.run`; the real `python -m augment_tf.augment` does the same."""
+    command = [sys.executable, "-m", "augment_tf.augment", run, "--out", str(tmp_path / "out"), "--data-dir", real[0],
+               "--ratio", "-0.5"]
     result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert result.returncode == 2, result.stderr
-    assert result.stderr.count("\n") == 1 and result.stderr.startswith("error:") and message in result.stderr
+    assert result.stderr.count("\n") == 1 and result.stderr.startswith("error:")
+    assert "--ratio must be a positive number" in result.stderr
     assert os.listdir(tmp_path) == []

@@ -1,6 +1,10 @@
-"""The benchmark scripts' helpers (benchmarks/common.py, benchmarks/augmentation_benefit.py), on tiny hand-made data:
-the numbers the benchmark README reports come from them, so each one is checked against counts worked out by hand."""
+"""The benchmark scripts on tiny hand-made data. Their helpers, whose numbers benchmarks/README.md reports, checked
+against counts worked out by hand: common.py (wall-clock snapshots, tables, validation/test splits),
+augmentation_benefit.py (draws, hold-out, rebalancing, scores, summaries, margins, estimates, pooling), seeds.py,
+gan_variants.py, few_labels.py and codes.py. Smoke runs of augmentation_benefit.py, small_data.py and distributed.py
+(marked slow). And each data benchmark's one-line error for a wrong --data-dir."""
 
+import importlib
 import json
 import math
 import os
@@ -16,6 +20,7 @@ import augment_tf.benefit
 from augment_tf.errors import AugmentError
 from benchmarks import augmentation_benefit as benefit
 from benchmarks import common
+from tests.conftest import command_error
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -76,6 +81,27 @@ def test_snapshots_at_wall_clock_marks_then_training_stops(monkeypatch):
         recorded = ticker.weights[snap["steps"] - 1]
         assert all(np.array_equal(a, b) for a, b in zip(snap["weights"], recorded, strict=True))
     assert not np.array_equal(snapshots.snapshots[0]["weights"][0], snapshots.snapshots[2]["weights"][0])
+
+
+def test_snapshots_at_step_counts_whatever_the_clock_says(monkeypatch):
+    """unit="steps" (gan_quality.py --at-steps): marks 4 and 2 snapshot after steps 2 and 4, with the weights of that
+    very step and the minutes they took (5 s a batch), then fit stops; the clock never decides."""
+    clock = FakeClock()
+    monkeypatch.setattr(common, "time", types.SimpleNamespace(perf_counter=clock.perf_counter))
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
+    model.compile(optimizer=keras.optimizers.SGD(0.1), loss="mse")
+    x = np.random.default_rng(0).standard_normal((64, 2)).astype("float32")
+    ticker = Ticker(clock)
+    snapshots = common.WallClockSnapshots(None, [4, 2], batch_size=8, unit="steps")
+    model.fit(x, x.sum(1, keepdims=True), batch_size=8, epochs=5, shuffle=False, verbose=0,
+              callbacks=[ticker, snapshots])
+    assert len(ticker.weights) == 4  # stopped right after step 4
+    assert [(s["minutes"], s["steps"], s["seconds"]) for s in snapshots.snapshots] == [
+        (round(10 / 60, 2), 2, 10.0), (round(20 / 60, 2), 4, 20.0)]
+    for snap in snapshots.snapshots:
+        recorded = ticker.weights[snap["steps"] - 1]
+        assert all(np.array_equal(a, b) for a, b in zip(snap["weights"], recorded, strict=True))
 
 
 def test_snapshot_copy_time_is_not_counted(monkeypatch):
@@ -247,6 +273,7 @@ def test_scores_on_the_classes_present_only():
     assert scores["balanced_accuracy"] == pytest.approx(0.5) and scores["minority_recall"] == pytest.approx(0.5)
 
 
+@pytest.mark.slow
 def test_low_data_imbalanced_and_transfer_smoke_run(tmp_path, monkeypatch):
     """Random images, 3 per class: the low-data arms with augment's output and its estimate beside the outcome; the
     imbalanced arms with two rebalancing shares, one arm each from the same generators; the transfer arms:
@@ -305,6 +332,7 @@ def small_data_pool(tmp_path, monkeypatch):
     return str(tmp_path)
 
 
+@pytest.mark.slow
 def test_small_data_recipes_smoke_run(small_data_pool, tmp_path):
     """Random images: every variant of augment's file and a mixing share, for the VAE with --augment (the GAN, and
     training without --augment, go the same way), scored on the validation split only, with each seed's margins."""
@@ -330,6 +358,7 @@ def test_small_data_recipes_smoke_run(small_data_pool, tmp_path):
     assert "− real + classical, each seed |" in table
 
 
+@pytest.mark.slow
 def test_small_data_fixed_strength_augmentation_is_a_gan_arm_of_its_own(small_data_pool, tmp_path):
     from benchmarks import small_data
 
@@ -653,6 +682,7 @@ def test_few_labels_pool_reports_seeds_run_apart_as_one_table(tmp_path):
         few_labels.main(["--pool", str(tmp_path / "seed10.json"), run("gan", 12, generator="gan"), "--out", out])
 
 
+@pytest.mark.slow
 def test_distributed_benchmark_measures_in_fresh_processes(tmp_path):
     """One device and two workers, a few steps each: figures come back from the chief, parameters agree."""
     from benchmarks import distributed
@@ -672,9 +702,25 @@ DATA_BENCHMARKS = ["gan_quality", "vae_quality", "augmentation_benefit", "few_la
                    "augment_speed", "distributed"]
 
 
-@pytest.mark.parametrize("script", DATA_BENCHMARKS)
+@pytest.mark.parametrize("script", [s for s in DATA_BENCHMARKS if s != "distributed"])  # it measures in fresh
+def test_benchmark_main_with_a_wrong_data_dir_says_so_in_one_line_and_exits_2(script, tmp_path, capfd):  # processes
+    """Each script's `main` as its `__main__` block runs it (`cli.run`), in this process; capfd, as a script may hand
+    the path to a command it runs (augment_speed.py), whose error line is the first."""
+    module = importlib.import_module(f"benchmarks.{script}")
+    missing = tmp_path / "no_such_mnist"
+    code, _, err = command_error(module.main, ["--data-dir", missing], capfd)
+    errors = [line for line in err.splitlines() if line.startswith("error:")]
+    assert code == 2, err
+    assert "Traceback" not in err
+    assert errors and str(missing) in errors[0]
+
+
+@pytest.mark.parametrize("script", [s if s in ("gan_quality", "distributed") else
+                                    pytest.param(s, marks=pytest.mark.slow) for s in DATA_BENCHMARKS])
 def test_benchmark_with_a_wrong_data_dir_says_so_in_one_line_and_exits_2(script, tmp_path):
-    """As the `python -m augment_tf.X` commands do: no traceback, exit status 2, the path named."""
+    """As the `python -m augment_tf.X` commands do: no traceback, exit status 2, the path named. Each script as a real
+    process (TensorFlow's start-up, seconds each): gan_quality.py and distributed.py in the default run, the rest with
+    the slow tests (their `main`s run in-process above)."""
     missing = tmp_path / "no_such_mnist"
     result = subprocess.run([sys.executable, f"benchmarks/{script}.py", "--data-dir", str(missing)],
                             cwd=ROOT, capture_output=True, text=True, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})

@@ -16,7 +16,8 @@ import tensorflow as tf
 from augment_tf import distribute, pseudo_labels, runs, train_gan
 from augment_tf.models import GAN, VAE, ConditionalGAN, ConditionalVAE, SemiSupervisedClassifier, replicas
 from benchmarks.distributed import free_ports
-from tests.conftest import REPLICAS
+from tests import conftest
+from tests.conftest import REPLICAS, command_error
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 MODELS = [GAN, ConditionalGAN, VAE, ConditionalVAE]
@@ -178,7 +179,7 @@ def test_mixed_float16_wraps_every_optimizer_and_mixed_bfloat16_exports_float32(
 
 # The training scripts: subprocesses, so that --replicas splits the CPU before TensorFlow starts, as for a user.
 
-TINY = ["--conditional", "--batch-size", "16", "--latent-dim", "8", "--width", "8"]
+TINY = ["--conditional", *conftest.TINY]
 
 
 def cli(*args, env=None):
@@ -195,6 +196,7 @@ def weights(path):
         return keras.saving.load_model(path).get_weights()
 
 
+@pytest.mark.slow
 def test_a_two_replica_run_trains_as_one_device_and_records_where_it_ran(npz_data, tmp_path):
     one, two = tmp_path / "one", tmp_path / "two"
     for out, extra in ((one, []), (two, ["--strategy", "mirrored", "--replicas", "2"])):
@@ -207,6 +209,7 @@ def test_a_two_replica_run_trains_as_one_device_and_records_where_it_ran(npz_dat
         np.testing.assert_allclose(b, a, rtol=1e-4, atol=1e-5)  # Adam, 8 steps: float noise only
 
 
+@pytest.mark.slow
 def test_sigkilled_two_replica_run_resumes_on_two_replicas_then_on_one_device(npz_data, tmp_path):
     run = tmp_path / "run"
     two = ["--strategy", "mirrored", "--replicas", "2"]
@@ -227,6 +230,7 @@ def test_sigkilled_two_replica_run_resumes_on_two_replicas_then_on_one_device(np
     assert json.loads((run / "config.json").read_text())["replicas"] == 1
 
 
+@pytest.mark.slow
 def test_a_one_device_checkpoint_resumed_on_two_replicas_ends_as_an_uninterrupted_run(npz_data, tmp_path):
     single, straight = tmp_path / "single", tmp_path / "straight"
     first = cli("train_gan.py", *TINY, "--augment", "--data-dir", npz_data, "--epochs", "1", "--out", str(single))
@@ -251,23 +255,35 @@ def test_a_one_device_checkpoint_resumed_on_two_replicas_ends_as_an_uninterrupte
     (["--replicas", "2"], {}, "--replicas goes with --strategy mirrored"),
     (["--precision", "mixed_float16"], {}, "mixed_float16 needs a GPU"),
 ])
-def test_placement_errors_are_one_line_and_write_nothing(args, env, message, npz_data, tmp_path):
+def test_placement_errors_are_one_line_and_write_nothing(args, env, message, npz_data, tmp_path, monkeypatch,
+                                                         capsys):
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
     out = tmp_path / "run"
-    result = cli("train_gan.py", "--conditional", "--data-dir", npz_data, "--steps", "2", "--out", str(out), *args,
-                 env=env)
-    assert result.returncode == 2 and result.stderr.count("\n") == 1 and message in result.stderr, result.stderr
+    code, _, err = command_error(train_gan.main, ["--conditional", "--data-dir", npz_data, "--steps", "2",
+                                                  "--out", out, *args], capsys)
+    assert code == 2 and err.count("\n") == 1 and message in err, err
     assert not out.exists()
 
 
-def test_resume_keeps_the_runs_precision(npz_data, tmp_path):
+def in_float32_after(main, argv):
+    """`main(argv)`, then Keras' global dtype policy back to float32 (--precision sets it for the process)."""
+    try:
+        return main(argv)
+    finally:
+        keras.config.set_dtype_policy("float32")
+
+
+def test_resume_keeps_the_runs_precision(npz_data, tmp_path, capsys):
     run = tmp_path / "run"
-    assert cli("train_gan.py", *TINY, "--data-dir", npz_data, "--epochs", "1", "--precision", "mixed_bfloat16",
-               "--out", str(run)).returncode == 0
+    assert in_float32_after(train_gan.main, [*TINY, "--data-dir", npz_data, "--epochs", "1", "--precision",
+                                             "mixed_bfloat16", "--out", str(run)]) == 0
     generator = keras.saving.load_model(run / "generator.keras")  # plain Keras, float32
     assert {layer.dtype_policy.name for layer in generator.layers} == {"float32"}
-    refused = cli("train_gan.py", "--out", str(run), "--resume", "--epochs", "2", "--precision", "float32")
-    assert refused.returncode == 2 and "trains with --precision mixed_bfloat16" in refused.stderr, refused.stderr
-    assert cli("train_gan.py", "--out", str(run), "--resume", "--epochs", "2").returncode == 0
+    refused = lambda argv: command_error(train_gan.main, argv, capsys)  # noqa: E731
+    code, _, err = in_float32_after(refused, ["--out", run, "--resume", "--epochs", "2", "--precision", "float32"])
+    assert code == 2 and "trains with --precision mixed_bfloat16" in err, err
+    assert in_float32_after(train_gan.main, ["--out", str(run), "--resume", "--epochs", "2"]) == 0
     assert json.loads((run / "config.json").read_text())["precision"] == "mixed_bfloat16"
 
 
@@ -289,6 +305,7 @@ def finish(workers):
     return [worker.returncode for worker in workers], outputs
 
 
+@pytest.mark.slow
 def test_two_workers_train_as_one_process_and_only_the_chief_writes(npz_data, tmp_path):
     flags = [*TINY, "--augment", "--data-dir", npz_data, "--epochs", "2"]
     scratch = tmp_path / "tmp"
@@ -306,6 +323,7 @@ def test_two_workers_train_as_one_process_and_only_the_chief_writes(npz_data, tm
         np.testing.assert_allclose(b, a, rtol=1e-4, atol=1e-5)
 
 
+@pytest.mark.slow
 def test_a_killed_worker_and_its_peer_resume_from_the_last_checkpoint(npz_data, tmp_path):
     run, scratch = tmp_path / "run", tmp_path / "tmp"
     scratch.mkdir()

@@ -13,6 +13,7 @@ import pytest
 
 from augment_tf import cli, data, evaluate, metrics, reference
 from augment_tf.errors import AugmentError, DataError
+from tests.conftest import command_error
 
 ROOT = Path(__file__).parents[1]
 KEYS = {"dataset", "n_samples", "fid", "precision", "recall", "classifier_test_accuracy", "label_fidelity"}
@@ -265,8 +266,18 @@ BAD_INPUTS = {
 
 
 @pytest.mark.parametrize("case", BAD_INPUTS)
-def test_cli_bad_input_is_one_line_and_exit_2(case, random_digits_dir, tmp_path):
+def test_cli_bad_input_is_one_line_and_exit_2(case, random_digits_dir, tmp_path, capsys):
     make, extra, message = BAD_INPUTS[case]
+    code, out, err = command_error(evaluate.main, [make(tmp_path), "--data-dir", random_digits_dir, *extra], capsys)
+    assert code == 2 and out == ""
+    assert len(err.strip().splitlines()) == 1 and err.startswith("error: "), err
+    assert "Traceback" not in err
+    assert re.search(message, err), err
+
+
+def test_python_m_evaluate_is_one_line_and_exit_2_in_a_real_process(random_digits_dir, tmp_path):
+    """The cases above run in-process through `cli.run`; the real `python -m augment_tf.evaluate` does the same."""
+    make, extra, message = BAD_INPUTS["x/y mismatch"]
     code, out, err = run_cli(make(tmp_path), "--data-dir", random_digits_dir, *extra)
     assert code == 2 and out == ""
     assert len(err.strip().splitlines()) == 1 and err.startswith("error: "), err

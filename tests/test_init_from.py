@@ -8,30 +8,13 @@ import keras
 import numpy as np
 import pytest
 
-from augment_tf import generate, runs, train_gan, training, training_options
+from augment_tf import builders, generate, runs, train_gan, train_vae, training, training_options
 from augment_tf.errors import AugmentError, DataError
 from augment_tf.models import ConditionalGAN, ConditionalVAE
 from augment_tf.models.base import transfer_weights
-from tests.test_training import cli
+from tests.conftest import command_error, digits
 
 SMALL = ["--steps", "3", "--batch-size", "16"]
-
-
-def digits(path, classes, n=48, size=28, seed=0):
-    """An .npz of `n` random images of `size` pixels a side, labelled with `classes` in turn."""
-    rng = np.random.default_rng(seed)
-    np.savez(path, x=rng.integers(0, 256, (n, size, size), np.uint8), y=np.resize(np.asarray(classes), n))
-    return str(path)
-
-
-@pytest.fixture(scope="module")
-def source_run(tmp_path_factory):
-    """A finished ConditionalGAN run on classes 0-2 with non-default network sizes."""
-    folder = tmp_path_factory.mktemp("source")
-    run = folder / "run"
-    train_gan.main(["--conditional", "--data-dir", digits(folder / "d.npz", [0, 1, 2]), "--out", str(run),
-                    "--latent-dim", "8", "--width", "8", *SMALL])
-    return str(run)
 
 
 def paired_weights(source, target):
@@ -74,9 +57,9 @@ def test_transfer_keeps_the_targets_settings_and_refuses_other_sizes():
 def start(data_dir, out, *flags):
     """training.start for train_gan.py --conditional with these flags: (model, config); nothing trains."""
     parser = argparse.ArgumentParser()
-    training_options.add_arguments(parser, train_gan.DEFAULT_EPOCHS)
+    training_options.add_arguments(parser, training_options.GAN_EPOCHS)
     args = parser.parse_args(["--conditional", "--data-dir", data_dir, "--out", str(out), *SMALL, *flags])
-    model, config, _ = training.start(args, "gan", "generator.keras", train_gan.build_model, train_gan.DEFAULT_EPOCHS)
+    model, config, _ = training.start(args, "gan", "generator.keras", builders.build_gan, training_options.GAN_EPOCHS)
     return model, config
 
 
@@ -142,11 +125,11 @@ def test_freeze_d_keeps_the_first_discriminator_convolutions_through_fine_tuning
     assert np.abs(second_after - second).max() > 0
 
 
-def test_freeze_d_without_init_from_is_one_line_and_writes_nothing(tmp_path):
-    result = cli("train_gan.py", "--conditional", "--data-dir", digits(tmp_path / "d.npz", [0, 1]),
-                 "--out", str(tmp_path / "r"), "--freeze-d", "1")
-    assert result.returncode == 2 and result.stderr.count("\n") == 1, result.stderr
-    assert "--freeze-d keeps layers as an --init-from run trained them" in result.stderr
+def test_freeze_d_without_init_from_is_one_line_and_writes_nothing(tmp_path, capsys):
+    code, _, err = command_error(train_gan.main, ["--conditional", "--data-dir", digits(tmp_path / "d.npz", [0, 1]),
+                                                  "--out", tmp_path / "r", "--freeze-d", "1"], capsys)
+    assert code == 2 and err.count("\n") == 1, err
+    assert "--freeze-d keeps layers as an --init-from run trained them" in err
     assert not (tmp_path / "r").exists()
 
 
@@ -171,16 +154,18 @@ def test_bad_sources_are_refused_before_anything_is_written(source_run, tmp_path
 @pytest.mark.parametrize(
     "script, flags, message",
     [
-        ("train_vae.py", ["--conditional"], "is a ConditionalGAN run; this run trains a ConditionalVAE"),
-        ("train_gan.py", [], "is a ConditionalGAN run; this run trains a GAN"),
-        ("train_gan.py", ["--conditional", "--resume"], "--init-from starts a new run"),
+        (train_vae, ["--conditional"], "is a ConditionalGAN run; this run trains a ConditionalVAE"),
+        (train_gan, [], "is a ConditionalGAN run; this run trains a GAN"),
+        (train_gan, ["--conditional", "--resume"], "--init-from starts a new run"),
     ],
+    ids=["train_vae.py", "train_gan.py", "train_gan.py --resume"],
 )
-def test_cli_refuses_another_kind_of_run_in_one_line(source_run, tmp_path, script, flags, message):
+def test_cli_refuses_another_kind_of_run_in_one_line(source_run, tmp_path, script, flags, message, capsys):
     data_dir = digits(tmp_path / "d.npz", [0, 1])
-    result = cli(script, *flags, "--data-dir", data_dir, "--out", str(tmp_path / "r"), "--init-from", source_run)
-    assert result.returncode == 2, result.stderr
-    assert result.stderr.count("\n") == 1 and message in result.stderr
+    code, _, err = command_error(script.main, [*flags, "--data-dir", data_dir, "--out", tmp_path / "r",
+                                               "--init-from", source_run], capsys)
+    assert code == 2, err
+    assert err.count("\n") == 1 and message in err
     assert not (tmp_path / "r").exists()
 
 

@@ -11,11 +11,13 @@ import pytest
 
 import keras
 
-from augment_tf import augment, data, generate, impute, reference, runs, train_gan, train_vae, training, training_options
+from augment_tf import augment, builders, data, generate, impute, reference, runs, train_gan, train_vae, training, training_options
 from augment_tf.errors import AugmentError
+from tests import conftest
+from tests.conftest import command_error
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-TINY = ["--steps", "3", "--batch-size", "16", "--latent-dim", "8"]
+TINY = ["--steps", "3", *conftest.TINY]
 
 
 def train(data_dir, out, *extra):
@@ -110,21 +112,22 @@ def test_unconditional_run_generates_x_only(npz_data, tmp_path):
         generate.main([str(run), "--n", "5", "--out", str(tmp_path / "t.npz"), "--labels", "1"])
 
 
-@pytest.mark.parametrize(
-    "args, message",
-    [
-        (["train_gan.py", "--data-dir", "/no/such/dir", "--out", "{tmp}/r"], "no such file or folder"),
-        (["train_gan.py", "--epochs", "0", "--out", "{tmp}/r"], "--epochs must be a positive integer"),
-        (["train_gan.py", "--resume"], "--resume needs --out"),
-        (["train_gan.py", "--data-dir", "{tmp}/skipped.npz", "--no-augment", "--adaptive-augment", "--out", "{tmp}/r"],
-         "--adaptive-augment adapts how often --augment's views are used, and --augment is off"),
-        (["train_vae.py", "--conditional", "--data-dir", "{tmp}/skipped.npz", "--out", "{tmp}/r"],
-         "skipped.npz: no samples of class 10, 11 (labels run 0..12)"),
-        (["-m", "augment_tf.generate", "{tmp}", "--n", "5", "--out", "{tmp}/s.npz"], "config.json: missing"),
-        (["-m", "augment_tf.generate", "{tmp}/bad", "--n", "5", "--out", "{tmp}/s.npz"], "cannot load this model"),
-    ],
-)
-def test_cli_errors_are_one_line(args, message, tmp_path):
+CLI_ERRORS = [
+    (["train_gan.py", "--data-dir", "/no/such/dir", "--out", "{tmp}/r"], "no such file or folder"),
+    (["train_gan.py", "--epochs", "0", "--out", "{tmp}/r"], "--epochs must be a positive integer"),
+    (["train_gan.py", "--resume"], "--resume needs --out"),
+    (["train_gan.py", "--data-dir", "{tmp}/skipped.npz", "--no-augment", "--adaptive-augment", "--out", "{tmp}/r"],
+     "--adaptive-augment adapts how often --augment's views are used, and --augment is off"),
+    (["train_vae.py", "--conditional", "--data-dir", "{tmp}/skipped.npz", "--out", "{tmp}/r"],
+     "skipped.npz: no samples of class 10, 11 (labels run 0..12)"),
+    (["-m", "augment_tf.generate", "{tmp}", "--n", "5", "--out", "{tmp}/s.npz"], "config.json: missing"),
+    (["-m", "augment_tf.generate", "{tmp}/bad", "--n", "5", "--out", "{tmp}/s.npz"], "cannot load this model"),
+]
+MAINS = {"train_gan.py": train_gan.main, "train_vae.py": train_vae.main, "augment_tf.generate": generate.main}
+
+
+def bad_inputs(args, tmp_path):
+    """Writes the inputs CLI_ERRORS refuse into `tmp_path`; returns the case's command line with its paths filled in."""
     bad = tmp_path / "bad"
     bad.mkdir()
     (bad / "config.json").write_text(json.dumps({"sampler": "generator.keras"}))
@@ -132,7 +135,24 @@ def test_cli_errors_are_one_line(args, message, tmp_path):
     y = np.arange(40) % 10
     y[7] = 12  # one corrupt label: classes 10 and 11 would have no images
     np.savez(tmp_path / "skipped.npz", x=np.zeros((40, 28, 28), np.uint8), y=y)
-    result = cli(*[a.replace("{tmp}", str(tmp_path)) for a in args])
+    return [a.replace("{tmp}", str(tmp_path)) for a in args]
+
+
+@pytest.mark.parametrize("args, message", CLI_ERRORS)
+def test_cli_errors_are_one_line(args, message, tmp_path, capsys):
+    command = bad_inputs(args, tmp_path)
+    entry, *argv = command[1:] if command[0] == "-m" else command
+    code, _, err = command_error(MAINS[entry], argv, capsys)
+    assert code == 2, err
+    assert err.count("\n") == 1 and err.startswith("error:") and message in err and "Traceback" not in err
+    assert not (tmp_path / "s.npz").exists() and not (tmp_path / "r").exists()
+
+
+@pytest.mark.parametrize("case", [0, 4, 5], ids=["train_gan.py", "train_vae.py", "python -m augment_tf.generate"])
+def test_each_entry_point_is_one_line_and_exit_2_in_a_real_process(case, tmp_path):
+    """The cases above run in-process through `cli.run`; the real process of each entry point does the same."""
+    args, message = CLI_ERRORS[case]
+    result = cli(*bad_inputs(args, tmp_path))
     assert result.returncode == 2, result.stderr
     assert result.stderr.count("\n") == 1 and result.stderr.startswith("error:") and message in result.stderr
     assert not (tmp_path / "s.npz").exists() and not (tmp_path / "r").exists()
@@ -141,11 +161,11 @@ def test_cli_errors_are_one_line(args, message, tmp_path):
 def started_model(data_dir, out, *flags):
     """(model, config) as `training.start` builds and records them for train_gan.py with these flags (no training)."""
     parser = argparse.ArgumentParser()
-    training_options.add_arguments(parser, train_gan.DEFAULT_EPOCHS)
+    training_options.add_arguments(parser, training_options.GAN_EPOCHS)
     for flag, options in train_gan.OPTIONS.items():
         parser.add_argument(flag, **options)
     args = parser.parse_args(["--conditional", "--data-dir", data_dir, "--out", str(out), "--latent-dim", "8", *flags])
-    model, config, _ = training.start(args, "gan", "generator.keras", train_gan.build_model, train_gan.DEFAULT_EPOCHS,
+    model, config, _ = training.start(args, "gan", "generator.keras", builders.build_gan, training_options.GAN_EPOCHS,
                                       options=training_options.option_names(train_gan.OPTIONS))
     return model, config
 
@@ -182,7 +202,8 @@ def test_augment_is_on_by_default_on_small_data_only_and_the_flag_wins(npz_100, 
 
 
 def test_adaptive_augment_is_on_wherever_augment_is_and_the_flag_wins(npz_100, tmp_path):
-    """The GAN's small-data default since the validation run of benchmarks/README.md ("Adaptive augmentation")."""
+    """The GAN's small-data default since the validation run of benchmarks/results/small_data/HISTORY.md
+    ("Adaptive augmentation")."""
     assert started_config(npz_100, tmp_path / "a")["adaptive_augment"] is True
     assert started_config(npz_100, tmp_path / "b", "--no-adaptive-augment")["adaptive_augment"] is False
     assert started_config(npz_100, tmp_path / "c", "--no-augment")["adaptive_augment"] is False
