@@ -281,13 +281,22 @@ def test_num_classes():
         data.num_classes(np.r_[np.arange(10), 12], "labels.npz")
 
 
+# Real MNIST as published: images per class, the first labels, and the pixel mean every PyTorch MNIST example
+# normalises with (0.1307 of 255 for train; 0.1325 for test).
+MNIST_SPLITS = {
+    "train": (60000, [5923, 6742, 5958, 6131, 5842, 5421, 5918, 6265, 5851, 5949], [5, 0, 4, 1, 9, 2, 1, 3, 1, 4], 0.1307),
+    "test": (10000, [980, 1135, 1032, 1010, 982, 892, 958, 1028, 974, 1009], [7, 2, 1, 0, 4, 1, 4, 9, 5, 9], 0.1325),
+}
+
+
 def test_real_mnist(mnist_path):
-    for split, n in (("train", 60000), ("test", 10000)):
+    for split, (n, class_counts, first_labels, mean) in MNIST_SPLITS.items():
         x, y = data.load_arrays(split=split, data_dir=mnist_path)
         assert x.shape == (n, 28, 28, 1) and x.dtype == np.uint8
         assert y.shape == (n,) and y.dtype == np.int64
         assert y.min() == 0 and y.max() == 9 and data.num_classes(y) == 10
-        assert 0 < x.mean() < 255
+        assert np.bincount(y).tolist() == class_counts and y[:10].tolist() == first_labels
+        assert x.min() == 0 and x.max() == 255 and x.mean() / 255 == pytest.approx(mean, abs=1e-4)
 
 
 # --- TensorFlow Datasets (mocked or failing: never the network) ------------------------------
