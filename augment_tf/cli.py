@@ -1,6 +1,7 @@
 """The command line: `augment-tf COMMAND` runs each tool, and user errors become one line on stderr and exit status 2."""
 
 import argparse
+import errno
 import importlib
 import os
 import sys
@@ -54,12 +55,40 @@ def run(main, argv=None):
     except FileNotFoundError as e:
         print(f"error: file not found: {e.filename or e}; check the path", file=sys.stderr)
         sys.exit(2)
+    except OSError as e:  # what the system refuses: a path through a file, no permission, a full disk, ...
+        print(f"error: {os_error_line(e)}", file=sys.stderr)
+        sys.exit(2)
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         sys.exit(130)
 
 
+# What to do about each refusal of the system a user can meet while a command reads or writes its files.
+OS_ADVICE = {
+    errno.ENOTDIR: "a part of this path is a file, not a folder: choose another path",
+    errno.EISDIR: "this is a folder, and a file is meant: choose a file name",
+    errno.EACCES: "permission denied: choose a place you may write to, or change its permissions",
+    errno.EPERM: "operation not permitted: choose a place you may write to, or change its permissions",
+    errno.ENOSPC: "no space left on the disk: free some space or choose a folder on another disk",
+    errno.EDQUOT: "disk quota exceeded: free some space or choose a folder on another disk",
+    errno.ENAMETOOLONG: "the name is too long: choose a shorter path",
+    errno.EROFS: "the file system is read-only: choose a folder on another disk",
+    errno.EEXIST: "already exists: remove it or choose another path",
+    errno.ENOTEMPTY: "the folder is not empty: remove its files or choose another path",
+    errno.EMFILE: "too many open files: raise the limit (ulimit -n) and run again",
+}
+
+
+def os_error_line(error):
+    """One line for an OSError: the path it names and what to do (the system's own words where we have no advice)."""
+    advice = OS_ADVICE.get(error.errno, error.strerror or str(error))
+    paths = [os.fspath(p) for p in (error.filename, error.filename2) if p is not None]
+    return f"{' -> '.join(paths)}: {advice}" if paths else f"{advice} (while writing or reading the command's files)"
+
+
 def check_npz_output(path, flag="--out"):
-    """Output files of the `python -m` commands are .npz; say so before any work is done."""
+    """Output files of the `python -m` commands are .npz files; say so before any work is done."""
     if not path.endswith(".npz"):
         raise AugmentError(f"{flag} must be an .npz file, got {path}")
+    if os.path.isdir(path):
+        raise AugmentError(f"{path} is a folder, and {flag} names an .npz file: choose another {flag}")

@@ -67,6 +67,9 @@ def claim(path):
     left by a killed command never blocks the next one."""
     lock_path = _lock_path(path)
     created = _missing_folders(os.path.dirname(lock_path))
+    in_the_way = [folder for folder in created if os.path.exists(folder)]  # not a folder, but there
+    if in_the_way:
+        raise AugmentError(f"{in_the_way[-1]} is a file, so {path} cannot be written under it: choose another path")
     os.makedirs(os.path.dirname(lock_path), exist_ok=True)
     while True:
         fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o666 & ~_umask())

@@ -1,0 +1,72 @@
+"""What the system refuses while a command writes (issue 47): one `error:` line naming the path and what to do, exit
+status 2, no traceback and nothing half-written, through the one mechanism every command shares (`cli.run`)."""
+
+import errno
+import os
+
+import numpy as np
+import pytest
+
+from augment_tf import cli, files, generate
+
+
+def run(capsys, main, argv):
+    """(exit status, stderr) of `main(argv)` run as `augment-tf` runs it."""
+    with pytest.raises(SystemExit) as exit_info:
+        cli.run(main, [str(arg) for arg in argv])
+    return exit_info.value.code, capsys.readouterr().err
+
+
+@pytest.mark.parametrize("code, fragment", [
+    (errno.ENOSPC, "no space left on the disk: free some space"),
+    (errno.EACCES, "permission denied: choose a place you may write to"),
+    (errno.EROFS, "the file system is read-only"),
+    (errno.ENAMETOOLONG, "the name is too long: choose a shorter path"),
+    (errno.EIO, "Input/output error"),  # no advice of ours: the system's own words
+])
+def test_each_os_failure_is_one_line_naming_the_path(capsys, tmp_path, code, fragment):
+    def main(argv):
+        raise OSError(code, os.strerror(code), str(tmp_path / "out.npz"))
+
+    status, err = run(capsys, main, [])
+    assert status == 2 and err.startswith(f"error: {tmp_path / 'out.npz'}: {fragment}")
+    assert err.count("\n") == 1 and err.endswith("\n") and "Traceback" not in err
+
+
+def test_an_os_failure_without_a_path_still_says_what_to_do(capsys):
+    def main(argv):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    assert run(capsys, main, []) == (2, "error: no space left on the disk: free some space or choose a folder on "
+                                        "another disk (while writing or reading the command's files)\n")
+
+
+def test_a_full_disk_while_writing_leaves_no_partial_file(capsys, tmp_path, monkeypatch):
+    """ENOSPC half-way through an atomic write: the temporary file goes, the output never appears."""
+    def full_disk(self, data):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    def main(argv):
+        with files.claim(argv[0]):
+            files.write_npz(argv[0], x=np.zeros((100, 28, 28), np.uint8))
+
+    monkeypatch.setattr("zipfile._ZipWriteFile.write", full_disk)
+    status, err = run(capsys, main, [tmp_path / "out.npz"])
+    assert status == 2 and err.startswith("error: no space left on the disk")
+    assert os.listdir(tmp_path) == []  # no output, no temporary file, no lock
+
+
+def test_an_output_under_a_file_is_refused_before_any_work(capsys, tmp_path):
+    (tmp_path / "a_file").write_text("not a folder")
+    for out in (tmp_path / "a_file" / "samples.npz", tmp_path / "a_file" / "deeper" / "samples.npz"):
+        status, err = run(capsys, generate.main, [tmp_path / "no_run", "--n", "5", "--out", out])
+        assert status == 2 and err == (f"error: {tmp_path / 'a_file'} is a file, so {out} cannot be written under it: "
+                                       "choose another path\n")
+    assert sorted(os.listdir(tmp_path)) == ["a_file"]
+
+
+def test_an_npz_output_that_is_a_folder_is_refused_before_any_work(capsys, tmp_path):
+    (tmp_path / "samples.npz").mkdir()
+    status, err = run(capsys, generate.main, [tmp_path / "no_run", "--n", "5", "--out", tmp_path / "samples.npz"])
+    assert status == 2 and err == (f"error: {tmp_path / 'samples.npz'} is a folder, and --out names an .npz file: "
+                                   "choose another --out\n")
