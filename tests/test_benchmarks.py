@@ -715,12 +715,12 @@ def test_benchmark_main_with_a_wrong_data_dir_says_so_in_one_line_and_exits_2(sc
     assert errors and str(missing) in errors[0]
 
 
-@pytest.mark.parametrize("script", [s if s in ("gan_quality", "distributed") else
-                                    pytest.param(s, marks=pytest.mark.slow) for s in DATA_BENCHMARKS])
+@pytest.mark.parametrize("script", [s if s == "gan_quality" else pytest.param(s, marks=pytest.mark.slow)
+                                    for s in DATA_BENCHMARKS])
 def test_benchmark_with_a_wrong_data_dir_says_so_in_one_line_and_exits_2(script, tmp_path):
     """As the `python -m augment_tf.X` commands do: no traceback, exit status 2, the path named. Each script as a real
-    process (TensorFlow's start-up, seconds each): gan_quality.py and distributed.py in the default run, the rest with
-    the slow tests (their `main`s run in-process above)."""
+    process (TensorFlow's start-up, seconds each): gan_quality.py in the default run, the rest with the slow tests
+    (their `main`s run in-process above, but distributed.py's, which measures in fresh processes)."""
     missing = tmp_path / "no_such_mnist"
     result = subprocess.run([sys.executable, f"benchmarks/{script}.py", "--data-dir", str(missing)],
                             cwd=ROOT, capture_output=True, text=True, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})

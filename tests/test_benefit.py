@@ -5,9 +5,8 @@ import json
 import numpy as np
 import pytest
 
-from augment_tf import augment, benefit, train_gan
+from augment_tf import augment, benefit
 from augment_tf.errors import AugmentError
-from tests.conftest import digits
 
 CLASSES = 3
 
@@ -104,11 +103,9 @@ def real_npz(tmp_path):
     return str(tmp_path / "real.npz")
 
 
-def test_augment_prints_and_records_the_estimate_and_warns_when_it_would_hurt(real_npz, tmp_path, capsys,
-                                                                               monkeypatch):
-    run = tmp_path / "run"  # a tiny 3-class run
-    train_gan.main(["--conditional", "--data-dir", digits(tmp_path / "d.npz", [0, 1, 2]), "--out", str(run),
-                    "--steps", "2", "--batch-size", "16", "--latent-dim", "4", "--width", "4"])
+def test_augment_prints_and_records_the_estimate_and_warns_when_it_would_hurt(real_npz, three_class_gan_run, tmp_path,
+                                                                               capsys, monkeypatch):
+    run = three_class_gan_run  # a tiny 3-class run
     augment.main([str(run), "--out", str(tmp_path / "a.npz"), "--real", real_npz, "--synthetic-per-class", "5"])
     estimate = json.loads((tmp_path / "a.json").read_text())["estimate"]
     assert estimate["folds"] == 3 and estimate["synthetic_images"] == 15 and estimate["steps"] == benefit.STEPS

@@ -148,6 +148,7 @@ def test_classifier_has_features_layer():
     assert features.shape == (3, 128) and features.dtype == np.float64
 
 
+@pytest.mark.slow
 def test_evaluate_samples_trains_the_reference_once_then_loads_it(mnist_dir, mnist_path, tmp_path, monkeypatch,
                                                                    capsys):
     x, y = unseen_real(mnist_path)
@@ -207,6 +208,7 @@ def test_evaluate_samples_rejects_cas_without_labels():
         metrics.evaluate_samples(np.zeros((10, 28, 28), np.uint8), cas=True)
 
 
+@pytest.mark.slow
 def test_cli_prints_one_json_object_with_cas(mnist_dir, mnist_path, shared_cache, tmp_path, monkeypatch, capsys):
     monkeypatch.setenv(reference.CACHE_ENV, str(shared_cache))
     x, y = unseen_real(mnist_path)  # CAS trains on them and is scored on the test split: no image in both

@@ -8,9 +8,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).parents[1]
 
 
+@pytest.mark.slow
 def test_installed_package_trains_and_generates_outside_the_repository(tmp_path, npz_data):
     source, site, elsewhere = tmp_path / "source", tmp_path / "site", tmp_path / "elsewhere"
     shutil.copytree(ROOT / "augment_tf", source / "augment_tf", ignore=shutil.ignore_patterns("__pycache__"))

@@ -86,6 +86,7 @@ def test_a_run_folder_in_use_refuses_a_second_training_at_once(tmp_path, npz_dat
     assert (out / "generator.keras").is_file() and not (tmp_path / ".run.lock").exists()
 
 
+@pytest.mark.slow
 def test_two_trainings_started_into_one_folder_at_once_one_runs_and_one_refuses(tmp_path, npz_data):
     out = tmp_path / "run"
     command = [sys.executable, "train_gan.py", "--conditional", "--data-dir", npz_data, "--out", str(out),
