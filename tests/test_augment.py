@@ -12,7 +12,7 @@ import keras
 import numpy as np
 import pytest
 
-from augment_tf import amounts, augment, data, defaults, mixing, reference, runs, sampling, synthesis, train_gan, writers
+from augment_tf import amounts, augment, data, defaults, mixing, reference, runs, sampling, synthesis, writers
 from augment_tf.errors import AugmentError
 from tests.conftest import command_error
 

@@ -64,9 +64,9 @@ def test_dropping_held_out_copies_stops_a_memorising_generator_scoring_on_its_tr
     fold's held-out copies removes it."""
     rng = np.random.default_rng(0)
     x, y, x_syn, y_syn = copying_generator(rng)
-    leaky = benefit.estimate(x, y, x_syn, y_syn, CLASSES, steps=40)
+    leaky = benefit.estimate(x, y, x_syn, y_syn, CLASSES, folds=2, steps=40)
     assert leaky["with_synthetic"] > 0.9 and leaky["verdict"] == "helps"
-    guarded = benefit.estimate(x, y, x_syn, y_syn, CLASSES, steps=40, drop_held_out_copies=True)
+    guarded = benefit.estimate(x, y, x_syn, y_syn, CLASSES, folds=2, steps=40, drop_held_out_copies=True)
     assert guarded["with_synthetic"] < 0.7 and guarded["gain"] < leaky["gain"] - 0.3 and guarded["drop_held_out_copies"]
 
 
@@ -76,9 +76,9 @@ def test_images_the_generator_never_saw_expose_a_memorising_generator():
     rng = np.random.default_rng(0)
     x, y, x_syn, y_syn = copying_generator(rng)
     unseen = rng.integers(0, 256, (30, 28, 28, 1)).astype(np.uint8), rng.integers(0, CLASSES, 30)
-    copied = benefit.estimate(x, y, x_syn, y_syn, CLASSES, steps=40, held_out=unseen)
+    copied = benefit.estimate(x, y, x_syn, y_syn, CLASSES, folds=2, steps=40, held_out=unseen)
     assert copied["with_synthetic"] < 0.7 and copied["verdict"] != "helps" and copied["held_out_images"] == 30
-    assert copied["folds"] == benefit.FOLDS and copied["real_images"] == 36
+    assert copied["folds"] == 2 and copied["real_images"] == 36  # `folds` seeds, each on all the real images
 
     x, y = stripes(6, seed=0)
     right = benefit.estimate(x, y, *stripes(40, seed=1), CLASSES, folds=2, steps=60, held_out=stripes(5, seed=3))
@@ -90,9 +90,9 @@ def test_images_the_generator_never_saw_expose_a_memorising_generator():
 
 def test_a_large_real_set_is_estimated_on_a_draw_with_the_files_proportion():
     x, y = stripes(40, seed=0)
-    result = benefit.estimate(x, y, *stripes(20, seed=1), CLASSES, steps=5, max_real=60)
+    result = benefit.estimate(x, y, *stripes(20, seed=1), CLASSES, folds=2, steps=5, max_real=60)
     assert result["real_images"] == 60 and result["synthetic_images"] == 30  # 120 + 60 halved
-    assert result == benefit.estimate(x, y, *stripes(20, seed=1), CLASSES, steps=5, max_real=60)  # same seed
+    assert result == benefit.estimate(x, y, *stripes(20, seed=1), CLASSES, folds=2, steps=5, max_real=60)  # same seed
     assert benefit.estimate(x[:1], y[:1], x, y, CLASSES, steps=5) is None  # nothing to hold out
 
 

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from augment_tf import cli, figures, pictures, train_vae
+from augment_tf import cli, figures, pictures, posterior, train_vae
 from augment_tf.errors import AugmentError
 from tests.conftest import TINY
 
@@ -49,7 +49,9 @@ def test_pictures_of_a_gan_run_animate_every_epoch_and_show_each_class(gan_run, 
     assert grid.shape == (10 * 30 + 2, 10 * 30 + 2)  # ten rows (classes) of ten 28-pixel samples, 2-pixel gaps
 
 
-def test_pictures_of_a_vae_run_add_reconstructions_and_repairs(tmp_path):
+def test_pictures_of_a_vae_run_add_reconstructions_and_repairs(tmp_path, monkeypatch):
+    real_impute = posterior.impute  # the chain's length does not change the picture's layout: 5 iterations, not 100
+    monkeypatch.setattr(posterior, "impute", lambda *args, **kwargs: real_impute(*args, **kwargs, iterations=5))
     rng = np.random.default_rng(0)
     x = np.zeros((40, 28, 28), np.uint8)
     for i in range(40):  # a bright bar per class: something a VAE can learn in a few steps

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from augment_tf import condensation, condense, shard_format, train_gan, train_vae
+from augment_tf import condensation, condense, shard_format
 from augment_tf.models import networks
 from augment_tf.errors import AugmentError, DataError
 

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from augment_tf import denoise, latent_map, posterior, train_gan, train_vae
+from augment_tf import denoise, latent_map, posterior
 from augment_tf.errors import AugmentError, DataError
 
 PATTERNS = np.stack([np.kron(np.eye(2)[[c % 2, 1 - c % 2]], np.ones((4, 4))) * (c < 2) + (c == 2) for c in range(3)])

@@ -7,14 +7,14 @@ import os
 import numpy as np
 import pytest
 
-from augment_tf import cli, files, generate
+from augment_tf import files, generate
+from tests.conftest import command_error
 
 
 def run(capsys, main, argv):
     """(exit status, stderr) of `main(argv)` run as `augment-tf` runs it."""
-    with pytest.raises(SystemExit) as exit_info:
-        cli.run(main, [str(arg) for arg in argv])
-    return exit_info.value.code, capsys.readouterr().err
+    code, _, err = command_error(main, argv, capsys)
+    return code, err
 
 
 @pytest.mark.parametrize("code, fragment", [

@@ -5,9 +5,8 @@ import re
 import sys
 
 import numpy as np
-import pytest
 
-from augment_tf import augment, evaluate, generate, impute, masks, posterior, progress, pseudo_labels, runs, sampling, train_gan, train_vae
+from augment_tf import augment, evaluate, generate, impute, masks, posterior, progress, pseudo_labels, runs, sampling
 from tests.conftest import digits
 
 

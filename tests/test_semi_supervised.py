@@ -198,7 +198,7 @@ def test_conditional_run_labels_unlabelled_images_with_its_classifier(few_labels
     train_gan.main(["--out", str(run), "--resume", "--epochs", "2"])
     assert runs.completed_epochs(run) == 2
     out = tmp_path / "augmented.npz"
-    augment.main([str(run), "--out", str(out), "--synthetic-per-class", "2", "--data-dir", labelled])
+    augment.main([str(run), "--out", str(out), "--synthetic-per-class", "2", "--data-dir", labelled, "--no-estimate"])
     written = np.load(out)
     assert len(written["y"]) == 12 + 6 and written["y"].min() >= 0
     summary = json.loads((tmp_path / "augmented.json").read_text())
@@ -206,7 +206,7 @@ def test_conditional_run_labels_unlabelled_images_with_its_classifier(few_labels
     # --filter scores samples with the run's own classifier (no reference is trained: the cache stays empty)
     idx = tmp_path / "idx"
     augment.main([str(run), "--out", str(idx), "--format", "idx", "--ratio", "0.5",
-                  "--filter", "--threshold", "0.01", "--data-dir", labelled])
+                  "--filter", "--threshold", "0.01", "--data-dir", labelled, "--no-estimate"])
     report = json.loads((idx / "summary.json").read_text())["filter"]
     assert report["generated"] >= 6 and not os.path.exists(os.environ[reference.CACHE_ENV])
 

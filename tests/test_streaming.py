@@ -10,7 +10,8 @@ import keras
 import numpy as np
 import pytest
 
-from augment_tf import augment, data, generate, metrics, reference, runs, sampling, shard_format, sources, synthesis, train_gan, train_vae, training, training_options
+from augment_tf import augment, data, generate, metrics, reference, runs, sampling, shard_format, sources, synthesis
+from augment_tf import train_gan, train_vae, training, training_options
 from augment_tf.errors import DataError
 from augment_tf.models import ConditionalVAE
 from benchmarks.distributed import free_ports

@@ -237,7 +237,7 @@ def test_any_image_size_trains_generates_augments_and_imputes(size, tmp_path):
     generate.main([str(tmp_path / "gan"), "--n", "10", "--out", str(tmp_path / "s.npz")])
     assert np.load(tmp_path / "s.npz")["x"].shape == (10, *size)
     augment.main([str(tmp_path / "gan"), "--out", str(tmp_path / "aug"), "--format", "idx",
-                  "--synthetic-per-class", "1", "--real", str(tmp_path / "train.npz")])
+                  "--synthetic-per-class", "1", "--real", str(tmp_path / "train.npz"), "--no-estimate"])
     assert data.load_arrays(data_dir=tmp_path / "aug")[0].shape == (50, *size, 1)
     train_vae.main([*common, "--out", str(tmp_path / "vae")])
     mask = np.ones(shape, np.uint8)
