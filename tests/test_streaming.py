@@ -40,6 +40,7 @@ def test_a_small_folder_reads_into_memory_and_trains_as_its_npz_does(sharded, tm
     assert json.loads((tmp_path / "shards" / "config.json").read_text())["streamed"] is False
 
 
+@pytest.mark.slow  # interrupt and resume, twice the training: the default run's resume checks are test_training's
 def test_a_streamed_run_resumes_exactly_where_it_stopped(sharded, tmp_path, capsys, monkeypatch):
     folder, _ = sharded
     monkeypatch.setattr(sources, "IN_MEMORY_BYTES", 1000)  # 'auto' streams this folder now
@@ -56,6 +57,7 @@ def test_a_streamed_run_resumes_exactly_where_it_stopped(sharded, tmp_path, caps
     assert_same(weights(straight), weights(interrupted))
 
 
+@pytest.mark.slow  # interrupt and resume, twice the training: the default run's resume checks are test_training's
 def test_steps_that_cut_passes_resume_mid_pass(sharded, tmp_path, monkeypatch):
     """A --steps budget whose epochs end inside a pass: the resumed run skips into that pass, not past it."""
     folder, _ = sharded

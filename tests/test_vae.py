@@ -160,6 +160,7 @@ def test_kl_annealing_ramps_beta_from_zero_to_the_target():
 TINY = ["--batch-size", "16", "--latent-dim", "4", "--width", "8"]
 
 
+@pytest.mark.slow  # interrupt and resume, twice the training: the default run's resume checks are test_training's
 def test_resume_with_kl_annealing_continues_exactly(npz_data, tmp_path):
     straight, interrupted = tmp_path / "straight", tmp_path / "interrupted"
     common = ["--conditional", "--data-dir", npz_data, "--kl-anneal-epochs", "2", *TINY]
