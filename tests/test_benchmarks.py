@@ -60,9 +60,8 @@ class Ticker(keras.callbacks.Callback):
         self.weights.append(self.model.get_weights())
 
 
-def test_snapshots_at_wall_clock_marks_then_training_stops(monkeypatch):
-    """Marks 7.5 s, 15 s, 30 s (given unsorted) at 5 s a batch: snapshots after steps 2, 3 and 6 with those steps,
-    seconds, images/s and the weights of that very step; fit stops after step 6 of 40."""
+def fit_with(snapshots, monkeypatch):
+    """(ticker, history) of a tiny model's `fit` (8 batches an epoch, 5 epochs) with `snapshots` on a fake clock."""
     clock = FakeClock()
     monkeypatch.setattr(common, "time", types.SimpleNamespace(perf_counter=clock.perf_counter))
     keras.utils.set_random_seed(0)
@@ -70,9 +69,16 @@ def test_snapshots_at_wall_clock_marks_then_training_stops(monkeypatch):
     model.compile(optimizer=keras.optimizers.SGD(0.1), loss="mse")
     x = np.random.default_rng(0).standard_normal((64, 2)).astype("float32")
     ticker = Ticker(clock)
-    snapshots = common.WallClockSnapshots(None, [0.5, 0.125, 0.25], batch_size=8)
     history = model.fit(x, x.sum(1, keepdims=True), batch_size=8, epochs=5, shuffle=False, verbose=0,
                         callbacks=[ticker, snapshots])
+    return ticker, history
+
+
+def test_snapshots_at_wall_clock_marks_then_training_stops(monkeypatch):
+    """Marks 7.5 s, 15 s, 30 s (given unsorted) at 5 s a batch: snapshots after steps 2, 3 and 6 with those steps,
+    seconds, images/s and the weights of that very step; fit stops after step 6 of 40."""
+    snapshots = common.WallClockSnapshots(None, [0.5, 0.125, 0.25], batch_size=8)
+    ticker, history = fit_with(snapshots, monkeypatch)
     assert len(ticker.weights) == 6 and len(history.epoch) == 1  # stopped right after the last mark
     assert [(s["minutes"], s["steps"], s["seconds"]) for s in snapshots.snapshots] == [
         (0.125, 2, 10.0), (0.25, 3, 15.0), (0.5, 6, 30.0)]
@@ -86,17 +92,9 @@ def test_snapshots_at_wall_clock_marks_then_training_stops(monkeypatch):
 def test_snapshots_at_step_counts_whatever_the_clock_says(monkeypatch):
     """unit="steps" (gan_quality.py --at-steps): marks 4 and 2 snapshot after steps 2 and 4, with the weights of that
     very step and the minutes they took (5 s a batch), then fit stops; the clock never decides."""
-    clock = FakeClock()
-    monkeypatch.setattr(common, "time", types.SimpleNamespace(perf_counter=clock.perf_counter))
-    keras.utils.set_random_seed(0)
-    model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
-    model.compile(optimizer=keras.optimizers.SGD(0.1), loss="mse")
-    x = np.random.default_rng(0).standard_normal((64, 2)).astype("float32")
-    ticker = Ticker(clock)
     snapshots = common.WallClockSnapshots(None, [4, 2], batch_size=8, unit="steps")
-    model.fit(x, x.sum(1, keepdims=True), batch_size=8, epochs=5, shuffle=False, verbose=0,
-              callbacks=[ticker, snapshots])
-    assert len(ticker.weights) == 4  # stopped right after step 4
+    ticker, history = fit_with(snapshots, monkeypatch)
+    assert len(ticker.weights) == 4 and len(history.epoch) == 1  # stopped right after step 4
     assert [(s["minutes"], s["steps"], s["seconds"]) for s in snapshots.snapshots] == [
         (round(10 / 60, 2), 2, 10.0), (round(20 / 60, 2), 4, 20.0)]
     for snap in snapshots.snapshots:
