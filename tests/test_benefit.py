@@ -58,6 +58,7 @@ def copying_generator(rng):
     return x, y, x_syn, y[copies]
 
 
+@pytest.mark.slow  # 8 to 12 small CNNs; the default run keeps the verdict's and augment's own estimate tests
 def test_dropping_held_out_copies_stops_a_memorising_generator_scoring_on_its_training_images():
     """Noise images with random labels: nothing to learn, so the only way to score on a held-out fold is to have
     trained on copies of it. A 'generator' that copies every real image then looks like a large gain; dropping each
@@ -70,6 +71,7 @@ def test_dropping_held_out_copies_stops_a_memorising_generator_scoring_on_its_tr
     assert guarded["with_synthetic"] < 0.7 and guarded["gain"] < leaky["gain"] - 0.3 and guarded["drop_held_out_copies"]
 
 
+@pytest.mark.slow  # 8 to 12 small CNNs; the default run keeps the verdict's and augment's own estimate tests
 def test_images_the_generator_never_saw_expose_a_memorising_generator():
     """The same copying 'generator' as above, scored on fresh noise images it never saw: no gain left. True samples
     of a learnable task still score on held-out images."""
