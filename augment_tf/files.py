@@ -96,6 +96,25 @@ def claim(path):
                 os.rmdir(folder)
 
 
+def check_space(path, needed, what):
+    """An AugmentError before any work when `needed` bytes (an output's size, known from its counts) cannot fit on
+    the disk that would hold `path`."""
+    folder = os.path.dirname(os.path.abspath(os.fspath(path)))
+    while not os.path.isdir(folder):
+        folder = os.path.dirname(folder)
+    free = shutil.disk_usage(folder).free
+    if needed > free:
+        raise AugmentError(f"{path}: {what} take {_size(needed)} and the disk there has {_size(free)} free: ask for "
+                           "fewer, or choose a folder on a larger disk")
+
+
+def _size(n):
+    for power, unit in ((4, "TB"), (3, "GB"), (2, "MB")):
+        if n >= 1024**power:
+            return f"{n / 1024**power:.1f} {unit}"
+    return f"{n} bytes"
+
+
 def _missing_folders(folder):
     """`folder` and its ancestors that do not exist yet, deepest first."""
     missing = []

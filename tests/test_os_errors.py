@@ -3,6 +3,7 @@ status 2, no traceback and nothing half-written, through the one mechanism every
 
 import errno
 import os
+import shutil
 
 import numpy as np
 import pytest
@@ -11,7 +12,7 @@ from augment_tf import files, generate
 from tests.conftest import command_error
 
 
-def run(capsys, main, argv):
+def run_command(capsys, main, argv):
     """(exit status, stderr) of `main(argv)` run as `augment-tf` runs it."""
     code, _, err = command_error(main, argv, capsys)
     return code, err
@@ -28,7 +29,7 @@ def test_each_os_failure_is_one_line_naming_the_path(capsys, tmp_path, code, fra
     def main(argv):
         raise OSError(code, os.strerror(code), str(tmp_path / "out.npz"))
 
-    status, err = run(capsys, main, [])
+    status, err = run_command(capsys, main, [])
     assert status == 2 and err.startswith(f"error: {tmp_path / 'out.npz'}: {fragment}")
     assert err.count("\n") == 1 and err.endswith("\n") and "Traceback" not in err
 
@@ -37,7 +38,7 @@ def test_an_os_failure_without_a_path_still_says_what_to_do(capsys):
     def main(argv):
         raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
 
-    assert run(capsys, main, []) == (2, "error: no space left on the disk: free some space or choose a folder on "
+    assert run_command(capsys, main, []) == (2, "error: no space left on the disk: free some space or choose a folder on "
                                         "another disk (while writing or reading the command's files)\n")
 
 
@@ -51,7 +52,7 @@ def test_a_full_disk_while_writing_leaves_no_partial_file(capsys, tmp_path, monk
             files.write_npz(argv[0], x=np.zeros((100, 28, 28), np.uint8))
 
     monkeypatch.setattr("zipfile._ZipWriteFile.write", full_disk)
-    status, err = run(capsys, main, [tmp_path / "out.npz"])
+    status, err = run_command(capsys, main, [tmp_path / "out.npz"])
     assert status == 2 and err.startswith("error: no space left on the disk")
     assert os.listdir(tmp_path) == []  # no output, no temporary file, no lock
 
@@ -59,7 +60,7 @@ def test_a_full_disk_while_writing_leaves_no_partial_file(capsys, tmp_path, monk
 def test_an_output_under_a_file_is_refused_before_any_work(capsys, tmp_path):
     (tmp_path / "a_file").write_text("not a folder")
     for out in (tmp_path / "a_file" / "samples.npz", tmp_path / "a_file" / "deeper" / "samples.npz"):
-        status, err = run(capsys, generate.main, [tmp_path / "no_run", "--n", "5", "--out", out])
+        status, err = run_command(capsys, generate.main, [tmp_path / "no_run", "--n", "5", "--out", out])
         assert status == 2 and err == (f"error: {tmp_path / 'a_file'} is a file, so {out} cannot be written under it: "
                                        "choose another path\n")
     assert sorted(os.listdir(tmp_path)) == ["a_file"]
@@ -67,6 +68,24 @@ def test_an_output_under_a_file_is_refused_before_any_work(capsys, tmp_path):
 
 def test_an_npz_output_that_is_a_folder_is_refused_before_any_work(capsys, tmp_path):
     (tmp_path / "samples.npz").mkdir()
-    status, err = run(capsys, generate.main, [tmp_path / "no_run", "--n", "5", "--out", tmp_path / "samples.npz"])
+    out = tmp_path / "samples.npz"
+    status, err = run_command(capsys, generate.main, [tmp_path / "no_run", "--n", "5", "--out", out])
     assert status == 2 and err == (f"error: {tmp_path / 'samples.npz'} is a folder, and --out names an .npz file: "
                                    "choose another --out\n")
+
+
+def test_an_output_larger_than_the_free_disk_is_refused_before_any_model_loads(capsys, tmp_path):
+    """generate --n 10**13 of 28x28 images (7130.4 TB) against this disk: one line with both figures, nothing loaded."""
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "config.json").write_text('{"image_shape": [28, 28, 1], "sampler": "generator.keras"}')  # no model at all
+    status, err = run_command(capsys, generate.main, [run, "--n", 10**13, "--out", tmp_path / "samples.npz"])
+    free = files._size(shutil.disk_usage(tmp_path).free)
+    assert status == 2 and err == (f"error: {tmp_path / 'samples.npz'}: 10000000000000 samples take 7130.4 TB and the "
+                                   f"disk there has {free} free: ask for fewer, or choose a folder on a larger disk\n")
+    assert sorted(os.listdir(tmp_path)) == ["run"]
+
+
+def test_sizes_read_as_a_person_would():
+    assert [files._size(n) for n in (900, 5 * 2**20, 7 * 2**30 + 2**29, 3 * 2**40)] == [
+        "900 bytes", "5.0 MB", "7.5 GB", "3.0 TB"]
