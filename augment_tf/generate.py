@@ -38,8 +38,9 @@ def main(argv=None):
     if args.images_per_shard is not None and (args.format != "shards" or args.images_per_shard < 1):
         raise AugmentError("--images-per-shard takes a positive integer, with --format shards")
     with files.claim(args.out):
-        config = runs.read_json(args.run_dir, runs.CONFIG)
-        files.check_space(args.out, args.n * int(np.prod(config["image_shape"])), f"{args.n} samples")
+        shape = runs.read_json(args.run_dir, runs.CONFIG).get("image_shape")  # a damaged config: the load says so
+        if shape:
+            files.check_space(args.out, args.n * int(np.prod(shape)), f"{args.n} samples")
         sampler, config = runs.load_sampler(args.run_dir)  # TensorFlow loads here, after the arguments are checked
         from augment_tf import sampling
 
