@@ -41,7 +41,8 @@ import sys
 
 import numpy as np
 
-from augment_tf import amounts, checks, cli, data, defaults, files, progress, runs, shard_format, sources, writers
+from augment_tf import amounts, checks, cli, data, defaults, files, progress, runs, sampling, shard_format, sources
+from augment_tf import writers
 from augment_tf.errors import AugmentError, DataError
 
 
@@ -52,7 +53,7 @@ def main(argv=None):
         sampler, config = runs.load_sampler(args.run_dir)  # TensorFlow loads here, after the arguments are checked
         num_classes = amounts.run_classes({**config, "run_dir": args.run_dir})
         if args.classes:
-            args.classes = _parse_classes(args.classes, num_classes)
+            args.classes = sampling.parse_classes(args.classes, num_classes, "--classes")
         if args.format == "idx" and config["image_shape"][-1] != 1:
             raise AugmentError("IDX files hold grayscale images only: use --format npz or tfds")
         dataset = args.dataset or config.get("dataset") or "mnist"
@@ -244,13 +245,6 @@ def _write_streamed(args, sampler, config, dataset, num_classes):
     print(f"wrote {n_real + len(copies) + n_synthetic} samples ({n_real} real"
           f"{f' + {len(copies)} real copies' if len(copies) else ''} + {n_synthetic} synthetic) to {args.out}")
     return 0
-
-
-def _parse_classes(text, num_classes):
-    """--classes '3,5,8' -> [3, 5, 8], checked against the run's classes."""
-    from augment_tf import sampling  # TensorFlow is loaded by now (the run's sampler)
-
-    return sampling.parse_classes(text, num_classes, "--classes")
 
 
 def read_labelled(dataset, path, config):

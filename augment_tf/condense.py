@@ -13,7 +13,7 @@ import argparse
 import os
 import time
 
-from augment_tf import checks, cli, defaults, files, images, progress, runs, sources
+from augment_tf import checks, cli, defaults, files, images, progress, runs, sampling, sources
 from augment_tf.errors import AugmentError
 
 
@@ -48,7 +48,7 @@ def main(argv=None):
         progress.note(how, how is not None)
         checks.source_fits(config, source, config["num_classes"])
         sampler, _ = runs.load_sampler(args.run_dir)  # TensorFlow loads here
-        from augment_tf import condensation, sampling  # so, after the checks: --help and bad input answer without it
+        from augment_tf import condensation  # so, after the checks: --help and bad input answer without it
 
         started = time.perf_counter()
         x, y, report = condensation.condense(sampler, config, source.chunks(), args.per_class,

@@ -13,7 +13,7 @@ import os
 
 import numpy as np
 
-from augment_tf import cli, data, files, images, progress, runs, shard_format
+from augment_tf import cli, data, files, images, progress, runs, sampling, shard_format
 from augment_tf.errors import AugmentError
 
 def main(argv=None):
@@ -42,8 +42,6 @@ def main(argv=None):
         if shape:
             files.check_space(args.out, args.n * int(np.prod(shape)), f"{args.n} samples")
         sampler, config = runs.load_sampler(args.run_dir)  # TensorFlow loads here, after the arguments are checked
-        from augment_tf import sampling
-
         num_classes = config.get("num_classes")
         if args.labels and not num_classes:
             raise AugmentError(f"--labels needs a conditional run; {args.run_dir} is unconditional")
@@ -72,8 +70,6 @@ def _write_shards(sampler, config, args, classes):
     skip = shard_format.resume_from(args.out, plan, per_shard)
     if skip:
         progress.note(f"{args.out}: keeping the {skip} samples of a killed write, drawing the rest", True)
-    from augment_tf import sampling
-
     labels_of = sampling.cycling_labels(classes) if classes is not None else None
     chunks = sampling.sample_chunks(sampler, config, args.n, labels_of, args.seed, skip=skip, verbose=True)
     labelled = ((x, np.full(len(x), data.UNLABELED) if y is None else y) for x, y in chunks)

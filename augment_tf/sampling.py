@@ -1,9 +1,10 @@
 """Drawing samples from a trained run's sampler: labels spread over classes, chunks of bounded memory, a preview.
 
 What every output that draws shares (generate, augment, condense, pictures, the benchmarks): one noise stream per
-seed, so the same seed gives the same samples whether drawn at once or in chunks."""
+seed, so the same seed gives the same samples whether drawn at once or in chunks. Importing it loads no
+TensorFlow, so the commands import it at the top; drawing needs a sampler, and TensorFlow is loaded by then.
+"""
 
-import keras
 import numpy as np
 
 from augment_tf import images, progress
@@ -41,8 +42,10 @@ def sample_chunks(sampler, config, n, labels_of=None, seed=0, batch_size=1000, t
     noise stream is the one a single draw would give (skipped samples' noise is drawn, not decoded). `verbose` shows
     a bar of the samples on stderr."""
     rng, chunk = np.random.default_rng(seed), CHUNK_BATCHES * batch_size
+    from keras.utils import Progbar  # loaded with the sampler already: this module's import stays TF-free
+
     with progress.shown(verbose) as keras_verbose:
-        bar = keras.utils.Progbar(n, verbose=keras_verbose, unit_name="sample")
+        bar = Progbar(n, verbose=keras_verbose, unit_name="sample")
         for start in range(0, n, chunk):
             size = min(chunk, n - start)
             z = temperature * rng.standard_normal((size, config["latent_dim"])).astype("float32")
