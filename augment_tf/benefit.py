@@ -11,9 +11,9 @@ and are scored on those.
 
 import numpy as np
 
-from augment_tf import progress, reference
+from augment_tf import defaults, progress, reference
 
-FOLDS = 3
+FOLDS = defaults.ESTIMATE_FOLDS  # the one figure augment's --help quotes before TensorFlow loads
 STEPS = 600  # per classifier, whatever the data size: six small CNNs of 600 steps make the whole estimate
 MAX_REAL = 6000  # larger real sets are estimated on a stratified draw of this many images
 
