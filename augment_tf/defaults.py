@@ -27,3 +27,7 @@ FILTER_MAX_ROUNDS = 10
 
 # augment's estimate of whether the samples help: the folds of its cross-validation on the real images
 ESTIMATE_FOLDS = 3
+
+# evaluate ("How figures are chosen"): the reference classifier's optimizer steps, 5 epochs of the 60k MNIST train
+# split; CAS gets as many on fewer samples. Part of the recipe that keys its cache.
+REFERENCE_STEPS = 2345

@@ -9,10 +9,9 @@ once per dataset and cached under `$AUGMENT_TF_CACHE` (default `~/.cache/augment
 import argparse
 import json
 
-from augment_tf import cli, data, metrics
+from augment_tf import cli, data, defaults, metrics
 
-# augment_tf.reference.STEPS, written out so that --help loads no TensorFlow (test_evaluate checks that they agree)
-CLASSIFIER_STEPS = 2345
+CLASSIFIER_STEPS = defaults.REFERENCE_STEPS  # reference.STEPS, read where --help needs no TensorFlow
 
 
 def load_samples(path):

@@ -13,12 +13,12 @@ import re
 import keras
 import numpy as np
 
-from augment_tf import data, files, progress, shard_format, sources
+from augment_tf import data, defaults, files, progress, shard_format, sources
 from augment_tf.errors import DataError
 from augment_tf.models import networks
 
 CACHE_ENV = "AUGMENT_TF_CACHE"
-STEPS = 2345  # Optimizer steps: 5 epochs of the 60k MNIST train split; CAS gets as many on fewer samples.
+STEPS = defaults.REFERENCE_STEPS  # optimizer steps of the recipe (and CAS's, on fewer samples)
 BATCH_SIZE = 128
 MIN_CLASSIFIER_SIZE = networks.MIN_CLASSIFIER_SIZE
 
