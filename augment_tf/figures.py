@@ -26,8 +26,12 @@ def progress_frames(run_dir):
     epochs = sorted((int(re.search(r"epoch_(\d+)\.png$", p).group(1)), p) for p in paths)
     frames = []
     for epoch, path in epochs:
-        with Image.open(path) as image:
-            frames.append((epoch, np.asarray(image.convert("L"))))
+        try:
+            with Image.open(path) as image:
+                frames.append((epoch, np.asarray(image.convert("L"))))
+        except (OSError, ValueError, SyntaxError):  # PIL's UnidentifiedImageError is an OSError
+            raise DataError(f"{path}: not a readable PNG picture (damaged): delete it, and the animation goes without "
+                            "that epoch") from None
     return frames
 
 
@@ -59,11 +63,12 @@ def class_samples(sampler, config, per_class=10, seed=0):
 def test_images(config, data_dir=None, per_class=1):
     """(uint8 images, labels): the first `per_class` labelled images of each class in the test split of the run's
     data (the first 10 images where the run is unconditional)."""
-    x, y = data.load_arrays(config.get("dataset") or "mnist", "test", data_dir or config.get("data_dir"))
+    dataset, data_dir = config.get("dataset") or "mnist", data_dir or config.get("data_dir")
+    x, y = data.load_arrays(dataset, "test", data_dir)
     (x, y), _ = data.split_labeled(x, y)
     if list(x.shape[1:]) != list(config["image_shape"]):
-        raise DataError(f"test images are {x.shape[1:]} but the run makes {tuple(config['image_shape'])}: pass the "
-                        "run's data with --data-dir")
+        raise DataError(f"{data_dir or dataset}: test images are {x.shape[1:]} but the run makes "
+                        f"{tuple(config['image_shape'])}: pass the run's data with --data-dir")
     if not config.get("num_classes"):
         return x[:10], y[:10]
     rows = np.concatenate([np.flatnonzero(y == c)[:per_class] for c in range(config["num_classes"])])

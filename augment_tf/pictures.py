@@ -35,21 +35,22 @@ def main(argv=None):
     from augment_tf import figures
 
     frames = figures.progress_frames(args.run_dir)
-    written = [os.path.join(args.out, name) for name in ("progress.gif", "samples.png")]
-    figures.write_gif(written[0], frames, config.get("epochs"), args.scale)
-    files.write_png(written[1], figures.upscale(figures.class_samples(sampler, config, seed=args.seed), args.scale))
-    if config.get("model", "").endswith("VAE"):
+    drawn = {"samples.png": figures.class_samples(sampler, config, seed=args.seed)}  # all drawn before any is written
+    if config["model"].endswith("VAE"):
         models = runs.load_exported(args.run_dir, ["encoder.keras", "decoder.keras"])
         encoder, decoder = models["encoder.keras"], models["decoder.keras"]
         x, y = figures.test_images(config, args.data_dir, per_class=2)
-        labels = y if config.get("num_classes") else None
-        pairs = np.concatenate([x, figures.reconstructions(encoder, decoder, x, labels)])
-        written.append(os.path.join(args.out, "reconstructions.png"))
-        files.write_png(written[-1], figures.upscale(images.grid(pairs, rows=2), args.scale))
+        labels = y if config["num_classes"] else None
+        drawn["reconstructions.png"] = images.grid(np.concatenate([x, figures.reconstructions(encoder, decoder, x,
+                                                                                               labels)]), rows=2)
         x, y = figures.test_images(config, args.data_dir)
-        rows = figures.imputation_rows(encoder, decoder, x, y if config.get("num_classes") else None, seed=args.seed)
-        written.append(os.path.join(args.out, "imputation.png"))
-        files.write_png(written[-1], figures.upscale(images.grid(np.concatenate(rows), rows=3), args.scale))
+        rows = figures.imputation_rows(encoder, decoder, x, y if config["num_classes"] else None, seed=args.seed)
+        drawn["imputation.png"] = images.grid(np.concatenate(rows), rows=3)
+    written = [os.path.join(args.out, "progress.gif")]
+    figures.write_gif(written[0], frames, config.get("epochs"), args.scale)
+    for name, picture in drawn.items():
+        written.append(os.path.join(args.out, name))
+        files.write_png(written[-1], figures.upscale(picture, args.scale))
     print("wrote " + ", ".join(written))
     return 0
 

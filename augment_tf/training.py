@@ -73,7 +73,7 @@ def _resumed(args, run_dir, strategy, given):
         config["jit_compile"] = args.jit_compile
     config.update(_placement(args, config["batch_size"], strategy))
     distribute.set_precision(config.get("precision"))
-    model = runs.load_model(runs.path(run_dir, runs.CHECKPOINT))
+    model = runs.load_checkpoint(run_dir, config)
     model.jit_compile = resolve_jit_compile(training_options.jit_compile(config))
     return model, config, done
 
@@ -168,7 +168,7 @@ def new_config(args, run_dir, sampler, source, origin, options, strategy, defaul
 def _origin(args, model_name):
     """(config, model) of the --init-from run (`training_options.origin_config`)."""
     config = training_options.origin_config(args, model_name)
-    return config, runs.load_model(runs.path(args.init_from, runs.CHECKPOINT))
+    return config, runs.load_checkpoint(args.init_from, config)
 
 
 def _network_sizes(args, origin):

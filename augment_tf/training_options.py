@@ -190,7 +190,7 @@ def check_new_run_dir(run_dir):
 
 def resumable(run_dir):
     """(config, epochs done) of the run that --resume continues, which must have a checkpoint."""
-    config = runs.read_json(run_dir, runs.CONFIG)
+    config = runs.read_config(run_dir)
     done = runs.completed_epochs(run_dir)
     if done == 0:
         raise AugmentError(f"{run_dir}: no checkpoint to resume from; start it again without --resume")
@@ -200,7 +200,7 @@ def resumable(run_dir):
 def origin_config(args, model_name):
     """The config of the --init-from run, which must be of the model this run trains and have a checkpoint."""
     run = args.init_from
-    config = runs.read_json(run, runs.CONFIG)
+    config = runs.read_config(run)
     wanted = ("Conditional" if args.conditional else "") + model_name.upper()
     if config.get("model") != wanted:
         raise AugmentError(f"{run} is a {config.get('model')} run; this run trains a {wanted}, so --init-from needs a "

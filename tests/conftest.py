@@ -18,6 +18,11 @@ MNIST_DIR = Path(os.environ.get(data.DATA_DIR_ENV) or ROOT.parent / "shared/data
 TINY = ["--batch-size", "16", "--latent-dim", "8", "--width", "8"]  # networks a step of which takes milliseconds
 
 
+# config.json of a conditional GAN run, every field a command reads (runs.REQUIRED): for runs faked by hand
+RUN_CONFIG = {"model": "ConditionalGAN", "sampler": "generator.keras", "image_shape": [28, 28, 1], "num_classes": 10,
+              "value_range": [-1.0, 1.0], "latent_dim": 8}
+
+
 def command_error(main, argv, capsys):
     """A command's `main(argv)` run as its entry point runs it (`cli.run`), in this process, to a user error:
     (exit status, stdout, stderr). Each entry point proves once, in a real process, that it goes through `cli.run`."""

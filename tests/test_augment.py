@@ -313,7 +313,7 @@ def unconditional_run(short_gan_run, tmp_path_factory):
     out = tmp_path_factory.mktemp("runs") / "gan"
     shutil.copytree(short_gan_run, out)
     config = json.loads((out / "config.json").read_text())
-    (out / "config.json").write_text(json.dumps({**config, "conditional": False, "num_classes": None}))
+    (out / "config.json").write_text(json.dumps({**config, "conditional": False, "num_classes": None, "model": "GAN"}))
     return str(out)
 
 

@@ -12,7 +12,7 @@ from augment_tf import builders, generate, runs, train_gan, train_vae, training,
 from augment_tf.errors import AugmentError, DataError
 from augment_tf.models import ConditionalGAN, ConditionalVAE
 from augment_tf.models.base import transfer_weights
-from tests.conftest import command_error, digits
+from tests.conftest import RUN_CONFIG, command_error, digits
 
 SMALL = ["--steps", "3", "--batch-size", "16"]
 
@@ -144,7 +144,7 @@ def test_freeze_d_without_init_from_is_one_line_and_writes_nothing(tmp_path, cap
 )
 def test_bad_sources_are_refused_before_anything_is_written(source_run, tmp_path, origin, size, flags, error, message):
     (tmp_path / "no_checkpoint").mkdir()
-    (tmp_path / "no_checkpoint" / "config.json").write_text(json.dumps({"model": "ConditionalGAN"}))
+    (tmp_path / "no_checkpoint" / "config.json").write_text(json.dumps(RUN_CONFIG))
     origin = source_run if origin == "source" else str(tmp_path / origin)
     with pytest.raises(error, match=message):
         start(digits(tmp_path / "d.npz", [0, 1], size=size), tmp_path / "r", "--init-from", origin, *flags)
@@ -176,6 +176,6 @@ def test_a_damaged_source_checkpoint_is_one_clear_error(source_run, tmp_path):
         with open(runs.path(source_run, name), "rb") as f:
             (damaged / name).write_bytes(f.read())
     (damaged / runs.CHECKPOINT).write_bytes(b"not a zip")
-    with pytest.raises(AugmentError, match="checkpoint.keras: cannot load this model"):
+    with pytest.raises(AugmentError, match="checkpoint.keras: not a .keras archive"):
         start(digits(tmp_path / "d.npz", [0, 1]), tmp_path / "r", "--init-from", str(damaged))
     assert not (tmp_path / "r").exists()

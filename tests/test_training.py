@@ -14,7 +14,7 @@ import keras
 from augment_tf import augment, builders, data, generate, impute, reference, runs, train_gan, train_vae, training, training_options
 from augment_tf.errors import AugmentError
 from tests import conftest
-from tests.conftest import command_error
+from tests.conftest import RUN_CONFIG, command_error
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TINY = ["--steps", "3", *conftest.TINY]
@@ -121,7 +121,7 @@ CLI_ERRORS = [
     (["train_vae.py", "--conditional", "--data-dir", "{tmp}/skipped.npz", "--out", "{tmp}/r"],
      "skipped.npz: no samples of class 10, 11 (labels run 0..12)"),
     (["-m", "augment_tf.generate", "{tmp}", "--n", "5", "--out", "{tmp}/s.npz"], "config.json: missing"),
-    (["-m", "augment_tf.generate", "{tmp}/bad", "--n", "5", "--out", "{tmp}/s.npz"], "cannot load this model"),
+    (["-m", "augment_tf.generate", "{tmp}/bad", "--n", "5", "--out", "{tmp}/s.npz"], "generator.keras: not a .keras archive"),
 ]
 MAINS = {"train_gan.py": train_gan.main, "train_vae.py": train_vae.main, "augment_tf.generate": generate.main}
 
@@ -130,7 +130,7 @@ def bad_inputs(args, tmp_path):
     """Writes the inputs CLI_ERRORS refuse into `tmp_path`; returns the case's command line with its paths filled in."""
     bad = tmp_path / "bad"
     bad.mkdir()
-    (bad / "config.json").write_text(json.dumps({"sampler": "generator.keras"}))
+    (bad / "config.json").write_text(json.dumps(RUN_CONFIG))
     (bad / "generator.keras").write_bytes(b"not a zip")
     y = np.arange(40) % 10
     y[7] = 12  # one corrupt label: classes 10 and 11 would have no images

@@ -15,6 +15,7 @@ from keras import ops
 
 from augment_tf import cli, data, evaluate, generate, impute, masks, reference, runs, train_vae
 from augment_tf.models import VAE, ConditionalVAE, KLAnnealing
+from tests.conftest import RUN_CONFIG
 
 ROOT = Path(__file__).parents[1]
 SHAPE = (28, 28, 1)
@@ -231,7 +232,7 @@ def test_impute_errors_are_one_line(vae_run, tmp_path, capsys, arrays, run_kind,
         run = vae_run
     else:
         run.mkdir()
-        fake = {"sampler": "generator.keras", "model": "ConditionalGAN"} if run_kind == "gan" else {**config, "num_classes": 10}
+        fake = RUN_CONFIG if run_kind == "gan" else {**config, "num_classes": 10, "model": "ConditionalVAE"}
         (run / "config.json").write_text(json.dumps(fake))
     np.savez(tmp_path / "in.npz", **arrays)
     with pytest.raises(SystemExit) as exit_info:
