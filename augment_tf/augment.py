@@ -50,8 +50,8 @@ def main(argv=None):
     """CLI: the augmented dataset at --out, claimed for the command's life; one line on stdout when written."""
     args = parse_args(argv)
     with files.claim(args.out):
+        num_classes = amounts.run_classes({**runs.read_config(args.run_dir), "run_dir": args.run_dir})
         sampler, config = runs.load_sampler(args.run_dir)  # TensorFlow loads here, after the arguments are checked
-        num_classes = amounts.run_classes({**config, "run_dir": args.run_dir})
         if args.classes:
             args.classes = sampling.parse_classes(args.classes, num_classes, "--classes")
         if args.format == "idx" and config["image_shape"][-1] != 1:
@@ -60,6 +60,10 @@ def main(argv=None):
         if args.format == "shards":
             return _write_streamed(args, sampler, config, dataset, num_classes)
         x_real, y_real = read_labelled(dataset, args.real or args.data_dir, config)
+        counts = amounts.synthetic_counts(y_real, num_classes, per_class=args.synthetic_per_class, ratio=args.ratio,
+                                          balance=args.balance, balance_share=args.balance_share, classes=args.classes)
+        added = amounts.shortfall(y_real, num_classes, args.classes) if args.balance else counts  # copies included
+        check_space(args.out, config, len(y_real) + int(added.sum()))
         held_out = load_held_out(args.held_out, dataset, config, x_real) if args.held_out else None
         x, y, is_synthetic, report = _augment(args, sampler, config, dataset, x_real, y_real)
         per_class = lambda labels: np.bincount(labels, minlength=num_classes)
@@ -219,6 +223,7 @@ def _write_streamed(args, sampler, config, dataset, num_classes):
     classifier = name = None
     if args.filter:
         classifier, name = synthesis.filter_classifier(args.run_dir, dataset, args.data_dir, verbose=True)
+    check_space(args.out, config, int(real.sum() + len(copies) + counts.sum()))
     per_shard = shard_format.default_images_per_shard(config["image_shape"])
     plan = {"command": "augment", "run": os.path.abspath(args.run_dir), "real": os.path.abspath(source.name)
             if os.path.exists(source.name) else source.name, "counts": counts.tolist(), "copies": len(copies),
@@ -247,11 +252,16 @@ def _write_streamed(args, sampler, config, dataset, num_classes):
     return 0
 
 
+def check_space(out, config, n):
+    """`files.check_space` for `n` images of the run's shape at `out`, before a sample is drawn."""
+    files.check_space(out, n * int(np.prod(config["image_shape"])), f"{n} images")
+
+
 def read_labelled(dataset, path, config):
     """The labelled images of `path` (a data folder's train split or an .npz; None: $AUGMENT_TF_DATA_DIR or TFDS),
     checked against the run (`checks.real_images`)."""
     (x, y), _ = data.split_labeled(*data.load_arrays(dataset, "train", path))
-    return checks.real_images(x, y, config)
+    return checks.real_images(x, y, config, path or os.environ.get(data.DATA_DIR_ENV) or f"tfds:{dataset}")
 
 
 if __name__ == "__main__":

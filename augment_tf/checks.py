@@ -49,19 +49,21 @@ def run_labels(config, y, n, source, run_dir, command):
     return labels(y, n, num_classes, source)
 
 
-def real_images(x, y, config):
+def real_images(x, y, config, source="real images"):
     """Real images as uint8 (N, H, W, C) and int64 labels, when they fit the run's image shape and classes (those
-    `augment` adds samples to); else a DataError."""
+    `augment` adds samples to); else a DataError naming `source`."""
     x = np.asarray(x)
     x = x[..., None] if x.ndim == 3 else x
     if x.shape[1:] != tuple(config["image_shape"]) or x.dtype != np.uint8:
-        raise DataError(f"real images are {x.dtype} {x.shape[1:]} but the run makes uint8 "
+        raise DataError(f"{source}: images are {x.dtype} {x.shape[1:]} but the run makes uint8 "
                         f"{tuple(config['image_shape'])}: use the data the run was trained on")
-    return x, labels(y, len(x), config["num_classes"], "real labels")
+    return x, labels(y, len(x), config["num_classes"], source)
 
 
 def mask(mask, x, source):
     """A DataError naming `source` unless `mask` has x's shape and holds only 0 (missing) and 1 (observed)."""
+    if mask.dtype.kind not in "biuf":
+        raise DataError(f"{source}: mask must hold numbers, 0 (missing) and 1 (observed), got {mask.dtype}")
     if mask.shape != x.shape:
         raise DataError(f"{source}: mask has shape {mask.shape} but x has {x.shape}; mask must have x's shape")
     if not np.isin(mask, (0, 1)).all():

@@ -86,9 +86,15 @@ def os_error_line(error):
     return f"{' -> '.join(paths)}: {advice}" if paths else f"{advice} (while writing or reading the command's files)"
 
 
-def check_npz_output(path, flag="--out"):
-    """Output files of the `python -m` commands are .npz files; say so before any work is done."""
-    if not path.endswith(".npz"):
-        raise AugmentError(f"{flag} must be an .npz file, got {path}")
+def check_output(path, suffix=".npz", flag="--out"):
+    """An output file named by `flag` ends in `suffix` (.npz, .png) and can be written: not a folder, not under a
+    file. Said before any work is done."""
+    if not path.endswith(suffix):
+        raise AugmentError(f"{flag} must end in {suffix}, got {path}")
     if os.path.isdir(path):
-        raise AugmentError(f"{path} is a folder, and {flag} names an .npz file: choose another {flag}")
+        raise AugmentError(f"{path} is a folder, and {flag} names a file: choose another {flag}")
+    folder = os.path.dirname(os.path.abspath(path))
+    while not os.path.exists(folder):
+        folder = os.path.dirname(folder)
+    if not os.path.isdir(folder):
+        raise AugmentError(f"{folder} is a file, so {path} cannot be written under it: choose another {flag}")

@@ -13,6 +13,8 @@ import argparse
 import os
 import time
 
+import numpy as np
+
 from augment_tf import checks, cli, defaults, files, images, progress, runs, sampling, sources
 from augment_tf.errors import AugmentError
 
@@ -31,7 +33,7 @@ def main(argv=None):
                         help=f"refinement steps (default {defaults.CONDENSE_STEPS}; 0: herd only)")
     parser.add_argument("--seed", type=int, default=0, help="the same seed gives the same file")
     args = parser.parse_args(argv)
-    cli.check_npz_output(args.out)
+    cli.check_output(args.out)
     pool = defaults.CONDENSE_POOL
     if args.per_class < 1 or args.per_class > pool:
         raise AugmentError(f"--per-class takes 1..{pool} (it herds from {pool} samples per class), got {args.per_class}")
@@ -39,7 +41,7 @@ def main(argv=None):
         raise AugmentError("--real-per-class takes a positive number and --steps zero or more")
     stem = os.fspath(args.out)[:-len(".npz")]
     with files.claim(args.out):
-        config = runs.read_json(args.run_dir, runs.CONFIG)
+        config = runs.read_config(args.run_dir)
         if not config.get("num_classes"):
             raise AugmentError(f"condense makes K images per class and {args.run_dir} is unconditional: train one with "
                                "--conditional")
@@ -47,6 +49,8 @@ def main(argv=None):
                                           args.real or config.get("data_dir"))
         progress.note(how, how is not None)
         checks.source_fits(config, source, config["num_classes"])
+        n = args.per_class * config["num_classes"]
+        files.check_space(args.out, n * int(np.prod(config["image_shape"])), f"{n} images")
         sampler, _ = runs.load_sampler(args.run_dir)  # TensorFlow loads here
         from augment_tf import condensation  # so, after the checks: --help and bad input answer without it
 

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from augment_tf import shard_format
-from augment_tf.arrays import UNLABELED, check_arrays  # noqa: F401  (data.UNLABELED, data.check_arrays)
+from augment_tf.arrays import UNLABELED, check_arrays, check_images  # noqa: F401  (data.UNLABELED, data.check_*)
 from augment_tf.errors import DataError
 from augment_tf.files import atomic_path
 
@@ -248,6 +248,8 @@ def read_npz(path, required, optional=(), hint="save with np.savez(path, x=image
     """{name: array} of an .npz archive: every `required` array and those `optional` ones it holds.
 
     Never unpickles: a file that is not a zip archive, or an array of Python objects, is a DataError."""
+    if os.path.isdir(path):
+        raise DataError(f"{path} is a folder; pass an .npz file ({hint})")
     if not os.path.isfile(path):
         raise DataError(f"{path}: no such file")
     if not zipfile.is_zipfile(path):  # np.load would try to unpickle it

@@ -26,17 +26,12 @@ def read_input(run_dir, path):
     hint = "save with np.savez(path, x=noisy[, y=labels][, mask=observed])"
     arrays = data.read_npz(path, ("x",), ("y", "mask"), hint=hint)
     x, y, mask = arrays["x"], arrays.get("y"), arrays.get("mask")
-    if x.ndim not in (3, 4) or x.dtype.kind not in "uif" or not len(x):
-        raise DataError(f"{path}: x must be images (N, H, W) or (N, H, W, C), got {x.dtype} {x.shape}")
+    checked = data.check_images(x, path, floats=True)
     checks.image_shape(config, x, path)
     if x.dtype.kind == "f":
-        if not np.isfinite(x).all():
-            raise DataError(f"{path}: x holds NaN or infinite values")
         x01, clipped = x.astype(np.float32), bool(x.min() >= 0 and x.max() <= 1)  # out of [0, 1]: never clipped
     else:
-        if x.min() < 0 or x.max() > 255:
-            raise DataError(f"{path}: integer images must be 0..255, found {x.min()}..{x.max()}")
-        x01, clipped = x.astype(np.float32) / 255.0, True
+        x01, clipped = checked.astype(np.float32) / 255.0, True
     if mask is not None:
         checks.mask(mask, x, path)
     if y is not None:
@@ -61,9 +56,10 @@ def main(argv=None):
     if args.noise_std is not None and not 0 < args.noise_std <= 1:
         raise AugmentError(f"--noise-std is a standard deviation on the 0..1 scale: above 0, at most 1; got "
                            f"{args.noise_std}")
-    cli.check_npz_output(args.out)
+    cli.check_output(args.out)
     with files.claim(args.out):
         config, x, x01, clipped, mask, y = read_input(args.run_dir, args.inp)
+        files.check_space(args.out, x.nbytes + (0 if mask is None else mask.nbytes), f"{len(x)} denoised images")
         models = runs.load_exported(args.run_dir, ["encoder.keras", "decoder.keras"])  # TensorFlow loads here
         from augment_tf import posterior  # so, after the checks: --help and bad input answer without it
 

@@ -11,10 +11,7 @@ it, as in the keras.io VAE example), else its first two principal components.
 import argparse
 import os
 
-import numpy as np
-
 from augment_tf import checks, cli, data, files, latent_map, runs
-from augment_tf.errors import AugmentError
 
 
 def main(argv=None):
@@ -24,16 +21,17 @@ def main(argv=None):
     parser.add_argument("--out", required=True, help="output .npz of mean, log_var[, y]")
     parser.add_argument("--map", help="also draw the codes in 2-D, coloured by class (PNG)")
     args = parser.parse_args(argv)
-    cli.check_npz_output(args.out)
-    if args.map and not args.map.endswith(".png"):
-        raise AugmentError(f"--map writes a PNG: end it with .png, got {args.map}")
+    cli.check_output(args.out)
+    if args.map:
+        cli.check_output(args.map, ".png", "--map")
     with files.claim(args.out):
         config = runs.read_vae_config(args.run_dir, "encode")
         arrays = data.read_npz(args.inp, ("x",), ("y",), hint="save with np.savez(path, x=images[, y=labels])")
-        x, y = data.check_arrays(arrays["x"], arrays.get("y", np.zeros(len(arrays["x"]), np.int64)), args.inp)
-        y = y if "y" in arrays else None
+        x = data.check_images(arrays["x"], args.inp)
+        y = data.check_arrays(x, arrays["y"], args.inp)[1] if "y" in arrays else None
         checks.image_shape(config, x, args.inp)
         labels = checks.run_labels(config, y, len(x), args.inp, args.run_dir, "encode")  # None: unconditional
+        files.check_space(args.out, len(x) * config["latent_dim"] * 2 * 4, f"the codes of {len(x)} images")
         names = ["encoder.keras", "decoder.keras"] if args.map else ["encoder.keras"]
         models = runs.load_exported(args.run_dir, names)  # TensorFlow loads here
         from augment_tf import posterior  # so, after the checks: --help and bad input answer without it

@@ -10,6 +10,7 @@ import argparse
 import json
 
 from augment_tf import cli, data, defaults, metrics
+from augment_tf.errors import AugmentError
 
 CLASSIFIER_STEPS = defaults.REFERENCE_STEPS  # reference.STEPS, read where --help needs no TensorFlow
 
@@ -17,7 +18,8 @@ CLASSIFIER_STEPS = defaults.REFERENCE_STEPS  # reference.STEPS, read where --hel
 def load_samples(path):
     """`x` and optional `y` of a samples `.npz` file, or a DataError saying what is wrong with it."""
     arrays = data.read_npz(path, ("x",), ("y",), hint="save with np.savez(path, x=images, y=labels)")
-    return arrays["x"], arrays.get("y")
+    x = data.check_images(arrays["x"], path)
+    return (x, None) if "y" not in arrays else data.check_arrays(x, arrays["y"], path)
 
 
 def main(argv=None):
@@ -33,6 +35,10 @@ def main(argv=None):
                         help=f"training steps of the reference and CAS classifiers (default {CLASSIFIER_STEPS}); "
                         "lower only for quick checks: figures compare only at the default")
     args = parser.parse_args(argv)
+    if args.max_samples <= metrics.K_NEIGHBOURS:
+        raise AugmentError(f"--max-samples must be at least {metrics.K_NEIGHBOURS + 1}, got {args.max_samples}")
+    if args.classifier_steps is not None and args.classifier_steps < 1:
+        raise AugmentError(f"--classifier-steps must be a positive integer, got {args.classifier_steps}")
     x, y = load_samples(args.samples)
     result = metrics.evaluate_samples(x, y, dataset=args.dataset, data_dir=args.data_dir, cas=args.cas,
                                       max_samples=args.max_samples, seed=args.seed,

@@ -32,15 +32,16 @@ def main(argv=None):
     if args.n < 1:
         raise AugmentError(f"--n must be a positive integer, got {args.n}")
     if args.format == "npz":
-        cli.check_npz_output(args.out)
+        cli.check_output(args.out)
     elif args.out.endswith(".npz"):
         raise AugmentError(f"--format shards writes a folder, not {args.out}: drop the .npz from --out")
+    if args.grid:
+        cli.check_output(args.grid, ".png", "--grid")
     if args.images_per_shard is not None and (args.format != "shards" or args.images_per_shard < 1):
         raise AugmentError("--images-per-shard takes a positive integer, with --format shards")
     with files.claim(args.out):
-        shape = runs.read_json(args.run_dir, runs.CONFIG).get("image_shape")  # a damaged config: the load says so
-        if shape:
-            files.check_space(args.out, args.n * int(np.prod(shape)), f"{args.n} samples")
+        shape = runs.read_config(args.run_dir)["image_shape"]
+        files.check_space(args.out, args.n * int(np.prod(shape)), f"{args.n} samples")
         sampler, config = runs.load_sampler(args.run_dir)  # TensorFlow loads here, after the arguments are checked
         num_classes = config.get("num_classes")
         if args.labels and not num_classes:

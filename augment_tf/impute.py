@@ -22,12 +22,11 @@ def load_masked(path):
     hint = "save with np.savez(path, x=images, mask=observed[, y=labels])"
     arrays = data.read_npz(path, ("x", "mask"), ("y",), hint=hint)
     x, mask, y = arrays["x"], arrays["mask"], arrays.get("y")
-    if x.ndim not in (3, 4) or x.dtype.kind not in "iu" or (x.size and (x.min() < 0 or x.max() > 255)):
-        raise DataError(f"{path}: x must be uint8 images (N, H, W) or (N, H, W, C), got {x.dtype} {x.shape}")
+    x = data.check_images(x, path).reshape(x.shape)  # the layout it came in, which the output keeps
     checks.mask(mask, x, path)
     if y is not None and (y.ndim != 1 or len(y) != len(x) or y.dtype.kind not in "iu"):
         raise DataError(f"{path}: y must be {len(x)} integer labels, got {y.dtype} {y.shape}")
-    return x.astype(np.uint8), mask, y
+    return x, mask, y
 
 
 def read_input(run_dir, path):
@@ -50,9 +49,10 @@ def main(argv=None):
     args = parser.parse_args(argv)
     if args.iterations < 1:
         raise AugmentError(f"--iterations must be a positive integer, got {args.iterations}")
-    cli.check_npz_output(args.out)
+    cli.check_output(args.out)
     with files.claim(args.out):
         config, x, mask, y = read_input(args.run_dir, args.inp)
+        files.check_space(args.out, x.nbytes + mask.nbytes, f"{len(x)} repaired images")
         models = runs.load_exported(args.run_dir, ["encoder.keras", "decoder.keras"])  # TensorFlow loads here
         from augment_tf import posterior  # so, after the checks: --help and bad input answer without it
 

@@ -7,6 +7,7 @@ TensorFlow Datasets name (streamed, never whole in memory). Progress goes to std
 """
 
 import argparse
+import itertools
 
 import augment_tf
 from augment_tf import cli, files, progress, shard_format, sources
@@ -26,6 +27,11 @@ def main(argv=None):
     with files.claim(args.out):
         shard_format.check_new_folder(args.out)
         total, chunks = sources.source_chunks(args.src, args.split)  # a wrong SRC is refused here
+        chunks = iter(chunks)
+        first = next(chunks, None)
+        if first is not None and total:
+            files.check_space(args.out, total * first[0][0].nbytes, f"{total} images")
+        chunks = itertools.chain([first] if first is not None else [], chunks)
         augment_tf.load_tensorflow()  # it writes the TFRecords; loaded only now, after the checks
         import keras
 

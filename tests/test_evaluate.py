@@ -258,7 +258,7 @@ BAD_INPUTS = {
     "not an npz": (write_text, [], "not an .npz archive"),
     "no x": (lambda p: write(p, images=np.zeros((5, 28, 28), np.uint8)), [], "missing array 'x'"),
     "x/y mismatch": (lambda p: write(p, x=np.zeros((5, 28, 28), np.uint8), y=np.zeros(4, np.int64)), [],
-                     "5 samples but 4 labels"),
+                     "5 images but 4 labels"),
     "cas without y": (lambda p: write(p, x=np.zeros((5, 28, 28), np.uint8)), ["--cas"], "needs labelled"),
     "float x": (lambda p: write(p, x=np.zeros((5, 28, 28), np.float32)), [], "uint8"),
     "wrong shape": (lambda p: write(p, x=np.zeros((5, 32, 32), np.uint8)), [], r"\(32, 32, 1\).*\(28, 28, 1\)"),

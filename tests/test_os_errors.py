@@ -2,6 +2,7 @@
 status 2, no traceback and nothing half-written, through the one mechanism every command shares (`cli.run`)."""
 
 import errno
+import json
 import os
 import shutil
 
@@ -9,7 +10,7 @@ import numpy as np
 import pytest
 
 from augment_tf import files, generate
-from tests.conftest import command_error
+from tests.conftest import RUN_CONFIG, command_error
 
 
 def run_command(capsys, main, argv):
@@ -62,7 +63,7 @@ def test_an_output_under_a_file_is_refused_before_any_work(capsys, tmp_path):
     for out in (tmp_path / "a_file" / "samples.npz", tmp_path / "a_file" / "deeper" / "samples.npz"):
         status, err = run_command(capsys, generate.main, [tmp_path / "no_run", "--n", "5", "--out", out])
         assert status == 2 and err == (f"error: {tmp_path / 'a_file'} is a file, so {out} cannot be written under it: "
-                                       "choose another path\n")
+                                       "choose another --out\n")
     assert sorted(os.listdir(tmp_path)) == ["a_file"]
 
 
@@ -70,7 +71,7 @@ def test_an_npz_output_that_is_a_folder_is_refused_before_any_work(capsys, tmp_p
     (tmp_path / "samples.npz").mkdir()
     out = tmp_path / "samples.npz"
     status, err = run_command(capsys, generate.main, [tmp_path / "no_run", "--n", "5", "--out", out])
-    assert status == 2 and err == (f"error: {tmp_path / 'samples.npz'} is a folder, and --out names an .npz file: "
+    assert status == 2 and err == (f"error: {tmp_path / 'samples.npz'} is a folder, and --out names a file: "
                                    "choose another --out\n")
 
 
@@ -78,7 +79,7 @@ def test_an_output_larger_than_the_free_disk_is_refused_before_any_model_loads(c
     """generate --n 10**13 of 28x28 images (7130.4 TB) against this disk: one line with both figures, nothing loaded."""
     run = tmp_path / "run"
     run.mkdir()
-    (run / "config.json").write_text('{"image_shape": [28, 28, 1], "sampler": "generator.keras"}')  # no model at all
+    (run / "config.json").write_text(json.dumps(RUN_CONFIG))  # no model file at all
     status, err = run_command(capsys, generate.main, [run, "--n", 10**13, "--out", tmp_path / "samples.npz"])
     free = files._size(shutil.disk_usage(tmp_path).free)
     assert status == 2 and err == (f"error: {tmp_path / 'samples.npz'}: 10000000000000 samples take 7130.4 TB and the "

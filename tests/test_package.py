@@ -49,4 +49,4 @@ def test_installed_package_trains_and_generates_outside_the_repository(tmp_path,
     assert (elsewhere / "vae" / "sampler.keras").is_file()
     refused = subprocess.run([sys.executable, augment_tf, "generate", "gan", "--n", "5", "--out", "samples.txt"],
                              cwd=elsewhere, env=env, capture_output=True, text=True, timeout=300)
-    assert refused.returncode == 2 and refused.stderr == "error: --out must be an .npz file, got samples.txt\n"
+    assert refused.returncode == 2 and refused.stderr == "error: --out must end in .npz, got samples.txt\n"
