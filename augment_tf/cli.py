@@ -4,7 +4,9 @@ import argparse
 import errno
 import importlib
 import os
+import signal
 import sys
+import threading
 
 from augment_tf.errors import AugmentError
 
@@ -44,9 +46,21 @@ def prog(module):
     return sys.argv[0] if sys.argv[0].startswith("augment-tf ") else f"python -m {module}"
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised where the command is, as Ctrl-C raises KeyboardInterrupt: the `finally` blocks of the writes it
+    interrupts remove their temporary files and locks, so nothing half-written is left (`files.atomic_path`)."""
+
+
+def _terminated(signum, frame):
+    raise Terminated()
+
+
 def run(main, argv=None):
-    """Calls `main(argv)`, turning `AugmentError` and missing files into one clear line."""
+    """Calls `main(argv)`, turning `AugmentError` and missing files into one clear line, SIGTERM and SIGINT into
+    an exit that leaves no partial output."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # CLIs report errors themselves, in one line
+    in_main_thread = threading.current_thread() is threading.main_thread()  # where signal handlers may be set
+    previous = signal.signal(signal.SIGTERM, _terminated) if in_main_thread else None
     try:
         return main(argv)
     except AugmentError as e:
@@ -58,9 +72,12 @@ def run(main, argv=None):
     except OSError as e:  # what the system refuses: a path through a file, no permission, a full disk, ...
         print(f"error: {os_error_line(e)}", file=sys.stderr)
         sys.exit(2)
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as e:
         print("interrupted", file=sys.stderr)
-        sys.exit(130)
+        sys.exit(128 + (signal.SIGTERM if isinstance(e, Terminated) else signal.SIGINT))
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
 
 
 # What to do about each refusal of the system a user can meet while a command reads or writes its files.

@@ -60,9 +60,9 @@ def main(argv=None):
                                              verbose=True)
         summary = {"run_dir": args.run_dir, "real": source.name, "per_class": args.per_class, "seed": args.seed,
                    **report, "seconds": round(time.perf_counter() - started, 1)}
-        files.write_npz(args.out, x=images.for_file(x), y=y)
         files.write_png(stem + ".png", sampling.preview(x, y, per_row=min(args.per_class, 10)))
         files.write_json(stem + ".json", summary)
+        files.write_npz(args.out, x=images.for_file(x), y=y)  # last: an --out that exists is a finished command's
     print(f"wrote {len(x)} images ({args.per_class} per class) to {args.out}, a grid to {stem}.png and a summary to "
           f"{stem}.json")
     return 0

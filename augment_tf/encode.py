@@ -37,9 +37,9 @@ def main(argv=None):
         from augment_tf import posterior  # so, after the checks: --help and bad input answer without it
 
         mean, log_var = posterior.encode(models["encoder.keras"], x / 255.0, labels)
-        files.write_npz(args.out, mean=mean, log_var=log_var, **({} if y is None else {"y": y}))
         if args.map:
             latent_map.draw_map(args.map, mean, y, models.get("decoder.keras"), None if labels is None else 0)
+        files.write_npz(args.out, mean=mean, log_var=log_var, **({} if y is None else {"y": y}))  # last, as --out
     print(f"encoded {len(x)} images into {mean.shape[1]}-dimensional codes: {os.fspath(args.out)}")
     return 0
 

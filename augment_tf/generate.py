@@ -56,9 +56,9 @@ def main(argv=None):
         y = sampling.balanced_labels(args.n, classes) if num_classes else None
         x = sampling.sample(sampler, config, labels=y, n=args.n, seed=args.seed, verbose=True)
         arrays = {"x": images.for_file(x)} if y is None else {"x": images.for_file(x), "y": y}
-        files.write_npz(args.out, **arrays)
         if args.grid:
             files.write_png(args.grid, sampling.preview(x, y))
+        files.write_npz(args.out, **arrays)  # last: an --out that exists is a finished command's
     print(f"wrote {args.n} samples to {args.out}")
     return 0
 

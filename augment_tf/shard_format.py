@@ -86,6 +86,19 @@ def write_shards(batches, folder, images_per_shard=None, on_shard=None, source="
     return metadata
 
 
+def skipped(chunks, skip):
+    """`chunks` ((x, y) pairs, or counts of images not drawn) without their first `skip` images."""
+    for item in chunks:
+        n = item if isinstance(item, int) else len(item[1])
+        if skip >= n:
+            skip -= n
+            continue
+        if isinstance(item, int):
+            raise RuntimeError("a chunk that was not drawn is needed")
+        yield item[0][skip:], item[1][skip:]
+        skip = 0
+
+
 def default_images_per_shard(image_shape):
     """The default images a shard holds: SHARD_BYTES of them."""
     return max(1, SHARD_BYTES // (math.prod(image_shape) + FRAMING))

@@ -128,19 +128,6 @@ def synthetic_chunks(sampler, config, counts, *, classifier=None, threshold=None
         yield x[order], y[order]
 
 
-def skipped(chunks, skip):
-    """`chunks` ((x, y) pairs, or counts of images not drawn) without their first `skip` images."""
-    for item in chunks:
-        n = item if isinstance(item, int) else len(item[1])
-        if skip >= n:
-            skip -= n
-            continue
-        if isinstance(item, int):
-            raise RuntimeError("a chunk that was not drawn is needed")
-        yield item[0][skip:], item[1][skip:]
-        skip = 0
-
-
 def merged_report(reports, threshold, classifier_name):
     """One filter report for the chunks' `reports` (None without a filter), as `synthesize` gives for one draw."""
     if not reports:

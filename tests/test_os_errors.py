@@ -5,6 +5,9 @@ import errno
 import json
 import os
 import shutil
+import signal
+import threading
+import time
 
 import numpy as np
 import pytest
@@ -90,3 +93,22 @@ def test_an_output_larger_than_the_free_disk_is_refused_before_any_model_loads(c
 def test_sizes_read_as_a_person_would():
     assert [files._size(n) for n in (900, 5 * 2**20, 7 * 2**30 + 2**29, 3 * 2**40)] == [
         "900 bytes", "5.0 MB", "7.5 GB", "3.0 TB"]
+
+
+def test_sigterm_during_a_write_leaves_nothing_and_exits_143(capsys, tmp_path):
+    """SIGTERM stops a command as Ctrl-C does: its writes' `finally` blocks run, so no temporary file or lock stays;
+    a real process killed mid-write is in test_killed_writes.py."""
+    if threading.current_thread() is not threading.main_thread():
+        pytest.skip("signal handlers are set in the main thread only")
+    before = signal.getsignal(signal.SIGTERM)
+
+    def main(argv):
+        with files.claim(argv[0]), files.atomic_path(argv[0]) as tmp:
+            with open(tmp, "w") as f:
+                f.write("half an archive")
+            os.kill(os.getpid(), signal.SIGTERM)
+            time.sleep(10)  # the signal's handler raises before this ends
+
+    status, err = run_command(capsys, main, [tmp_path / "out.npz"])
+    assert status == 128 + signal.SIGTERM and err == "interrupted\n"
+    assert os.listdir(tmp_path) == [] and signal.getsignal(signal.SIGTERM) is before
