@@ -46,9 +46,10 @@ class WallClockSnapshots(keras.callbacks.Callback):
                 self.model.stop_training = True
 
 
-def score(x, y, data_dir, n, cas):
-    """augment_tf.metrics' scores (as the evaluate command prints them) for uint8 samples, on up to `n` of them."""
-    return metrics.evaluate_samples(x, y, data_dir=data_dir, cas=cas, max_samples=n)
+def score(x, y, data_dir, n, cas, classifier_steps=None):
+    """augment_tf.metrics' scores (as the evaluate command prints them) for uint8 samples, on up to `n` of them
+    (`classifier_steps`: fewer for smoke runs only)."""
+    return metrics.evaluate_samples(x, y, data_dir=data_dir, cas=cas, max_samples=n, classifier_steps=classifier_steps)
 
 
 VALIDATION_SIZE = 10_000  # training images held out to choose on; the reference classifier never trains on them
