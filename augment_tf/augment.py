@@ -236,8 +236,8 @@ def _write_streamed(args, sampler, config, dataset, num_classes):
                                            skip=skip - n_real - len(copies), reports=reports)
     parts = [((x[y != data.UNLABELED], y[y != data.UNLABELED]) for x, y in source.chunks()),
              [(source.x[copies], source.y[copies])] if len(copies) else [], synthetic]
-    shard_format.write_shards(shard_format.skipped(itertools.chain(*parts), skip), args.out, per_shard, source=args.run_dir,
-                        plan=plan)
+    shard_format.write_shards(shard_format.skipped(itertools.chain(*parts), skip), args.out, per_shard,
+                              source=args.run_dir, plan=plan)
     report = synthesis.merged_report(reports, args.threshold, name)
     synthesis.report_filter(report)
     synthetic_per_class = counts - (np.asarray(report["short_per_class"]) if report else 0)

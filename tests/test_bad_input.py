@@ -1,11 +1,12 @@
 """Every subcommand, every bad input a careless user or a hostile file can hand it (issue 47): one `error:` line that
 names what is wrong, exit status 2, no traceback, and nothing written at --out.
 
-Each row is (command line, what the one line must say). In a command line, {vae} {cvae} {gan} {ugan} are trained
+Each row is (command line, the input it reads or None, what the one line must say). In a command line, {vae} {cvae} {gan} {ugan} are trained
 runs (unconditional VAE, conditional VAE, conditional GAN, unconditional GAN: the session's tiny ones), {damaged} a
 copy of one damaged as the row's `damage` says, {in} an input .npz the row's `given` writes, {tmp} a scratch folder
 and {out} a path in a folder that must stay empty."""
 
+import importlib
 import json
 import os
 import shutil
@@ -14,8 +15,8 @@ import zipfile
 import numpy as np
 import pytest
 
-from augment_tf import cli
-from tests.conftest import command_error
+from augment_tf import cli, train_gan
+from tests.conftest import TINY, command_error, trained
 
 GOOD_X = np.zeros((6, 28, 28), np.uint8)
 
@@ -310,7 +311,8 @@ RUN_READERS = [
 
 RUN_FILES = {"gan": {"generator"}, "vae": {"sampler", "decoder", "encoder"}, "cvae": {"sampler", "decoder", "encoder"}}
 SAMPLER = {"generator", "sampler"}
-MODEL_FILES = {"generate": SAMPLER, "augment": SAMPLER, "condense": SAMPLER, "pictures": SAMPLER | {"encoder", "decoder"},
+MODEL_FILES = {"generate": SAMPLER, "augment": SAMPLER, "condense": SAMPLER,
+               "pictures": SAMPLER | {"encoder", "decoder"},
                "impute": {"encoder", "decoder"}, "denoise": {"encoder", "decoder"}, "encode": {"encoder", "decoder"},
                "train-gan": {"checkpoint"}, "train-vae": {"checkpoint"}}
 
@@ -342,7 +344,7 @@ DAMAGE_CASES = [(command, run, damage) for command, run in RUN_READERS for damag
 
 
 @pytest.fixture
-def runs(request, tmp_path):
+def runs(request):
     """The session's tiny runs, by the names command lines use."""
     names = {"vae": "vae_run", "cvae": "three_class_vae_run", "gan": "gan_run", "ugan": "unconditional_gan_run"}
     return lambda name: str(request.getfixturevalue(names[name]))
@@ -350,9 +352,7 @@ def runs(request, tmp_path):
 
 @pytest.fixture(scope="session")
 def unconditional_gan_run(tmp_path_factory, npz_data):
-    from augment_tf import train_gan
-    from tests.conftest import TINY, trained
-
+    """An unconditional GAN on `npz_data`: 1 step."""
     return trained(tmp_path_factory, train_gan.main, ["--data-dir", npz_data, "--steps", 1, *TINY])
 
 
@@ -366,7 +366,7 @@ def answer(capsys, tmp_path, line, given, runs, damaged=None):
     names = {"{vae}", "{cvae}", "{gan}", "{ugan}"}
     argv = [runs(word[1:-1]) if word in names else word.format(damaged=damaged, **places) for word in words[1:]]
     module = cli.COMMANDS[words[0]][0]
-    main = __import__(module, fromlist=["main"]).main
+    main = importlib.import_module(module).main
     capsys.readouterr()  # what training a session's run said
     code, _, err = command_error(main, argv, capsys)
     left = sorted(os.listdir(tmp_path / "out")) if (tmp_path / "out").exists() else []
