@@ -34,7 +34,6 @@ OUT/summary.json for a folder. Folders are written to a temporary sibling and re
 writes OUT, another given the same OUT refuses (`files.claim`). Progress and notes go to stderr.
 """
 
-import argparse
 import itertools
 import os
 import sys
@@ -50,7 +49,9 @@ def main(argv=None):
     """CLI: the augmented dataset at --out, claimed for the command's life; one line on stdout when written."""
     args = parse_args(argv)
     with files.claim(args.out):
-        num_classes = amounts.run_classes({**runs.read_config(args.run_dir), "run_dir": args.run_dir})
+        config = runs.read_config(args.run_dir)
+        num_classes = amounts.run_classes({**config, "run_dir": args.run_dir})
+        args.temperature = cli.temperature(args, config)
         sampler, config = runs.load_sampler(args.run_dir)  # TensorFlow loads here, after the arguments are checked
         if args.classes:
             args.classes = sampling.parse_classes(args.classes, num_classes, "--classes")
@@ -82,7 +83,7 @@ def main(argv=None):
 
 def parse_args(argv=None):
     """The command line, every option checked (--format filled in from --out) before any work is done."""
-    parser = argparse.ArgumentParser(prog=cli.prog("augment_tf.augment"), description=__doc__.splitlines()[0])
+    parser = cli.parser("augment_tf.augment", __doc__)
     parser.add_argument("run_dir", metavar="RUN_DIR", help="a conditional GAN or VAE training run")
     parser.add_argument("--out", required=True, help="an .npz file or a folder (IDX or TFDS)")
     parser.add_argument("--format", choices=writers.FORMATS, help="default: npz for an .npz OUT, else idx")
@@ -111,6 +112,7 @@ def parse_args(argv=None):
                         "or .npz, read as --real is): the estimate scores on these instead of cross-validating the "
                         "real images, which the generator may have copied")
     parser.add_argument("--seed", type=int, default=0, help="same seed, same output bytes")
+    cli.add_temperature(parser)
     args = parser.parse_args(argv)
     amounts.check_amount(args.synthetic_per_class, args.ratio, args.balance, args.balance_share)
     if args.held_out and args.format == "shards":
@@ -133,7 +135,7 @@ def _augment(args, sampler, config, dataset, x_real, y_real):
     x, y, is_synthetic, report = synthesis.augmented_arrays(
         sampler, config, x_real, y_real, per_class=args.synthetic_per_class, ratio=args.ratio, balance=args.balance,
         balance_share=args.balance_share, classes=args.classes, filter_threshold=args.threshold, classifier=classifier,
-        max_rounds=args.max_rounds, seed=args.seed, return_report=True)
+        max_rounds=args.max_rounds, seed=args.seed, temperature=args.temperature, return_report=True)
     report = report and {**report, "classifier": name}
     synthesis.report_filter(report)
     return x, y, is_synthetic, report
@@ -145,7 +147,7 @@ def _summary(args, config, real_data, real_per_class, synthetic_per_class, copie
     real_per_class, synthetic_per_class = np.asarray(real_per_class), np.asarray(synthetic_per_class)
     return {
         "run_dir": args.run_dir, "real_data": real_data, "held_out_data": args.held_out, "format": args.format,
-        "seed": args.seed, "n_real": int(real_per_class.sum()), "n_synthetic": int(synthetic_per_class.sum()),
+        "seed": args.seed, "temperature": args.temperature, "n_real": int(real_per_class.sum()), "n_synthetic": int(synthetic_per_class.sum()),
         "real_per_class": real_per_class.tolist(), "synthetic_per_class": synthetic_per_class.tolist(),
         "filter": report, "real_copies_per_class": np.asarray(copies_per_class).tolist(),
         "balance_share": (defaults.BALANCE_SHARE if args.balance_share is None else args.balance_share)
@@ -228,11 +230,11 @@ def _write_streamed(args, sampler, config, dataset, num_classes):
     plan = {"command": "augment", "run": os.path.abspath(args.run_dir), "real": os.path.abspath(source.name)
             if os.path.exists(source.name) else source.name, "counts": counts.tolist(), "copies": len(copies),
             "filter": name, "threshold": args.threshold, "max_rounds": args.max_rounds, "seed": args.seed,
-            "images_per_shard": per_shard}
+            "temperature": args.temperature, "images_per_shard": per_shard}
     skip = shard_format.resume_from(args.out, plan, per_shard)
     reports, n_real = [], int(real.sum())
     synthetic = synthesis.synthetic_chunks(sampler, config, counts, classifier=classifier, threshold=args.threshold,
-                                           max_rounds=args.max_rounds, seed=args.seed,
+                                           max_rounds=args.max_rounds, seed=args.seed, temperature=args.temperature,
                                            skip=skip - n_real - len(copies), reports=reports)
     parts = [((x[y != data.UNLABELED], y[y != data.UNLABELED]) for x, y in source.chunks()),
              [(source.x[copies], source.y[copies])] if len(copies) else [], synthetic]

@@ -8,6 +8,7 @@ import signal
 import sys
 import threading
 
+from augment_tf import defaults, sampling
 from augment_tf.errors import AugmentError
 
 # augment-tf's subcommands: name -> (module whose `main(argv)` runs it, one line for `augment-tf --help`)
@@ -30,7 +31,7 @@ def main(argv=None):
     """`augment-tf COMMAND [ARGS]`: runs COMMAND's own command line with ARGS (`augment-tf COMMAND --help`)."""
     argv = sys.argv[1:] if argv is None else list(argv)
     listing = "\n".join(f"  {name:<10} {text}" for name, (_, text) in COMMANDS.items())
-    parser = argparse.ArgumentParser(
+    parser = ArgumentParser(
         prog="augment-tf", description="GANs and VAEs for MNIST-style data augmentation.",
         epilog=f"commands:\n{listing}\n\n`augment-tf COMMAND --help` describes each one.",
         formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -39,6 +40,19 @@ def main(argv=None):
     command = parser.parse_args(argv[:1]).command
     sys.argv[0] = f"augment-tf {command}"  # the usage lines of the command's own parser name it so
     return run(importlib.import_module(COMMANDS[command][0]).main, argv[1:])
+
+
+class ArgumentParser(argparse.ArgumentParser):
+    """argparse's parser, whose usage errors (a missing or unknown flag, a value of the wrong type) are one `error:`
+    line and exit status 2, like every other bad input."""
+
+    def error(self, message):
+        self.exit(2, f"error: {message}; see {self.prog} --help\n")
+
+
+def parser(module, doc):
+    """The command line of `python -m module` (or `augment-tf NAME`), described by the first line of its `doc`."""
+    return ArgumentParser(prog=prog(module), description=doc.strip().splitlines()[0])
 
 
 def prog(module):
@@ -101,6 +115,27 @@ def os_error_line(error):
     advice = OS_ADVICE.get(error.errno, error.strerror or str(error))
     paths = [os.fspath(p) for p in (error.filename, error.filename2) if p is not None]
     return f"{' -> '.join(paths)}: {advice}" if paths else f"{advice} (while writing or reading the command's files)"
+
+
+def add_temperature(parser):
+    """--temperature T, for the commands that draw samples; `temperature` reads it."""
+    gan, vae = defaults.TEMPERATURE["GAN"], defaults.TEMPERATURE["VAE"]
+    parser.add_argument("--temperature", type=_temperature, metavar="T", help="the latent noise is drawn as N(0, T^2 I): "
+                        f"above 1 more variety, below 1 more typical samples (default {gan:g} for a GAN run, {vae:g} "
+                        "for a VAE run; docs/sampling.md)")
+
+
+def _temperature(text):
+    """--temperature's value, refused by argparse unless a finite number, 0 or above."""
+    try:
+        return sampling.check_temperature(float(text), "T")
+    except (ValueError, AugmentError) as e:
+        raise argparse.ArgumentTypeError(f"{e}" if isinstance(e, AugmentError) else f"not a number: {text!r}") from None
+
+
+def temperature(args, config):
+    """--temperature, or the run's default (`sampling.default_temperature`) where it is not given."""
+    return sampling.default_temperature(config) if args.temperature is None else args.temperature
 
 
 def check_output(path, suffix=".npz", flag="--out"):

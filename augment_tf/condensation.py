@@ -11,7 +11,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from augment_tf import defaults, images, progress
+from augment_tf import defaults, images, progress, sampling
 from augment_tf.errors import DataError
 from augment_tf.models import networks
 
@@ -141,9 +141,10 @@ def decode(sampler, config, codes, labels, batch_size=1000):
 
 def condense(sampler, config, chunks, per_class, *, pool=defaults.CONDENSE_POOL,
              kept_per_class=defaults.CONDENSE_REAL_PER_CLASS, steps=defaults.CONDENSE_STEPS,
-             learning_rate=defaults.CONDENSE_LEARNING_RATE, seed=0, verbose=False):
+             learning_rate=defaults.CONDENSE_LEARNING_RATE, seed=0, temperature=1.0, verbose=False):
     """(x uint8, y, report): `per_class` images of each class of a conditional run that stand in for the real
-    (x, y) `chunks`: herded from `pool` samples per class, then refined by distribution matching."""
+    (x, y) `chunks`: herded from `pool` samples per class (drawn at `temperature`), then refined by distribution
+    matching."""
     num_classes, shape = config["num_classes"], tuple(config["image_shape"])
     net = networks.convnet_features(shape, defaults.CONDENSE_WIDTH)
     progress.note(f"reading up to {kept_per_class} real images per class ...", verbose)
@@ -151,13 +152,13 @@ def condense(sampler, config, chunks, per_class, *, pool=defaults.CONDENSE_POOL,
     progress.note(f"drawing {pool} samples per class and herding {per_class} of each ...", verbose)
     rng = np.random.default_rng(seed)
     pool_labels = np.repeat(np.arange(num_classes), pool)
-    pool_codes = rng.standard_normal((len(pool_labels), config["latent_dim"])).astype(np.float32)
+    pool_codes = sampling.noise(rng, len(pool_labels), config, temperature)
     chosen = herd_pool(net, real, decode(sampler, config, pool_codes, pool_labels), pool_labels, per_class, seed=seed)
     labels = pool_labels[chosen]
     progress.note(f"matching the real classes through the run's codes ({steps} steps) ...", verbose and steps > 0)
     codes, losses = refine(sampler, config["value_range"], pool_codes[chosen], labels, net, real, steps,
                            learning_rate, seed=seed, verbose=verbose)
-    report = {"real_images_per_class": counts.tolist(), "pool_per_class": pool,
+    report = {"real_images_per_class": counts.tolist(), "pool_per_class": pool, "temperature": temperature,
               "steps": steps, "learning_rate": learning_rate,
               "matching_loss_first_steps": float(np.mean(losses[:50])) if losses else None,
               "matching_loss_last_steps": float(np.mean(losses[-50:])) if losses else None}

@@ -9,7 +9,6 @@ fresh network and real batch at each step; the images stay ones the generator ca
 first --real-per-class of each class in --real, so a sharded folder of any size is read only that far.
 """
 
-import argparse
 import os
 import time
 
@@ -20,7 +19,7 @@ from augment_tf.errors import AugmentError
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(prog=cli.prog("augment_tf.condense"), description=__doc__.splitlines()[0])
+    parser = cli.parser("augment_tf.condense", __doc__)
     parser.add_argument("run_dir", metavar="RUN_DIR", help="a conditional run of train_gan.py or train_vae.py")
     parser.add_argument("--per-class", type=int, required=True, metavar="K", help="images per class to make")
     parser.add_argument("--out", required=True, help="output .npz (x, y); OUT.png (a grid) and OUT.json beside it")
@@ -32,6 +31,7 @@ def main(argv=None):
     parser.add_argument("--steps", type=int, default=defaults.CONDENSE_STEPS,
                         help=f"refinement steps (default {defaults.CONDENSE_STEPS}; 0: herd only)")
     parser.add_argument("--seed", type=int, default=0, help="the same seed gives the same file")
+    cli.add_temperature(parser)
     args = parser.parse_args(argv)
     cli.check_output(args.out)
     pool = defaults.CONDENSE_POOL
@@ -57,7 +57,7 @@ def main(argv=None):
         started = time.perf_counter()
         x, y, report = condensation.condense(sampler, config, source.chunks(), args.per_class,
                                              kept_per_class=args.real_per_class, steps=args.steps, seed=args.seed,
-                                             verbose=True)
+                                             temperature=cli.temperature(args, config), verbose=True)
         summary = {"run_dir": args.run_dir, "real": source.name, "per_class": args.per_class, "seed": args.seed,
                    **report, "seconds": round(time.perf_counter() - started, 1)}
         files.write_png(stem + ".png", sampling.preview(x, y, per_row=min(args.per_class, 10)))

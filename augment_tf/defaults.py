@@ -21,6 +21,10 @@ CONDENSE_STEPS, CONDENSE_LEARNING_RATE = 500, 0.05  # Adam steps on the codes, e
 # the rest copies of its real images
 BALANCE_SHARE = 0.1
 
+# generate, augment, condense, pictures ("Sampling temperature", chosen on validation): the latent noise is drawn as
+# N(0, T^2 I), T by model family; the library's functions draw at T = 1, the distribution the model learned
+TEMPERATURE = {"GAN": 1.0, "VAE": 1.0}
+
 # augment --filter: the least probability of the requested label a sample needs, and rounds of redrawing at most
 FILTER_THRESHOLD = 0.9
 FILTER_MAX_ROUNDS = 10

@@ -11,7 +11,6 @@ is fitted by the VAE's own likelihood and written beside the output. The output 
 shape, with `x` denoised and `noise_std` (N,) added.
 """
 
-import argparse
 
 import numpy as np
 
@@ -42,7 +41,7 @@ def read_input(run_dir, path):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(prog=cli.prog("augment_tf.denoise"), description=__doc__.splitlines()[0])
+    parser = cli.parser("augment_tf.denoise", __doc__)
     parser.add_argument("run_dir", metavar="RUN_DIR", help="a train_vae.py run")
     parser.add_argument("--in", dest="inp", required=True, metavar="FILE", help=".npz with x, [y], [mask]")
     parser.add_argument("--out", required=True, help="output .npz")

@@ -8,14 +8,13 @@ in 2-D coloured by class: the latent plane itself for a 2-dimensional code (besi
 it, as in the keras.io VAE example), else its first two principal components.
 """
 
-import argparse
 import os
 
 from augment_tf import checks, cli, data, files, latent_map, runs
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(prog=cli.prog("augment_tf.encode"), description=__doc__.splitlines()[0])
+    parser = cli.parser("augment_tf.encode", __doc__)
     parser.add_argument("run_dir", metavar="RUN_DIR", help="a train_vae.py run")
     parser.add_argument("--in", dest="inp", required=True, metavar="FILE", help=".npz with x[, y]")
     parser.add_argument("--out", required=True, help="output .npz of mean, log_var[, y]")

@@ -6,7 +6,6 @@ Prints one JSON object on stdout; notes and training progress go to stderr. The 
 once per dataset and cached under `$AUGMENT_TF_CACHE` (default `~/.cache/augment_tf`).
 """
 
-import argparse
 import json
 
 from augment_tf import cli, data, defaults, metrics
@@ -24,7 +23,7 @@ def load_samples(path):
 
 def main(argv=None):
     """CLI: scores a samples .npz and prints the metrics as one JSON object on stdout."""
-    parser = argparse.ArgumentParser(prog=cli.prog("augment_tf.evaluate"), description=__doc__.split("\n")[0])
+    parser = cli.parser("augment_tf.evaluate", __doc__)
     parser.add_argument("samples", help=".npz with x (uint8, N x H x W [x C]) and optional y (integer labels)")
     parser.add_argument("--dataset", default="mnist", help="real dataset to compare with (default mnist)")
     parser.add_argument("--data-dir", help=f"local real data (IDX folder or .npz); default ${data.DATA_DIR_ENV} or TFDS")

@@ -52,12 +52,14 @@ def write_gif(path, frames, total_epochs=None, scale=2):
         pictures[0].save(tmp, format="GIF", save_all=True, append_images=pictures[1:], duration=durations, loop=0)
 
 
-def class_samples(sampler, config, per_class=10, seed=0):
+def class_samples(sampler, config, per_class=10, seed=0, temperature=1.0):
     """uint8 grid: `per_class` samples a row, one row per class (conditional run), else 10 rows of samples."""
     if config.get("num_classes"):
         labels = sampling.balanced_labels(per_class * config["num_classes"], range(config["num_classes"]))
-        return sampling.preview(sampling.sample(sampler, config, labels=labels, seed=seed), labels, per_class)
-    return sampling.preview(sampling.sample(sampler, config, n=per_class * 10, seed=seed), None, per_class)
+        return sampling.preview(sampling.sample(sampler, config, labels=labels, seed=seed, temperature=temperature),
+                                labels, per_class)
+    return sampling.preview(sampling.sample(sampler, config, n=per_class * 10, seed=seed, temperature=temperature), None,
+                            per_class)
 
 
 def test_images(config, data_dir=None, per_class=1):

@@ -8,7 +8,6 @@ first runs (`files.claim`). Shards are written as the chunks come (augment_tf.sh
 rather than sorted (every shard holds each class); a killed write is finished by running the same command again.
 """
 
-import argparse
 import os
 
 import numpy as np
@@ -16,8 +15,9 @@ import numpy as np
 from augment_tf import cli, data, files, images, progress, runs, sampling, shard_format
 from augment_tf.errors import AugmentError
 
+
 def main(argv=None):
-    parser = argparse.ArgumentParser(prog=cli.prog("augment_tf.generate"), description=__doc__.splitlines()[0])
+    parser = cli.parser("augment_tf.generate", __doc__)
     parser.add_argument("run_dir", metavar="RUN_DIR")
     parser.add_argument("--n", type=int, required=True, help="number of samples")
     parser.add_argument("--out", required=True, help="output .npz, or a folder with --format shards")
@@ -28,6 +28,7 @@ def main(argv=None):
     parser.add_argument("--grid", help="also write a preview grid PNG")
     parser.add_argument("--labels", help="conditional runs: classes to draw, balanced (default: all)")
     parser.add_argument("--seed", type=int, default=0)
+    cli.add_temperature(parser)
     args = parser.parse_args(argv)
     if args.n < 1:
         raise AugmentError(f"--n must be a positive integer, got {args.n}")
@@ -40,8 +41,9 @@ def main(argv=None):
     if args.images_per_shard is not None and (args.format != "shards" or args.images_per_shard < 1):
         raise AugmentError("--images-per-shard takes a positive integer, with --format shards")
     with files.claim(args.out):
-        shape = runs.read_config(args.run_dir)["image_shape"]
-        files.check_space(args.out, args.n * int(np.prod(shape)), f"{args.n} samples")
+        config = runs.read_config(args.run_dir)
+        files.check_space(args.out, args.n * int(np.prod(config["image_shape"])), f"{args.n} samples")
+        args.temperature = cli.temperature(args, config)
         sampler, config = runs.load_sampler(args.run_dir)  # TensorFlow loads here, after the arguments are checked
         num_classes = config.get("num_classes")
         if args.labels and not num_classes:
@@ -51,15 +53,16 @@ def main(argv=None):
             classes = sampling.parse_classes(args.labels, num_classes) if args.labels else range(num_classes)
         if args.format == "shards":
             _write_shards(sampler, config, args, classes)
-            print(f"wrote {args.n} samples to {args.out}")
+            print(f"wrote {args.n} samples (temperature {args.temperature:g}) to {args.out}")
             return 0
         y = sampling.balanced_labels(args.n, classes) if num_classes else None
-        x = sampling.sample(sampler, config, labels=y, n=args.n, seed=args.seed, verbose=True)
+        x = sampling.sample(sampler, config, labels=y, n=args.n, seed=args.seed, temperature=args.temperature,
+                            verbose=True)
         arrays = {"x": images.for_file(x)} if y is None else {"x": images.for_file(x), "y": y}
         if args.grid:
             files.write_png(args.grid, sampling.preview(x, y))
         files.write_npz(args.out, **arrays)  # last: an --out that exists is a finished command's
-    print(f"wrote {args.n} samples to {args.out}")
+    print(f"wrote {args.n} samples (temperature {args.temperature:g}) to {args.out}")
     return 0
 
 
@@ -67,12 +70,13 @@ def _write_shards(sampler, config, args, classes):
     """The samples as a sharded folder, written as they are drawn; a rerun after a kill keeps the complete shards."""
     per_shard = args.images_per_shard or shard_format.default_images_per_shard(config["image_shape"])
     plan = {"command": "generate", "run": os.path.abspath(args.run_dir), "n": args.n, "classes": classes and list(
-        classes), "seed": args.seed, "images_per_shard": per_shard}
+        classes), "seed": args.seed, "temperature": args.temperature, "images_per_shard": per_shard}
     skip = shard_format.resume_from(args.out, plan, per_shard)
     if skip:
         progress.note(f"{args.out}: keeping the {skip} samples of a killed write, drawing the rest", True)
     labels_of = sampling.cycling_labels(classes) if classes is not None else None
-    chunks = sampling.sample_chunks(sampler, config, args.n, labels_of, args.seed, skip=skip, verbose=True)
+    chunks = sampling.sample_chunks(sampler, config, args.n, labels_of, args.seed, temperature=args.temperature,
+                                    skip=skip, verbose=True)
     labelled = ((x, np.full(len(x), data.UNLABELED) if y is None else y) for x, y in chunks)
     first = []
 

@@ -9,7 +9,6 @@ pixels of `x` filled; observed pixels are copied from the input unchanged. A bar
 stderr; a second command given the same --out refuses while the first runs (`files.claim`).
 """
 
-import argparse
 
 import numpy as np
 
@@ -39,7 +38,7 @@ def read_input(run_dir, path):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(prog=cli.prog("augment_tf.impute"), description=__doc__.splitlines()[0])
+    parser = cli.parser("augment_tf.impute", __doc__)
     parser.add_argument("run_dir", metavar="RUN_DIR", help="a train_vae.py run")
     parser.add_argument("--in", dest="inp", required=True, metavar="FILE", help=".npz with x, mask (1 = observed), [y]")
     parser.add_argument("--out", required=True, help="output .npz")

@@ -8,7 +8,7 @@
 import numpy as np
 import tensorflow as tf
 
-from augment_tf import amounts, checks, data, images
+from augment_tf import amounts, checks, data, images, sampling
 from augment_tf.errors import AugmentError
 
 # Chosen on the validation split with 10 and 50 real images a class, classical augmentation on (benchmarks/README.md,
@@ -17,7 +17,7 @@ SYNTHETIC_FRACTION = 0.1
 
 
 def mixed_dataset(sampler, config, x_real, y_real, *, synthetic_fraction=SYNTHETIC_FRACTION, batch_size=128,
-                  classes=None, seed=None):
+                  classes=None, seed=None, temperature=1.0):
     """Batches of (float32 images (B, H, W, C) in 0..255, int64 labels (B,)), each exactly
     `round(synthetic_fraction * batch_size)` synthetic samples after the real ones.
 
@@ -26,9 +26,9 @@ def mixed_dataset(sampler, config, x_real, y_real, *, synthetic_fraction=SYNTHET
     labels uniform over `classes` (default: all). Images are raw 0..255 like `reference.build_classifier` takes;
     synthetic ones are rounded to whole levels, as if stored as uint8. An epoch is one pass over the real data,
     shuffled (as many passes as fill one batch, if the real data are fewer); the noise never repeats across
-    epochs. A `seed` fixes the real order and the noise.
+    epochs. A `seed` fixes the real order and the noise; `temperature` scales it (`sampling.noise`).
     """
-    num_classes = amounts.run_classes(config)
+    num_classes, temperature = amounts.run_classes(config), sampling.check_temperature(temperature)
     n_synthetic = int(round(synthetic_fraction * batch_size))
     n_real = batch_size - n_synthetic
     if not 0 <= synthetic_fraction < 1 or n_real == 0:
@@ -48,7 +48,7 @@ def mixed_dataset(sampler, config, x_real, y_real, *, synthetic_fraction=SYNTHET
     def draw():
         while True:
             labels = rng.choice(classes, n_synthetic)
-            z = rng.standard_normal((n_synthetic, config["latent_dim"]), dtype=np.float32)
+            z = temperature * rng.standard_normal((n_synthetic, config["latent_dim"]), dtype=np.float32)
             x = sampler.predict_on_batch([z, labels.astype(np.int32)])
             yield images.from_model_range(x, config["value_range"]).astype(np.float32), labels
 

@@ -10,7 +10,6 @@ above their reconstructions) and DIR/imputation.png (test images with the bottom
 pixels, for screens.
 """
 
-import argparse
 import os
 
 import numpy as np
@@ -20,12 +19,13 @@ from augment_tf.errors import AugmentError
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(prog=cli.prog("augment_tf.pictures"), description=__doc__.splitlines()[0])
+    parser = cli.parser("augment_tf.pictures", __doc__)
     parser.add_argument("run_dir", metavar="RUN_DIR", help="a train_gan.py or train_vae.py run")
     parser.add_argument("--out", required=True, metavar="DIR", help="folder for the pictures (made if missing)")
     parser.add_argument("--data-dir", help="test images for the VAE pictures (default: the run's data)")
     parser.add_argument("--scale", type=int, default=2, help="pixels per image pixel (default 2)")
     parser.add_argument("--seed", type=int, default=0, help="same seed, same samples")
+    cli.add_temperature(parser)
     args = parser.parse_args(argv)
     if args.scale < 1:
         raise AugmentError(f"--scale must be a positive integer, got {args.scale}")
@@ -35,7 +35,8 @@ def main(argv=None):
     from augment_tf import figures
 
     frames = figures.progress_frames(args.run_dir)
-    drawn = {"samples.png": figures.class_samples(sampler, config, seed=args.seed)}  # all drawn before any is written
+    drawn = {"samples.png": figures.class_samples(sampler, config, seed=args.seed,
+                                                  temperature=cli.temperature(args, config))}  # all drawn before any is written
     if config["model"].endswith("VAE"):
         models = runs.load_exported(args.run_dir, ["encoder.keras", "decoder.keras"])
         encoder, decoder = models["encoder.keras"], models["decoder.keras"]

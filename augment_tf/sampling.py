@@ -5,9 +5,11 @@ seed, so the same seed gives the same samples whether drawn at once or in chunks
 TensorFlow, so the commands import it at the top; drawing needs a sampler, and TensorFlow is loaded by then.
 """
 
+import math
+
 import numpy as np
 
-from augment_tf import images, progress
+from augment_tf import defaults, images, progress
 from augment_tf.errors import AugmentError
 
 CHUNK_BATCHES = 10  # sampler batches drawn at a time: 10k MNIST samples are 31 MB of float outputs
@@ -24,9 +26,29 @@ def cycling_labels(classes):
     return lambda start, size: classes[(start + np.arange(size)) % len(classes)]
 
 
+def default_temperature(config):
+    """The temperature the commands draw a run's samples at: `defaults.TEMPERATURE` of its model family."""
+    return defaults.TEMPERATURE["VAE" if config["model"].endswith("VAE") else "GAN"]
+
+
+def check_temperature(temperature, flag="temperature"):
+    """`temperature` as a float when it is a finite number, 0 or above (0: every draw the mode), else an AugmentError
+    naming `flag`."""
+    if not (isinstance(temperature, (int, float)) and math.isfinite(temperature) and temperature >= 0):
+        raise AugmentError(f"{flag} scales the latent noise and must be a finite number, 0 or above; got {temperature}")
+    return float(temperature)
+
+
+def noise(rng, n, config, temperature=1.0):
+    """`n` latent codes of the run, float32 N(0, temperature^2 I): what the sampler turns into images (for a VAE with a
+    fitted prior, the noise that prior scales, so 1 stays the fitted distribution)."""
+    return check_temperature(temperature) * rng.standard_normal((n, config["latent_dim"])).astype("float32")
+
+
 def sample(sampler, config, labels=None, n=None, seed=0, batch_size=1000, temperature=1.0, verbose=False):
     """uint8 images (N, H, W, C) from a run's sampler; a conditional run needs `labels`, an unconditional one `n`.
-    `temperature` scales the sampler's standard-normal noise: below 1, typical images at the cost of variety."""
+    `temperature` scales the sampler's standard-normal noise (`noise`): below 1, typical images at the cost of
+    variety; above, variety at the cost of typical images."""
     n = len(labels) if labels is not None else n
     labels_of = None if labels is None else (lambda start, size: labels[start:start + size])
     chunks = sample_chunks(sampler, config, n, labels_of, seed, batch_size, temperature, verbose=verbose)
@@ -48,7 +70,7 @@ def sample_chunks(sampler, config, n, labels_of=None, seed=0, batch_size=1000, t
         bar = Progbar(n, verbose=keras_verbose, unit_name="sample")
         for start in range(0, n, chunk):
             size = min(chunk, n - start)
-            z = temperature * rng.standard_normal((size, config["latent_dim"])).astype("float32")
+            z = noise(rng, size, config, temperature)
             first = max(0, skip - start)
             if first < size:
                 labels = None if labels_of is None else np.asarray(labels_of(start + first, size - first), np.int64)

@@ -7,7 +7,6 @@ TensorFlow Datasets name (streamed, never whole in memory). Progress goes to std
 killed write keeps its complete shards: the same command run again writes the rest.
 """
 
-import argparse
 import itertools
 import os
 
@@ -17,7 +16,7 @@ from augment_tf.errors import AugmentError, DataError
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(prog=cli.prog("augment_tf.shard"), description=__doc__.splitlines()[0])
+    parser = cli.parser("augment_tf.shard", __doc__)
     parser.add_argument("src", metavar="SRC", help="IDX folder, .npz, sharded folder or TensorFlow Datasets name")
     parser.add_argument("--out", required=True, help="folder to write (absent or empty)")
     parser.add_argument("--split", default="train", help="split of an IDX folder or TFDS name (default train)")

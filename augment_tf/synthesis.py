@@ -109,7 +109,7 @@ def filter_classifier(run_dir, dataset, data_dir, verbose=False):
 
 
 def synthetic_chunks(sampler, config, counts, *, classifier=None, threshold=None, max_rounds=None, seed=0, skip=0,
-                     reports=None):
+                     temperature=1.0, reports=None):
     """Chunks of the `counts` synthetic samples, chunk j of every class in proportion and shuffled (so that each shard
     holds every class), drawn with the seed (`seed`, j); without a filter, chunks within the first `skip` are not
     drawn (a count stands for them, see `skipped`). The filter's report of each chunk goes to `reports`."""
@@ -121,7 +121,7 @@ def synthetic_chunks(sampler, config, counts, *, classifier=None, threshold=None
             yield int(these.sum())  # a count: skipped, not drawn
             continue
         x, y, report = synthesize(sampler, config, these, classifier=classifier, threshold=threshold,
-                                  max_rounds=max_rounds, seed=(seed, j))
+                                  max_rounds=max_rounds, seed=(seed, j), temperature=temperature)
         if report and reports is not None:
             reports.append(report)
         order = np.random.default_rng([seed, j]).permutation(len(y))  # by class no more: every shard mixes them

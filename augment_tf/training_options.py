@@ -34,7 +34,7 @@ def parse_args(model_name, default_epochs, description, argv=None, *, defaults=N
     `defaults` overrides `add_arguments` defaults (e.g. {"default_latent_dim": 16}); `options` maps a
     script's own flags to `add_argument` keywords (their values land in the run's config: `option_names`).
     """
-    parser = argparse.ArgumentParser(prog=cli.prog(f"augment_tf.train_{model_name}"), description=description)
+    parser = cli.ArgumentParser(prog=cli.prog(f"augment_tf.train_{model_name}"), description=description)
     add_arguments(parser, default_epochs, **(defaults or {}))
     for flag, kwargs in (options or {}).items():
         parser.add_argument(flag, **kwargs)

@@ -179,6 +179,11 @@ CASES = [
     ("generate {ugan} --n 4 --out {out}/s.npz --labels 1", None, "unconditional"),
     ("generate {vae} --n 10000000000000 --out {out}/s.npz", None, "free"),
     ("generate {tmp}/a_file --n 4 --out {out}/s.npz", None, "a_file"),
+    ("generate {gan} --n 4 --out {out}/s.npz --temperature -1", None, "--temperature"),
+    ("generate {gan} --n 4 --out {out}/s.npz --temperature nan", None, "--temperature"),
+    ("generate {gan} --n 4 --out {out}/s.npz --temperature warm", None, "not a number: 'warm'"),
+    ("generate {gan} --out {out}/s.npz", None, "the following arguments are required: --n"),
+    ("generate {gan} --n four --out {out}/s.npz", None, "invalid int value: 'four'"),
     # ---- evaluate
     ("evaluate {in}", "text", "not an .npz archive"),
     ("evaluate {in}", "empty_file", "not an .npz archive"),
@@ -212,6 +217,7 @@ CASES = [
     ("augment {cvae} --ratio 1 --filter --threshold 0 --out {out}/a.npz", None, "--threshold"),
     ("augment {cvae} --ratio 1 --out {out}/a.npz --held-out {tmp}/missing.npz --real {in}", "labels", "missing.npz"),
     ("augment {vae} --ratio 1 --out {out}/a.npz", None, "conditional"),
+    ("augment {cvae} --ratio 1 --out {out}/a.npz --temperature inf", None, "--temperature"),
     ("augment {cvae} --ratio 1 --out {out}/a.idx --format idx --real {in}", "colour_images", "{in}"),
     ("augment {cvae} --synthetic-per-class 100000000000 --out {out}/a.npz --no-estimate --real {in}", "labels", "free"),
     # ---- impute
@@ -263,6 +269,7 @@ CASES = [
     ("condense {cvae} --per-class 2 --out {out}/s.npz --real {in}", "nan", "{in}"),
     ("condense {cvae} --per-class 2 --out {out}/s.npz --real {in}", "label_7", "{in}"),
     ("condense {vae} --per-class 2 --out {out}/s.npz", None, "unconditional"),
+    ("condense {cvae} --per-class 2 --out {out}/s.npz --temperature -0.5", None, "--temperature"),
     # ---- shard
     ("shard {in} --out {out}/s", "nan", "{in}"),
     ("shard {in} --out {out}/s", "zero_d", "{in}"),
@@ -273,6 +280,8 @@ CASES = [
     # ---- pictures
     ("pictures {gan} --out {out}/p --scale 0", None, "--scale"),
     ("pictures {gan} --out {tmp}/a_file", None, "a_file"),
+    ("pictures {gan} --out {out}/p --temperature -2", None, "--temperature"),
+    ("pictures {gan} --out {out}/p --colour red", None, "unrecognized arguments: --colour red"),
     ("pictures {vae} --out {out}/p --data-dir {in}", "nan", "{in}"),
     ("pictures {vae} --out {out}/p --data-dir {in}", "small_images", "{in}"),
     # ---- an --out no file can be written to, for every command that writes
