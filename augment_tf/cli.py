@@ -117,12 +117,14 @@ def os_error_line(error):
     return f"{' -> '.join(paths)}: {advice}" if paths else f"{advice} (while writing or reading the command's files)"
 
 
-def add_temperature(parser):
-    """--temperature T, for the commands that draw samples; `temperature` reads it."""
+def add_temperature(parser, default=None):
+    """--temperature T, for the commands that draw samples; `temperature` reads it. Its default: the run's family's
+    (`sampling.default_temperature`), or `default` for a command whose figures were measured at another."""
     gan, vae = defaults.TEMPERATURE["GAN"], defaults.TEMPERATURE["VAE"]
-    parser.add_argument("--temperature", type=_temperature, metavar="T", help="the latent noise is drawn as N(0, T^2 I): "
-                        f"above 1 more variety, below 1 more typical samples (default {gan:g} for a GAN run, {vae:g} "
-                        "for a VAE run; docs/sampling.md)")
+    said = f"{default:g}" if default is not None else f"{gan:g} for a GAN run, {vae:g} for a VAE run"
+    parser.add_argument("--temperature", type=_temperature, metavar="T", default=default, help="the latent noise is "
+                        f"drawn as N(0, T^2 I): above 1 more variety, below 1 more typical samples (default {said}; "
+                        "docs/sampling.md)")
 
 
 def _temperature(text):

@@ -31,7 +31,7 @@ def main(argv=None):
     parser.add_argument("--steps", type=int, default=defaults.CONDENSE_STEPS,
                         help=f"refinement steps (default {defaults.CONDENSE_STEPS}; 0: herd only)")
     parser.add_argument("--seed", type=int, default=0, help="the same seed gives the same file")
-    cli.add_temperature(parser)
+    cli.add_temperature(parser, default=1.0)  # what condense was tuned and measured at
     args = parser.parse_args(argv)
     cli.check_output(args.out)
     pool = defaults.CONDENSE_POOL

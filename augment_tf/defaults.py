@@ -23,7 +23,7 @@ BALANCE_SHARE = 0.1
 
 # generate, augment, condense, pictures ("Sampling temperature", chosen on validation): the latent noise is drawn as
 # N(0, T^2 I), T by model family; the library's functions draw at T = 1, the distribution the model learned
-TEMPERATURE = {"GAN": 1.0, "VAE": 1.0}
+TEMPERATURE = {"GAN": 1.2, "VAE": 1.0}
 
 # augment --filter: the least probability of the requested label a sample needs, and rounds of redrawing at most
 FILTER_THRESHOLD = 0.9

@@ -4,6 +4,7 @@
     python benchmarks/temperature.py --data-dir ../shared/data/mnist --split validation --seed 0   # to choose
     python benchmarks/temperature.py --data-dir ../shared/data/mnist --split test --seed S \\
         --temperatures 1.0,T --filter-at none                                                   # to report, per seed
+    python benchmarks/seeds.py benchmarks/results/temperature/test_seed{0,1,2}.json                # pooled
     python benchmarks/temperature.py --data-dir ../shared/data/mnist --split test --seed S --train-only  # runs only
 
 Each run is `train_gan.py --conditional` / `train_vae.py --conditional` with default flags and --seed S, on the
@@ -84,7 +85,8 @@ def main(argv=None):
         for temperature, with_filter in [(t, False) for t in temperatures] + [(t, True) for t in filtered]:
             started = time.perf_counter()
             x, y = drawn(run, args.n, temperature, args.seed, classifier if with_filter else None, args.threshold)
-            row = {"model": f"conditional {family.upper()}", "T": temperature,
+            name = f"conditional {family.upper()}, T {temperature:g}" + (", filtered" if with_filter else "")
+            row = {"model": name, "T": temperature,  # the name tells rows apart when benchmarks/seeds.py pools seeds
                    "filter": args.threshold if with_filter else None, "seed": args.seed,
                    "split": args.split, **score(x, y, score_dir, args.n, True, steps),
                    "seconds": round(time.perf_counter() - started, 1)}

@@ -117,7 +117,8 @@ def test_balance_share_fills_the_rest_of_each_shortfall_with_copies_of_real_imag
 def test_library_api_matches_the_cli(run, real, tmp_path):
     sampler, config = runs.load_sampler(run)
     x_real, y_real = data.load_arrays(data_dir=real[0])
-    x, y, is_synthetic = synthesis.augmented_arrays(sampler, config, x_real, y_real, per_class=2, classes=[0, 7], seed=3)
+    x, y, is_synthetic = synthesis.augmented_arrays(sampler, config, x_real, y_real, per_class=2, classes=[0, 7], seed=3,
+                                                    temperature=sampling.default_temperature(config))  # augment's
     augment_cli(run, real, tmp_path / "out.npz", "--synthetic-per-class", 2, "--classes", "0,7", seed=3)
     out = load_npz(tmp_path / "out.npz")
     np.testing.assert_array_equal(x[..., 0], out["x"])

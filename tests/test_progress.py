@@ -6,7 +6,8 @@ import sys
 
 import numpy as np
 
-from augment_tf import augment, evaluate, generate, impute, masks, posterior, progress, pseudo_labels, runs, sampling
+from augment_tf import (augment, defaults, evaluate, generate, impute, masks, posterior, progress, pseudo_labels, runs,
+                        sampling)
 from tests.conftest import digits
 
 
@@ -61,7 +62,8 @@ def test_generate_shows_a_bar_of_the_samples_and_draws_the_same_in_chunks(three_
                                                                           monkeypatch):
     generate.main([three_class_gan_run, "--n", "30", "--out", str(tmp_path / "s.npz")])
     out, err = capsys.readouterr()
-    assert progress_lines(err, 30) and out == f"wrote 30 samples to {tmp_path / 's.npz'}\n"
+    assert progress_lines(err, 30) and out == (
+        f"wrote 30 samples (temperature {defaults.TEMPERATURE['GAN']:g}) to {tmp_path / 's.npz'}\n")
     sampler, config = runs.load_sampler(three_class_gan_run)
     labels = sampling.balanced_labels(25, range(3))
     whole = sampling.sample(sampler, config, labels=labels, batch_size=2, seed=4)

@@ -205,7 +205,8 @@ def test_generate_writes_shards_of_the_same_samples_with_every_class_in_each(una
     x, y = (np.concatenate(a) for a in zip(*shard_format.read_chunks(out)))
     np.testing.assert_array_equal(y[:12], [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 0, 1])  # cycling: each shard holds every class
     sampler, config = runs.load_sampler(unaugmented_gan_run)
-    np.testing.assert_array_equal(x[:20], sampling.sample(sampler, config, labels=y[:20], seed=0))  # --seed's noise
+    np.testing.assert_array_equal(x[:20], sampling.sample(sampler, config, labels=y[:20], seed=0,  # --seed's noise,
+                                                          temperature=sampling.default_temperature(config)))  # generate's
 
 
 def test_a_killed_shard_write_is_finished_by_the_same_command(unaugmented_gan_run, tmp_path, monkeypatch):
