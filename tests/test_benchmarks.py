@@ -1,8 +1,8 @@
 """The benchmark scripts on tiny hand-made data. Their helpers, whose numbers benchmarks/README.md reports, checked
 against counts worked out by hand: common.py (wall-clock snapshots, tables, validation/test splits),
 augmentation_benefit.py (draws, hold-out, rebalancing, scores, summaries, margins, estimates, pooling), seeds.py,
-gan_variants.py, few_labels.py and codes.py. Smoke runs of augmentation_benefit.py, small_data.py and distributed.py
-(marked slow). And each data benchmark's one-line error for a wrong --data-dir."""
+gan_variants.py, few_labels.py and codes.py. Smoke runs of augmentation_benefit.py, small_data.py, temperature.py
+and distributed.py (marked slow). And each data benchmark's one-line error for a wrong --data-dir."""
 
 import importlib
 import json
@@ -715,3 +715,23 @@ def test_knn_accuracy_counts_votes_of_the_k_nearest():
     queries, truth = np.array([[0.2, 0.2], [10.5, 10.5]]), np.array([0, 1])
     assert knn_accuracy(base, labels, queries, truth, 3) == 1.0
     assert knn_accuracy(base, labels, queries, np.array([1, 1]), 3) == 0.5
+
+
+@pytest.mark.slow
+def test_temperature_smoke_run_scores_each_temperature_and_the_filter(small_data_pool, tmp_path):
+    """Random images, tiny runs: one row per (family, T) and per filtered T, with the T in the row's name, and a
+    second call reuses the trained runs (benchmarks/temperature.py --smoke)."""
+    from benchmarks import temperature
+
+    argv = ["--data-dir", small_data_pool, "--smoke", "--n", "100", "--temperatures", "1.0,1.5", "--filter-at", "1.2",
+            "--threshold", "0.01", "--work-dir", str(tmp_path / "runs"), "--out", str(tmp_path / "out")]
+    temperature.main(argv)
+    rows = json.loads((tmp_path / "out" / "validation_seed0.json").read_text())["rows"]
+    assert [(r["model"], r["T"], r["filter"]) for r in rows] == [
+        ("conditional GAN, T 1", 1.0, None), ("conditional GAN, T 1.5", 1.5, None),
+        ("conditional GAN, T 1.2, filtered", 1.2, 0.01), ("conditional VAE, T 1", 1.0, None),
+        ("conditional VAE, T 1.5", 1.5, None), ("conditional VAE, T 1.2, filtered", 1.2, 0.01)]
+    assert all(r["n_samples"] <= 100 and 0 <= r["cas"] <= 1 for r in rows)
+    trained = os.path.getmtime(tmp_path / "runs" / "gan-validation-seed0" / "config.json")
+    temperature.main([*argv, "--families", "gan", "--filter-at", "none"])
+    assert os.path.getmtime(tmp_path / "runs" / "gan-validation-seed0" / "config.json") == trained
