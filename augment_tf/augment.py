@@ -52,7 +52,7 @@ def main(argv=None):
         config = runs.read_config(args.run_dir)
         num_classes = amounts.run_classes({**config, "run_dir": args.run_dir})
         args.temperature = cli.temperature(args, config)
-        sampler, config = runs.load_sampler(args.run_dir)  # TensorFlow loads here, after the arguments are checked
+        sampler, _ = runs.load_sampler(args.run_dir, config)  # TensorFlow loads here, after the arguments are checked
         if args.classes:
             args.classes = sampling.parse_classes(args.classes, num_classes, "--classes")
         if args.format == "idx" and config["image_shape"][-1] != 1:
@@ -64,7 +64,7 @@ def main(argv=None):
         counts = amounts.synthetic_counts(y_real, num_classes, per_class=args.synthetic_per_class, ratio=args.ratio,
                                           balance=args.balance, balance_share=args.balance_share, classes=args.classes)
         added = amounts.shortfall(y_real, num_classes, args.classes) if args.balance else counts  # copies included
-        check_space(args.out, config, len(y_real) + int(added.sum()))
+        checks.room_for_images(args.out, config, len(y_real) + int(added.sum()))
         held_out = load_held_out(args.held_out, dataset, config, x_real) if args.held_out else None
         x, y, is_synthetic, report = _augment(args, sampler, config, dataset, x_real, y_real)
         per_class = lambda labels: np.bincount(labels, minlength=num_classes)
@@ -147,7 +147,8 @@ def _summary(args, config, real_data, real_per_class, synthetic_per_class, copie
     real_per_class, synthetic_per_class = np.asarray(real_per_class), np.asarray(synthetic_per_class)
     return {
         "run_dir": args.run_dir, "real_data": real_data, "held_out_data": args.held_out, "format": args.format,
-        "seed": args.seed, "temperature": args.temperature, "n_real": int(real_per_class.sum()), "n_synthetic": int(synthetic_per_class.sum()),
+        "seed": args.seed, "temperature": args.temperature, "n_real": int(real_per_class.sum()),
+        "n_synthetic": int(synthetic_per_class.sum()),
         "real_per_class": real_per_class.tolist(), "synthetic_per_class": synthetic_per_class.tolist(),
         "filter": report, "real_copies_per_class": np.asarray(copies_per_class).tolist(),
         "balance_share": (defaults.BALANCE_SHARE if args.balance_share is None else args.balance_share)
@@ -225,7 +226,7 @@ def _write_streamed(args, sampler, config, dataset, num_classes):
     classifier = name = None
     if args.filter:
         classifier, name = synthesis.filter_classifier(args.run_dir, dataset, args.data_dir, verbose=True)
-    check_space(args.out, config, int(real.sum() + len(copies) + counts.sum()))
+    checks.room_for_images(args.out, config, int(real.sum() + len(copies) + counts.sum()))
     per_shard = shard_format.default_images_per_shard(config["image_shape"])
     plan = {"command": "augment", "run": os.path.abspath(args.run_dir), "real": os.path.abspath(source.name)
             if os.path.exists(source.name) else source.name, "counts": counts.tolist(), "copies": len(copies),
@@ -252,11 +253,6 @@ def _write_streamed(args, sampler, config, dataset, num_classes):
     print(f"wrote {n_real + len(copies) + n_synthetic} samples ({n_real} real"
           f"{f' + {len(copies)} real copies' if len(copies) else ''} + {n_synthetic} synthetic) to {args.out}")
     return 0
-
-
-def check_space(out, config, n):
-    """`files.check_space` for `n` images of the run's shape at `out`, before a sample is drawn."""
-    files.check_space(out, n * int(np.prod(config["image_shape"])), f"{n} images")
 
 
 def read_labelled(dataset, path, config):

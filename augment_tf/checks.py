@@ -5,6 +5,7 @@ DataError naming the file) and none of them needs TensorFlow."""
 
 import numpy as np
 
+from augment_tf import files
 from augment_tf.errors import DataError
 
 
@@ -58,6 +59,11 @@ def real_images(x, y, config, source="real images"):
         raise DataError(f"{source}: images are {x.dtype} {x.shape[1:]} but the run makes uint8 "
                         f"{tuple(config['image_shape'])}: use the data the run was trained on")
     return x, labels(y, len(x), config["num_classes"], source)
+
+
+def room_for_images(out, config, n, noun="images"):
+    """`files.check_space` for `n` images of the run's shape at `out`: said before any is drawn."""
+    files.check_space(out, n * int(np.prod(config["image_shape"])), f"{n} {noun}")
 
 
 def mask(mask, x, source):

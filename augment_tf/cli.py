@@ -8,7 +8,7 @@ import signal
 import sys
 import threading
 
-from augment_tf import defaults, sampling
+from augment_tf import defaults, files, sampling
 from augment_tf.errors import AugmentError
 
 # augment-tf's subcommands: name -> (module whose `main(argv)` runs it, one line for `augment-tf --help`)
@@ -130,9 +130,13 @@ def add_temperature(parser, default=None):
 def _temperature(text):
     """--temperature's value, refused by argparse unless a finite number, 0 or above."""
     try:
-        return sampling.check_temperature(float(text), "T")
-    except (ValueError, AugmentError) as e:
-        raise argparse.ArgumentTypeError(f"{e}" if isinstance(e, AugmentError) else f"not a number: {text!r}") from None
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    try:
+        return sampling.check_temperature(value, "T")
+    except AugmentError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
 
 
 def temperature(args, config):
@@ -147,8 +151,4 @@ def check_output(path, suffix=".npz", flag="--out"):
         raise AugmentError(f"{flag} must end in {suffix}, got {path}")
     if os.path.isdir(path):
         raise AugmentError(f"{path} is a folder, and {flag} names a file: choose another {flag}")
-    folder = os.path.dirname(os.path.abspath(path))
-    while not os.path.exists(folder):
-        folder = os.path.dirname(folder)
-    if not os.path.isdir(folder):
-        raise AugmentError(f"{folder} is a file, so {path} cannot be written under it: choose another {flag}")
+    files.check_not_under_a_file(path, f"another {flag}")

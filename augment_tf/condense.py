@@ -12,8 +12,6 @@ first --real-per-class of each class in --real, so a sharded folder of any size 
 import os
 import time
 
-import numpy as np
-
 from augment_tf import checks, cli, defaults, files, images, progress, runs, sampling, sources
 from augment_tf.errors import AugmentError
 
@@ -49,9 +47,8 @@ def main(argv=None):
                                           args.real or config.get("data_dir"))
         progress.note(how, how is not None)
         checks.source_fits(config, source, config["num_classes"])
-        n = args.per_class * config["num_classes"]
-        files.check_space(args.out, n * int(np.prod(config["image_shape"])), f"{n} images")
-        sampler, _ = runs.load_sampler(args.run_dir)  # TensorFlow loads here
+        checks.room_for_images(args.out, config, args.per_class * config["num_classes"])
+        sampler, _ = runs.load_sampler(args.run_dir, config)  # TensorFlow loads here
         from augment_tf import condensation  # so, after the checks: --help and bad input answer without it
 
         started = time.perf_counter()

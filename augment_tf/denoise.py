@@ -59,7 +59,7 @@ def main(argv=None):
     with files.claim(args.out):
         config, x, x01, clipped, mask, y = read_input(args.run_dir, args.inp)
         files.check_space(args.out, x.nbytes + (0 if mask is None else mask.nbytes), f"{len(x)} denoised images")
-        models = runs.load_exported(args.run_dir, ["encoder.keras", "decoder.keras"])  # TensorFlow loads here
+        models = runs.load_exported(args.run_dir, ["encoder.keras", "decoder.keras"], config)  # TensorFlow loads here
         from augment_tf import posterior  # so, after the checks: --help and bad input answer without it
 
         observed = None if mask is None else mask.astype(bool).reshape(x01.shape)  # missing pixels are filled

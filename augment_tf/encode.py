@@ -26,13 +26,15 @@ def main(argv=None):
     with files.claim(args.out):
         config = runs.read_vae_config(args.run_dir, "encode")
         arrays = data.read_npz(args.inp, ("x",), ("y",), hint="save with np.savez(path, x=images[, y=labels])")
-        x = data.check_images(arrays["x"], args.inp)
-        y = data.check_arrays(x, arrays["y"], args.inp)[1] if "y" in arrays else None
+        if "y" in arrays:
+            x, y = data.check_arrays(arrays["x"], arrays["y"], args.inp)
+        else:
+            x, y = data.check_images(arrays["x"], args.inp), None
         checks.image_shape(config, x, args.inp)
         labels = checks.run_labels(config, y, len(x), args.inp, args.run_dir, "encode")  # None: unconditional
         files.check_space(args.out, len(x) * config["latent_dim"] * 2 * 4, f"the codes of {len(x)} images")
         names = ["encoder.keras", "decoder.keras"] if args.map else ["encoder.keras"]
-        models = runs.load_exported(args.run_dir, names)  # TensorFlow loads here
+        models = runs.load_exported(args.run_dir, names, config)  # TensorFlow loads here
         from augment_tf import posterior  # so, after the checks: --help and bad input answer without it
 
         mean, log_var = posterior.encode(models["encoder.keras"], x / 255.0, labels)

@@ -17,8 +17,9 @@ CLASSIFIER_STEPS = defaults.REFERENCE_STEPS  # reference.STEPS, read where --hel
 def load_samples(path):
     """`x` and optional `y` of a samples `.npz` file, or a DataError saying what is wrong with it."""
     arrays = data.read_npz(path, ("x",), ("y",), hint="save with np.savez(path, x=images, y=labels)")
-    x = data.check_images(arrays["x"], path)
-    return (x, None) if "y" not in arrays else data.check_arrays(x, arrays["y"], path)
+    if "y" in arrays:
+        return data.check_arrays(arrays["x"], arrays["y"], path)
+    return data.check_images(arrays["x"], path), None
 
 
 def main(argv=None):

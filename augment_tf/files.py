@@ -66,10 +66,8 @@ def claim(path):
     The lock is `flock` on a sibling `.NAME.lock` file: the kernel drops it when its process dies, so a lock file
     left by a killed command never blocks the next one."""
     lock_path = _lock_path(path)
+    check_not_under_a_file(path)
     created = _missing_folders(os.path.dirname(lock_path))
-    in_the_way = [folder for folder in created if os.path.exists(folder)]  # not a folder, but there
-    if in_the_way:
-        raise AugmentError(f"{in_the_way[-1]} is a file, so {path} cannot be written under it: choose another path")
     os.makedirs(os.path.dirname(lock_path), exist_ok=True)
     while True:
         fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o666 & ~_umask())
@@ -96,13 +94,18 @@ def claim(path):
                 os.rmdir(folder)
 
 
+def check_not_under_a_file(path, choose="another path"):
+    """An AugmentError unless `path` could be written: the nearest of its folders that exists is a folder, not a file
+    in the way of one."""
+    nearest = _nearest_existing(path)
+    if not os.path.isdir(nearest):
+        raise AugmentError(f"{nearest} is a file, so {path} cannot be written under it: choose {choose}")
+
+
 def check_space(path, needed, what):
     """An AugmentError before any work when `needed` bytes (an output's size, known from its counts) cannot fit on
     the disk that would hold `path`."""
-    folder = os.path.dirname(os.path.abspath(os.fspath(path)))
-    while not os.path.isdir(folder):
-        folder = os.path.dirname(folder)
-    free = shutil.disk_usage(folder).free
+    free = shutil.disk_usage(_nearest_existing(path)).free
     if needed > free:
         raise AugmentError(f"{path}: {what} take {_size(needed)} and the disk there has {_size(free)} free: ask for "
                            "fewer, or choose a folder on a larger disk")
@@ -113,6 +116,14 @@ def _size(n):
         if n >= 1024**power:
             return f"{n / 1024**power:.1f} {unit}"
     return f"{n} bytes"
+
+
+def _nearest_existing(path):
+    """The folder `path` would be written in, or its nearest ancestor that exists."""
+    folder = os.path.dirname(os.path.abspath(os.fspath(path)))
+    while not os.path.exists(folder):
+        folder = os.path.dirname(folder)
+    return folder
 
 
 def _missing_folders(folder):

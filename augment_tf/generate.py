@@ -12,7 +12,7 @@ import os
 
 import numpy as np
 
-from augment_tf import cli, data, files, images, progress, runs, sampling, shard_format
+from augment_tf import checks, cli, data, files, images, progress, runs, sampling, shard_format
 from augment_tf.errors import AugmentError
 
 
@@ -42,9 +42,9 @@ def main(argv=None):
         raise AugmentError("--images-per-shard takes a positive integer, with --format shards")
     with files.claim(args.out):
         config = runs.read_config(args.run_dir)
-        files.check_space(args.out, args.n * int(np.prod(config["image_shape"])), f"{args.n} samples")
+        checks.room_for_images(args.out, config, args.n, "samples")
         args.temperature = cli.temperature(args, config)
-        sampler, config = runs.load_sampler(args.run_dir)  # TensorFlow loads here, after the arguments are checked
+        sampler, _ = runs.load_sampler(args.run_dir, config)  # TensorFlow loads here, after the arguments are checked
         num_classes = config.get("num_classes")
         if args.labels and not num_classes:
             raise AugmentError(f"--labels needs a conditional run; {args.run_dir} is unconditional")

@@ -52,7 +52,7 @@ def main(argv=None):
     with files.claim(args.out):
         config, x, mask, y = read_input(args.run_dir, args.inp)
         files.check_space(args.out, x.nbytes + mask.nbytes, f"{len(x)} repaired images")
-        models = runs.load_exported(args.run_dir, ["encoder.keras", "decoder.keras"])  # TensorFlow loads here
+        models = runs.load_exported(args.run_dir, ["encoder.keras", "decoder.keras"], config)  # TensorFlow loads here
         from augment_tf import posterior  # so, after the checks: --help and bad input answer without it
 
         nhwc, observed = x.reshape(-1, *config["image_shape"]), mask.astype(bool)

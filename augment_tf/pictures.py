@@ -38,7 +38,7 @@ def main(argv=None):
     drawn = {"samples.png": figures.class_samples(sampler, config, seed=args.seed,
                                                   temperature=cli.temperature(args, config))}  # all drawn before any is written
     if config["model"].endswith("VAE"):
-        models = runs.load_exported(args.run_dir, ["encoder.keras", "decoder.keras"])
+        models = runs.load_exported(args.run_dir, ["encoder.keras", "decoder.keras"], config)
         encoder, decoder = models["encoder.keras"], models["decoder.keras"]
         x, y = figures.test_images(config, args.data_dir, per_class=2)
         labels = y if config["num_classes"] else None

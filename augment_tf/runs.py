@@ -138,11 +138,11 @@ def load_model(file):
         ) from None
 
 
-def load_exported(run_dir, names):
+def load_exported(run_dir, names, config=None):
     """{name: standalone model} for the models a run exports (e.g. "decoder.keras"), each from its file
     if training finished, else from the last checkpoint (loaded once); a file that does not fit the run's config
-    (another run's, another model's) is refused in one line."""
-    config = read_config(run_dir)
+    (another run's, another model's) is refused in one line. `config`: the run's, where the caller has read it."""
+    config = config or read_config(run_dir)
     models, checkpoint = {}, None
     for name in names:
         if os.path.exists(path(run_dir, name)):
@@ -185,7 +185,7 @@ def _fits(model, name, config):
     return inputs[0] == image if name == "encoder.keras" else outputs == [image]
 
 
-def load_sampler(run_dir):
+def load_sampler(run_dir, config=None):
     """(standalone sampler model, run config): the exported generator/decoder, else the last checkpoint's."""
-    config = read_config(run_dir)
-    return load_exported(run_dir, [config["sampler"]])[config["sampler"]], config
+    config = config or read_config(run_dir)
+    return load_exported(run_dir, [config["sampler"]], config)[config["sampler"]], config
