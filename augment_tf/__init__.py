@@ -12,6 +12,7 @@ _EXPORTS = {
     "ConditionalGAN": "augment_tf.models",
     "VAE": "augment_tf.models",
     "ConditionalVAE": "augment_tf.models",
+    "QualityMonitor": "augment_tf.quality",
     "load_dataset": "augment_tf.data",
     "load_arrays": "augment_tf.data",
     "make_dataset": "augment_tf.data",
@@ -47,7 +48,7 @@ def load_tensorflow():
 def __getattr__(name):
     if name not in _EXPORTS:
         raise AttributeError(f"module 'augment_tf' has no attribute {name!r}")
-    if _EXPORTS[name] == "augment_tf.models":
+    if _EXPORTS[name] in ("augment_tf.models", "augment_tf.quality"):
         load_tensorflow()
     value = getattr(importlib.import_module(_EXPORTS[name]), name)
     globals()[name] = value  # later look-ups find it directly

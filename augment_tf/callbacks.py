@@ -1,7 +1,8 @@
 """The side effects of a training run, as Keras callbacks: a stop on NaN, per-epoch sample grids (PNG and
-TensorBoard) and the checkpoint `--resume` continues from."""
+TensorBoard), the checkpoint `--resume` continues from and a stop when the time budget is spent."""
 
 import os
+import time
 
 import keras
 import numpy as np
@@ -78,14 +79,41 @@ def reconstruction_grid(model, x, y=None):
 
 
 class Checkpoint(keras.callbacks.Callback):
-    """Saves the full model (optimizer state included) after each finite epoch, then records the epoch."""
+    """Saves the full model (optimizer state included) after each finite epoch, then records the epoch and the
+    seconds trained, over all sessions (`seconds`: those of the sessions before this one)."""
 
-    def __init__(self, run_dir):
+    def __init__(self, run_dir, seconds=0.0):
         super().__init__()
-        self.run_dir = run_dir
+        self.run_dir, self.seconds = run_dir, seconds
+
+    def on_train_begin(self, logs=None):
+        self.started = time.monotonic() - self.seconds
 
     def on_epoch_end(self, epoch, logs=None):
         if not _finite(logs):
             return
         files.save_model(self.model, runs.path(self.run_dir, runs.CHECKPOINT))
-        files.write_json(runs.path(self.run_dir, runs.STATE), {"epoch": epoch + 1})
+        seconds = round(time.monotonic() - self.started, 1)
+        files.write_json(runs.path(self.run_dir, runs.STATE), {"epoch": epoch + 1, "seconds": seconds})
+
+
+class TimeBudget(keras.callbacks.Callback):
+    """Stops training at the end of the last epoch that fits in `minutes` (the next one, as long as the last, would
+    not); `seconds`: those spent in earlier sessions of the run. Where it stopped is `stopped_at`."""
+
+    def __init__(self, minutes, seconds=0.0):
+        super().__init__()
+        if not minutes > 0:
+            raise ValueError(f"a time budget must be more than 0 minutes, got {minutes}")
+        self.budget, self.seconds, self.stopped_at = minutes * 60.0, seconds, None
+
+    def on_train_begin(self, logs=None):
+        self.started = time.monotonic() - self.seconds
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.epoch_started = time.monotonic()
+
+    def on_epoch_end(self, epoch, logs=None):
+        now = time.monotonic()
+        if now - self.started + (now - self.epoch_started) > self.budget:
+            self.model.stop_training, self.stopped_at = True, epoch + 1

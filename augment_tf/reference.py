@@ -72,16 +72,11 @@ def reference_classifier(dataset="mnist", data_dir=None, *, steps=None, verbose=
     source, _ = sources.open_source(dataset, "train", data_dir)
     if not source.streamed:
         (x, y), _ = data.split_labeled(source.x, source.y)
-    name = re.sub(r"[^\w.-]+", "_", dataset)
-    digest = _digest(x, y) if not source.streamed else shard_format.fingerprint(source.folder)
-    path = os.path.join(cache_dir(), f"classifier-{name}-{_recipe_key(steps)}-{digest}.keras")
-    if os.path.exists(path):
-        try:
-            return keras.saving.load_model(path)
-        except Exception as e:  # A damaged cache entry is rebuilt, not fatal.
-            progress.note(f"cached classifier {path} is unreadable ({type(e).__name__}); retraining", verbose)
-    progress.note(f"training the reference classifier once (cached at {path}) ...", verbose)
-    if source.streamed:  # a step budget reads a share of a large set: a stream of its labelled images
+        return cached_classifier(x, y, dataset, steps=steps, verbose=verbose)
+    path = _cache_path(dataset, steps, shard_format.fingerprint(source.folder))
+    model = _cached(path, verbose)
+    if model is None:  # a step budget reads a share of a large set: a stream of its labelled images
+        progress.note(f"training the reference classifier once (cached at {path}) ...", verbose)
         keras.utils.set_random_seed(0)
         batch = min(BATCH_SIZE, source.images - source.unlabeled)
         labelled = source.dataset(batch, seed=0, value_range=(0.0, 255.0)).unbatch().filter(
@@ -89,10 +84,36 @@ def reference_classifier(dataset="mnist", data_dir=None, *, steps=None, verbose=
         with shard_format.as_data_errors():
             model = fit_classifier(labelled, source.image_shape, data.classes_of(source.class_counts, source.name),
                                    steps=steps, verbose=verbose)
-    else:
-        model = train_classifier(x, y, data.num_classes(y), steps=steps, verbose=verbose)
-    files.save_model(model, path)
+        files.save_model(model, path)
     return model
+
+
+def cached_classifier(x, y, name, *, steps=None, num_classes=None, verbose=False):
+    """The reference recipe trained on labelled uint8 images `x`, `y` once, then loaded from the cache (keyed by
+    `name`, the recipe and the arrays' content): what `evaluate` scores with, and a run's held-out scores."""
+    path = _cache_path(name, steps, _digest(x, y))
+    model = _cached(path, verbose)
+    if model is None:
+        progress.note(f"training the reference classifier once (cached at {path}) ...", verbose)
+        model = train_classifier(x, y, num_classes or data.num_classes(y), steps=steps, verbose=verbose)
+        files.save_model(model, path)
+    return model
+
+
+def _cache_path(name, steps, digest):
+    name = re.sub(r"[^\w.-]+", "_", name)
+    return os.path.join(cache_dir(), f"classifier-{name}-{_recipe_key(steps)}-{digest}.keras")
+
+
+def _cached(path, verbose):
+    """The classifier cached at `path`, or None: absent, or damaged (then rebuilt, not fatal)."""
+    if not os.path.exists(path):
+        return None
+    try:
+        return keras.saving.load_model(path)
+    except Exception as e:
+        progress.note(f"cached classifier {path} is unreadable ({type(e).__name__}); retraining", verbose)
+        return None
 
 
 def _recipe_key(steps, recipe_functions=(networks.classifier, train_classifier, fit_classifier)):
@@ -110,9 +131,15 @@ def classifier_features(model, x, batch_size=1000):
     return features_and_labels(model, x, batch_size)[0]
 
 
-def features_and_labels(model, x, batch_size=1000):
-    """One pass through `model`: "features" activations (float64) and predicted classes."""
-    heads = keras.Model(model.inputs, [model.get_layer("features").output, model.outputs[0]])
+def feature_heads(model):
+    """A model of the classifier's "features" activations and class probabilities: built once for repeated scoring
+    (each new one traces its own predict function)."""
+    return keras.Model(model.inputs, [model.get_layer("features").output, model.outputs[0]])
+
+
+def features_and_labels(model, x, batch_size=1000, heads=None):
+    """One pass through `model` (or its `feature_heads`): "features" activations (float64) and predicted classes."""
+    heads = heads or feature_heads(model)
     features, probabilities = heads.predict(_nhwc(x), batch_size=batch_size, verbose=0)
     return features.astype(np.float64), np.argmax(probabilities, axis=-1)
 

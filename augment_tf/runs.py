@@ -1,7 +1,9 @@
 """The run directory: where a training run keeps its config, checkpoint, samples, logs and exported models.
 
     RUN_DIR/config.json        settings of the run (what `generate` needs to sample from it)
-    RUN_DIR/state.json         epochs completed, written after each checkpoint
+    RUN_DIR/state.json         epochs completed and seconds trained, written after each checkpoint
+    RUN_DIR/quality.json       the held-out scores of each epoch and the best (augment_tf.quality)
+    RUN_DIR/best_weights.npz   the weights of the best-scoring epoch, which the exported models come from
     RUN_DIR/checkpoint.keras   full model with optimizer state, the point `--resume` continues from
     RUN_DIR/samples/epoch_NNN.png, RUN_DIR/logs/ (TensorBoard); VAEs also samples/recon_epoch_NNN.png
     RUN_DIR/<sampler>.keras    standalone generator / decoder, written when training ends (VAEs: encoder.keras too)
@@ -19,6 +21,8 @@ from augment_tf.errors import AugmentError
 CONFIG = "config.json"
 STATE = "state.json"
 CHECKPOINT = "checkpoint.keras"
+QUALITY = "quality.json"
+BEST_WEIGHTS = "best_weights.npz"
 DAMAGED = "the run directory is damaged: restore the file, or train the run again"
 
 
@@ -50,6 +54,7 @@ FIELDS = {
     "epochs_requested": (lambda v: v is None or _count(v), "a positive integer or null"),
     "steps_requested": (lambda v: v is None or _count(v), "a positive integer or null"),
     "dataset": (lambda v: isinstance(v, str), "a dataset name"),
+    "temperature": (lambda v: v is None or (_number(v) and 0 <= v < float("inf")), "a number 0 or above, or null"),
     "data_dir": (lambda v: v is None or isinstance(v, str), "a path or null"),
 }
 REQUIRED = ("model", "sampler", "image_shape", "num_classes", "value_range", "latent_dim")
@@ -113,6 +118,17 @@ def completed_epochs(run_dir):
         raise AugmentError(f"{path(run_dir, STATE)}: field 'epoch' must be the epochs done, an integer 0 or above; "
                            f"{DAMAGED}")
     return state["epoch"]
+
+
+def trained_seconds(run_dir):
+    """Seconds the run has trained for, over all its sessions (state.json; 0 for a run before budgets were kept)."""
+    if not completed_epochs(run_dir):
+        return 0.0
+    seconds = read_json(run_dir, STATE).get("seconds", 0.0)
+    if not _number(seconds) or seconds < 0:
+        raise AugmentError(f"{path(run_dir, STATE)}: field 'seconds' must be the seconds trained, a number 0 or above; "
+                           f"{DAMAGED}")
+    return float(seconds)
 
 
 def load_model(file):

@@ -8,19 +8,23 @@ keeps the last good checkpoint.
 
 import os
 import sys
+import time
 
 import keras
 import numpy as np
 import tensorflow as tf
 
-from augment_tf import data, distribute, files, pseudo_labels, runs, shard_format, sources, training_options
-from augment_tf.callbacks import Checkpoint, SampleGrid, StopOnNaN
+from augment_tf import (
+    data, distribute, files, held_out, pseudo_labels, quality, reference, runs, sampling, shard_format, sources,
+    training_options,
+)
+from augment_tf.callbacks import Checkpoint, SampleGrid, StopOnNaN, TimeBudget
 from augment_tf.errors import AugmentError, DataError
 from augment_tf.models import networks
 from augment_tf.models.base import resolve_jit_compile, transfer_weights
 
 # settings a resumed run takes from the command line: how long and where it trains; every other flag must match
-RESUME_FLAGS = {"out", "resume", "epochs", "steps", "strategy", "replicas", "jit_compile"}
+RESUME_FLAGS = {"out", "resume", "epochs", "steps", "minutes", "patience", "strategy", "replicas", "jit_compile"}
 
 
 def start(args, model_name, sampler, build_model, default_epochs, options=(), strategy=None, given=()):
@@ -40,7 +44,8 @@ def start(args, model_name, sampler, build_model, default_epochs, options=(), st
     training_options.check_new_run_dir(run_dir)
     origin, origin_model = _origin(args, model_name) if args.init_from else ({}, None)
     source, how = _training_data(args, origin)
-    config = new_config(args, run_dir, sampler, source, origin, options, strategy, default_epochs)
+    held, held_line = _held_out(args, source, strategy)
+    config = new_config(args, run_dir, sampler, source, origin, options, strategy, default_epochs, held)
     distribute.set_precision(config["precision"])  # the labelling classifier and the model compute in it
     keras.utils.set_random_seed(args.seed)
     model = build_model(config)  # refuses bad settings before the labelling classifier trains for minutes
@@ -48,13 +53,15 @@ def start(args, model_name, sampler, build_model, default_epochs, options=(), st
         transfer_weights(origin_model, model)
     if config["classifier_steps"]:  # before config.json, so an interrupted labelling leaves no run: start it again
         os.makedirs(run_dir, exist_ok=True)
-        pseudo_labels.label_source(run_dir, source, config["num_classes"], steps=config["classifier_steps"],
+        rest, _ = split_held_out(source, config["held_out"], args.seed)  # the held-out images label nothing
+        pseudo_labels.label_source(run_dir, rest, config["num_classes"], steps=config["classifier_steps"],
                                    seed=args.seed)
     config.update(model=type(model).__name__, value_range=list(model.value_range))
     os.makedirs(run_dir, exist_ok=True)
     runs.write_config(run_dir, config)
-    if how:
-        print(how, file=sys.stderr)
+    for line in (how, held_line):
+        if line:
+            print(line, file=sys.stderr)
     return model, config, 0
 
 
@@ -69,6 +76,14 @@ def _resumed(args, run_dir, strategy, given):
                                f"keeps its settings; drop {flag}, or start a new run in another --out")
     if args.epochs or args.steps:
         config.update(epochs_requested=args.epochs, steps_requested=args.steps)
+    elif "minutes" in given:  # a budget alone: the run goes on until it is spent
+        config.update(epochs_requested=training_options.OPEN_ENDED_EPOCHS, steps_requested=None)
+    for name in ("minutes", "patience"):
+        if name in given:
+            config[name] = getattr(args, name)
+    if config.get("minutes") and runs.trained_seconds(run_dir) >= config["minutes"] * 60:
+        raise AugmentError(f"{run_dir} has trained {runs.trained_seconds(run_dir) / 60:.1f} minutes, its whole "
+                           f"--minutes {config['minutes']:g}: pass a larger --minutes to train it further")
     if "jit_compile" in given:
         config["jit_compile"] = args.jit_compile
     config.update(_placement(args, config["batch_size"], strategy))
@@ -117,16 +132,17 @@ def _source(dataset, data_dir, stream, unlabeled, conditional):
     return source, how
 
 
-def new_config(args, run_dir, sampler, source, origin, options, strategy, default_epochs):
-    """The settings a new run records in config.json: its flags, with every default resolved for its data."""
+def new_config(args, run_dir, sampler, source, origin, options, strategy, default_epochs, held=0):
+    """The settings a new run records in config.json: its flags, with every default resolved for its data (`held`:
+    the images held out for the quality curve, which it does not train on)."""
     # refuses a class without images, unless the --init-from run learned it
     known = origin.get("num_classes") or 0
     num_classes = data.classes_of(source.class_counts, source.name, known) if args.conditional else None
-    n, n_unlabeled = source.images, source.unlabeled
+    n, n_unlabeled = source.images - held, source.unlabeled
     batch_size = min(args.batch_size, n) if args.batch_size else training_options.default_batch_size(
         n, strategy.num_replicas_in_sync)
     epochs, steps = (args.epochs, args.steps) if args.epochs or args.steps else training_options.default_length(
-        n, batch_size, default_epochs
+        n, batch_size, default_epochs, args.minutes
     )
     classifier_steps = (args.classifier_steps or pseudo_labels.STEPS) if args.conditional and n_unlabeled else None
     if args.classifier_steps and not classifier_steps:
@@ -143,6 +159,10 @@ def new_config(args, run_dir, sampler, source, origin, options, strategy, defaul
         "data_dir": args.data_dir or os.environ.get(data.DATA_DIR_ENV) or None,
         "epochs_requested": epochs,
         "steps_requested": steps,
+        "minutes": args.minutes,
+        "quality": bool(held),
+        "held_out": held,
+        "patience": args.patience,
         "batch_size": batch_size,
         **_network_sizes(args, origin),
         "augment": args.augment if args.augment is not None else n < training_options.SMALL_DATA,
@@ -163,6 +183,24 @@ def new_config(args, run_dir, sampler, source, origin, options, strategy, defaul
         "init_from": {key: origin[key] for key in ("run_dir", "model", "num_classes", "epochs")} if origin else None,
         **{name: getattr(args, name) for name in options},
     }
+
+
+def _held_out(args, source, strategy):
+    """(images the run holds out for its quality curve: `held_out.size`, what `start` says of it): none with
+    --no-quality or where it cannot be, with why."""
+    if not args.quality:
+        return 0, None
+    labelled = source.images - source.unlabeled
+    held = held_out.size(labelled)
+    why = ("it is streamed" if source.streamed else
+           f"it runs on {strategy.num_replicas_in_sync} replicas" if strategy.num_replicas_in_sync > 1 else
+           f"{labelled} labelled images are too few to hold out {held_out.MIN}" if not held else None)
+    if why and args.patience:
+        raise AugmentError(f"--patience stops on the held-out score, and this run has none ({why}): drop it")
+    if why:
+        return 0, f"quality curve: off, {source.name}: {why}; the run exports its last epoch"
+    return held, (f"quality curve: {held} of the {labelled} labelled images held out (seed {args.seed}), never "
+                  f"trained on; training on the other {source.images - held}")
 
 
 def _origin(args, model_name):
@@ -203,24 +241,40 @@ def _with_unlabeled(arrays, unlabeled):
 
 
 def training_source(config):
-    """The source a run trains on (`sources`), read as the run first read it: its data and unlabelled images; a
-    conditional run's unlabelled images carry the labels its classifier gave them (pseudo_labels)."""
+    """The source a run trains on (`sources`), read as the run first read it: its data and unlabelled images, less the
+    held-out slice; a conditional run's unlabelled images carry the labels its classifier gave them (pseudo_labels)."""
+    return run_data(config)[0]
+
+
+def run_data(config):
+    """(the source a run trains on: `training_source`, the held-out (x, y) or None)."""
     stream = {True: "on", False: "off"}.get(config.get("streamed"), "off")  # runs before streaming read into memory
     source, _ = _source(config["dataset"], config["data_dir"], stream, config.get("unlabeled"), config["conditional"])
+    source, held = split_held_out(source, config.get("held_out"), config["seed"])
     if config.get("classifier_steps") and source.streamed:
         labels = pseudo_labels.read_labels(config["run_dir"], images=source.images)
         source = sources.Shards(source.folder, source.metadata, labels)
     elif config.get("classifier_steps"):
         source = sources.Arrays(source.x, pseudo_labels.read_labels(config["run_dir"], source.y), source.name)
-    return source
+    return source, held
+
+
+def split_held_out(source, size, seed):
+    """(the rest of an in-memory `source`, its held-out (x, y)): `size` labelled images drawn by `seed`
+    (`held_out.split`); (source, None) for a size of 0."""
+    if not size:
+        return source, None
+    rest, rows = held_out.split(source.y, size, seed)
+    return sources.Arrays(source.x[rest], source.y[rest], source.name), (source.x[rows], source.y[rows])
 
 
 def fit(model, config, initial_epoch=0, extra_callbacks=(), verbose=None):
-    """Trains to the configured length from `initial_epoch`, exports the standalone models; returns history.
+    """Trains to the configured length (or time budget) from `initial_epoch`, exports the standalone models of the
+    best held-out epoch (`quality`; the last where the run has no held-out slice); returns history.
 
     Streamed data under several workers: each worker reads its own shards (`distribute.per_worker_dataset`)."""
     run_dir, batch_size = config["run_dir"], config["batch_size"]
-    source = training_source(config)
+    source, held = run_data(config)
     strategy = tf.distribute.get_strategy()
     workers = distribute.input_workers(strategy) if source.streamed else 1
     epochs, steps_per_epoch = training_options.schedule(source.images, batch_size, config["epochs_requested"],
@@ -239,12 +293,16 @@ def fit(model, config, initial_epoch=0, extra_callbacks=(), verbose=None):
     dataset = distribute.per_worker_dataset(strategy, batches, batch_size) if workers > 1 else batches(
         batch_size, (0, 1))
     stop_on_nan = StopOnNaN()
+    monitor = held and _monitor(config, held, source, initial_epoch, extra_callbacks)
+    seconds = runs.trained_seconds(run_dir)
     callbacks = [
         stop_on_nan,
+        *([monitor] if monitor else []),  # before TensorBoard, the checkpoint and the extra ones: see `_monitor`
         keras.callbacks.TensorBoard(os.path.join(run_dir, "logs")),
         SampleGrid(run_dir, config["seed"], real=source.head(10)),
-        Checkpoint(run_dir),
+        Checkpoint(run_dir, seconds),
         *extra_callbacks,
+        *([TimeBudget(config["minutes"], seconds)] if config.get("minutes") else []),  # last: after the scoring
     ]
     if verbose is None:
         verbose = 1 if sys.stdout.isatty() else 2
@@ -264,9 +322,52 @@ def fit(model, config, initial_epoch=0, extra_callbacks=(), verbose=None):
             f"(epoch {runs.completed_epochs(run_dir)}) is kept in {run_dir}: lower the learning rate or "
             "change --seed"
         )
+    if monitor and monitor.best:
+        _choose_temperature(model, config, monitor)
     for name, exported in model.export_models().items():
         files.save_model(exported, runs.path(run_dir, name))
     return history
+
+
+def _monitor(config, held, source, initial_epoch, extra_callbacks):
+    """The run's `quality.QualityMonitor`: the held-out images against the reference classifier trained on the rest
+    (cached), its records and best weights in the run directory, those of epochs after the checkpoint dropped.
+
+    It comes before TensorBoard (which logs its scores) and the checkpoint, and before the extra callbacks: it
+    restores the best weights at the end of training before a VAE's prior is fitted to them (`FitLatentPrior`)."""
+    run_dir = config["run_dir"]
+    x, y = data.split_labeled(source.x, source.y)[0]
+    classifier = reference.cached_classifier(x, y, config["dataset"], steps=quality.CLASSIFIER_STEPS,
+                                             num_classes=config["num_classes"] or data.num_classes(y),
+                                             verbose=True)
+    record, snapshot = runs.path(run_dir, runs.QUALITY), runs.path(run_dir, runs.BEST_WEIGHTS)
+    history = []
+    if initial_epoch and os.path.exists(record) and os.path.exists(snapshot):
+        history = [r for r in runs.read_json(run_dir, runs.QUALITY).get("records", []) if r["epoch"] <= initial_epoch]
+    prepare = [c.prepare_sampler for c in extra_callbacks if hasattr(c, "prepare_sampler")]
+    return quality.QualityMonitor(
+        quality.HeldOut(*held, classifier), temperature=sampling.family_temperature(config), seed=config["seed"],
+        patience=config.get("patience"), restore_best=True, prepare=prepare[0] if prepare else None,
+        snapshot=snapshot, record=record, history=history,
+    )
+
+
+def _choose_temperature(model, config, monitor):
+    """Records the best epoch and the run's own sampling temperature (`quality.choose_temperature`, on the model as
+    it will be exported) in config.json and quality.json, with a line when it differs from the family default."""
+    started = time.perf_counter()
+    temperature, rows = quality.choose_temperature(model, monitor.held_out, seed=config["seed"])
+    family = sampling.family_temperature(config)
+    config.update(best=monitor.best, stopped_early_at=monitor.stopped_at,
+                  temperature=family if temperature is None else temperature)
+    runs.write_config(config["run_dir"], config)
+    files.write_json(monitor.record, {**quality.summary(monitor.records, len(monitor.held_out.x), family),
+                                      "temperatures": rows, "chosen_temperature": temperature,
+                                      "temperature_seconds": round(time.perf_counter() - started, 1)})
+    if temperature is not None and temperature != family:
+        row = next(r for r in rows if r["temperature"] == temperature)
+        print(f"sampling temperature: {temperature:g} (the family default is {family:g}), chosen on the held-out "
+              f"images: CAS {row['cas']:.2%}, label fidelity {row['label_fidelity']:.2%}", file=sys.stderr)
 
 
 def main_for(model_name, sampler, build_model, default_epochs, args, given, *, options=None, callbacks=None):
@@ -288,5 +389,15 @@ def main_for(model_name, sampler, build_model, default_epochs, args, given, *, o
         else:
             print(f"run directory: {config['run_dir']}", file=sys.stderr)
         fit(model, config, initial_epoch, extra_callbacks=callbacks(config) if callbacks else ())
-        print(f"done: {runs.path(config['run_dir'], sampler)}")
+        print(f"done: {runs.path(config['run_dir'], sampler)}{_done(config)}")
     return 0
+
+
+def _done(config):
+    """What the last line adds: which epoch the exported model is, its held-out score, the run's temperature."""
+    best = config.get("best")
+    if not best:
+        return ""
+    fid = f"held-out FID {best['fid']:.2f}"
+    temperature = f", sampling temperature {config['temperature']:g}" if "temperature" in config else ""
+    return f" (epoch {best['epoch']} of {runs.completed_epochs(config['run_dir'])}, the best by {fid}{temperature})"

@@ -9,7 +9,7 @@ import json
 import math
 import os
 
-from augment_tf import cli, data, runs, shard_format, sources
+from augment_tf import cli, data, held_out, runs, shard_format, sources
 from augment_tf.errors import AugmentError
 
 GAN_EPOCHS = 22  # train-gan's default length: about 10 minutes on a 2-core CPU (benchmarks/README.md)
@@ -19,6 +19,7 @@ BATCHES_PER_EPOCH = 8  # smaller sets get a default batch of n / 8 (at least MIN
 MIN_BATCH_SIZE = 16
 MIN_STEPS = 3000  # default runs train at least this many steps (full MNIST at batch 128: 468 a pass)
 MIN_EPOCH_STEPS = 100  # a step budget is cut into epochs of at least this many steps (grids, checkpoints)
+OPEN_ENDED_EPOCHS = 100_000  # the epochs of a run that only --minutes ends
 SMALL_DATA = 2048  # below this many images --augment is on by default (measured up to 2000: benchmarks/README.md)
 STRATEGIES = ("default", "mirrored", "multi-worker")
 PRECISIONS = ("float32", "mixed_bfloat16", "mixed_float16")
@@ -72,6 +73,21 @@ def add_arguments(parser, default_epochs, default_latent_dim=64, default_width=3
     )
     length.add_argument("--steps", type=int, help="optimizer steps instead of epochs, whatever the data size")
     parser.add_argument(
+        "--minutes", type=float,
+        help="train until this many minutes have passed (the last epoch that fits), or --epochs / --steps if they "
+        "come first; without them the run is open-ended: the best held-out snapshot is what it exports",
+    )
+    parser.add_argument(
+        "--quality", action=argparse.BooleanOptionalAction, default=True,
+        help=f"hold out {held_out.SHARE * 100:.0f}%% of the labelled images (at most {held_out.MAX}) and score the samples against "
+        "them every epoch; export the best epoch's model and choose the run's sampling temperature on them (default: "
+        "on, where the data has 1,000 labelled images or more)",
+    )
+    parser.add_argument(
+        "--patience", type=int,
+        help="stop when the held-out FID has not improved for this many epochs (default: train the whole length)",
+    )
+    parser.add_argument(
         "--batch-size", type=int, default=None,
         help=f"default {BATCH_SIZE}, or n/{BATCHES_PER_EPOCH} (at least {MIN_BATCH_SIZE}) on n < "
         f"{BATCH_SIZE * BATCHES_PER_EPOCH} images, so that an epoch has several batches",
@@ -122,10 +138,15 @@ def _add_placement_arguments(parser):
 def check_arguments(args):
     """One-line errors for flags that cannot work together, before anything is written; what this machine's devices
     allow is checked when TensorFlow starts (`distribute.check_devices`)."""
-    for name in ("epochs", "steps", "batch_size", "latent_dim", "width", "classifier_steps", "shuffle_buffer"):
+    for name in ("epochs", "steps", "batch_size", "latent_dim", "width", "classifier_steps", "shuffle_buffer",
+                 "patience"):
         value = getattr(args, name)
         if value is not None and value < 1:
             raise AugmentError(f"--{name.replace('_', '-')} must be a positive integer, got {value}")
+    if args.minutes is not None and not (math.isfinite(args.minutes) and args.minutes > 0):
+        raise AugmentError(f"--minutes is a time budget and must be more than 0, got {args.minutes:g}")
+    if args.patience and not args.quality:
+        raise AugmentError("--patience stops on the held-out score, and --no-quality turns the scoring off: drop one")
     if args.resume and not args.out:
         raise AugmentError("--resume needs --out RUN_DIR, the run to continue")
     if args.resume and args.init_from:
@@ -238,8 +259,11 @@ def default_batch_size(n_examples, replicas=1):
     return max(replicas, batch - batch % replicas)
 
 
-def default_length(n_examples, batch_size, default_epochs):
-    """(epochs, steps) when neither is given: `default_epochs`, or MIN_STEPS steps where that is longer."""
+def default_length(n_examples, batch_size, default_epochs, minutes=None):
+    """(epochs, steps) when neither is given: open-ended under a time budget (`minutes`), else `default_epochs`, or
+    MIN_STEPS steps where that is longer."""
+    if minutes:
+        return OPEN_ENDED_EPOCHS, None
     _, steps_per_epoch = schedule(n_examples, batch_size)
     return (default_epochs, None) if default_epochs * steps_per_epoch >= MIN_STEPS else (None, MIN_STEPS)
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from augment_tf import benefit, cli, data, distribute, reference, shard_format, train_gan, train_vae
+from augment_tf import benefit, cli, data, distribute, quality, reference, shard_format, train_gan, train_vae
 
 REPLICAS = 2  # the CPU split into this many logical devices, as TensorFlow's own tests do, before anything runs
 distribute.split_cpu(REPLICAS)
@@ -35,7 +35,8 @@ def command_error(main, argv, capsys):
 @pytest.fixture(autouse=True)
 def isolated(monkeypatch, tmp_path):
     """No network, no inherited data dir (tests name their data), a fresh classifier cache per test, and augment's
-    estimate (six small CNNs) trained for a few steps each."""
+    estimate (six small CNNs), a run's held-out reference classifier and its temperature's CAS classifiers trained
+    for a few steps each."""
 
     def no_network(*args, **kwargs):
         raise OSError("network disabled in tests")
@@ -45,6 +46,8 @@ def isolated(monkeypatch, tmp_path):
     monkeypatch.delenv(data.DATA_DIR_ENV, raising=False)
     monkeypatch.setenv(reference.CACHE_ENV, str(tmp_path / "cache"))
     monkeypatch.setattr(benefit, "STEPS", 20)
+    monkeypatch.setattr(quality, "CLASSIFIER_STEPS", 20)
+    monkeypatch.setattr(quality, "CAS_STEPS", 10)
 
 
 def random_digits(folder, n, seed=0):

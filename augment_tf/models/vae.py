@@ -215,9 +215,21 @@ class ConditionalVAE(ClassConditional, VAE):
     """VAE whose encoder and decoder both take integer labels; `fit` on (image, label)."""
 
 
+def _first(chunks, limit):
+    """The (x, labels) chunks up to the one that brings the images to `limit`."""
+    seen = 0
+    for chunk in chunks:
+        yield chunk
+        seen += len(chunk[0])
+        if seen >= limit:
+            return
+
+
 class FitLatentPrior(keras.callbacks.Callback):
     """At the end of training, fits the VAE's prior to the aggregate posterior of `x01` (see `fit_latent_prior`), or
     of the (x01, labels) chunks that `chunks()` yields, for images streamed rather than held (`fit_latent_prior_to`)."""
+
+    PREPARE_IMAGES = 10_000  # images the prior is fitted to mid-training (`prepare_sampler`)
 
     def __init__(self, x01=None, labels=None, *, chunks=None):
         super().__init__()
@@ -226,10 +238,20 @@ class FitLatentPrior(keras.callbacks.Callback):
         self.x01, self.labels, self.chunks = x01, labels, chunks
 
     def on_train_end(self, logs=None):
+        self.fit_prior(self.model)
+
+    def fit_prior(self, model, limit=None):
+        """Fits `model`'s prior to the images, or to the first `limit` or so of them."""
         if self.chunks is not None:
-            self.model.fit_latent_prior_to(self.chunks())
+            model.fit_latent_prior_to(_first(self.chunks(), limit) if limit else self.chunks())
         else:
-            self.model.fit_latent_prior(self.x01, self.labels if self.model.num_classes else None)
+            labels = self.labels if model.num_classes else None
+            model.fit_latent_prior(self.x01[:limit], None if labels is None else labels[:limit])
+
+    def prepare_sampler(self, model):
+        """Readies `model`'s sampler mid-training, for a `QualityMonitor`: the prior fitted to the first
+        PREPARE_IMAGES images (the full fit comes at the end)."""
+        self.fit_prior(model, self.PREPARE_IMAGES)
 
 
 class KLAnnealing(keras.callbacks.Callback):

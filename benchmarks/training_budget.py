@@ -1,0 +1,139 @@
+"""What a run that knows its own quality buys (issue 49), scored on 10k balanced samples of each export at the
+temperature the commands draw it with.
+
+On MNIST: the default conditional GAN as it was before (22 epochs, the last epoch exported, the family temperature:
+--no-quality), `--minutes 10`, and `--minutes 30` (the 10-minute run resumed: the same trajectory, 20 minutes
+more), each also as its last epoch would have been. On a second MNIST-style set nobody tuned on, inverted digits of
+five classes with 300 images each: one default run, its best-snapshot export against its last epoch.
+
+    python benchmarks/training_budget.py --data-dir ../shared/data/mnist --split validation --seed 0   # to choose
+    python benchmarks/training_budget.py --data-dir ../shared/data/mnist --split test --seed S         # to report
+
+Runs are kept under --work-dir and reused when the same command comes again. Scores: augment_tf.metrics' (FID,
+precision/recall, label fidelity, CAS), as `evaluate --cas` prints them, against the split's held-out images.
+"""
+
+import argparse
+import json
+import os
+import shutil
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+import numpy as np  # noqa: E402
+
+from augment_tf import files, runs, sampling, synthesis, train_gan  # noqa: E402
+from benchmarks.common import markdown, score, split_arrays, split_dirs  # noqa: E402
+
+N = 10_000
+COLUMNS = ["model", "export", "epoch", "T", "train_minutes", "fid", "precision", "recall", "label_fidelity", "cas"]
+SECOND_CLASSES, SECOND_PER_CLASS = (0, 1, 2, 3, 4), 300
+
+
+def trained(run, argv, resume_argv=None):
+    """`run`, trained by train_gan with `argv` unless finished (resumed with `resume_argv` if given and unfinished)."""
+    if os.path.exists(runs.path(run, "generator.keras")) and not resume_argv:
+        return run
+    started = time.perf_counter()
+    config = runs.path(run, runs.CONFIG)
+    train_gan.main([*argv, "--out", run, *(["--resume"] if os.path.exists(config) else [])]
+                   if not resume_argv else [*resume_argv, "--out", run, "--resume"])
+    print(f"{run}: trained in {(time.perf_counter() - started) / 60:.1f} min", file=sys.stderr, flush=True)
+    return run
+
+
+def scored(name, run, score_dir, seed, n, last=False, temperature=None, smoke=False):
+    """A row: the run's export (or its last epoch's averaged generator) scored at `temperature` (default: the one the
+    commands draw the run with)."""
+    config = runs.read_config(run)
+    sampler = runs.load_checkpoint(run, config).sampler if last else runs.load_sampler(run, config)[0]
+    temperature = sampling.default_temperature(config) if temperature is None else temperature
+    classes = np.unique(np.load(os.path.join(score_dir, "train.npz"))["y"])
+    counts = np.zeros(config["num_classes"], np.int64)
+    counts[classes] = n // len(classes)
+    x, y, _ = synthesis.synthesize(sampler, config, counts, seed=seed, temperature=temperature)
+    state = json.load(open(runs.path(run, runs.STATE)))
+    epoch = state["epoch"] if last or not config.get("best") else config["best"]["epoch"]
+    row = {"model": name, "export": "last epoch" if last else "exported", "epoch": epoch, "T": temperature,
+           "train_minutes": round(state.get("seconds", 0) / 60, 1), "seed": config["seed"],
+           **score(x, y, score_dir, n, True, 20 if smoke else None)}
+    print(json.dumps(row), flush=True)
+    return row
+
+
+def second_set(data_dir, split, work_dir, seed):
+    """(train .npz, score folder) of the second set: inverted digits of SECOND_CLASSES, SECOND_PER_CLASS each drawn
+    from the split's training images; scored against the split's held-out images of those classes, inverted, with a
+    reference classifier trained on all the split's other training images of them."""
+    train, score_split, rest, _ = split_arrays(data_dir, split, seed)
+    rng = np.random.default_rng(seed)
+    pick = lambda y: np.sort(np.concatenate([rng.choice(np.flatnonzero(y == c), SECOND_PER_CLASS, replace=False)
+                                             for c in SECOND_CLASSES]))
+    of_classes = lambda arrays: (255 - arrays[0][np.isin(arrays[1], SECOND_CLASSES)],
+                                 arrays[1][np.isin(arrays[1], SECOND_CLASSES)])
+    x, y = of_classes(train)
+    rows = pick(y)
+    folder = os.path.join(work_dir, f"inverted-{split}-seed{seed}")
+    files.write_npz(os.path.join(folder, "small.npz"), x=x[rows], y=y[rows])
+    reference_x, reference_y = of_classes(rest)
+    files.write_npz(os.path.join(folder, "score", "train.npz"), x=reference_x, y=reference_y)
+    test_x, test_y = of_classes(score_split)
+    files.write_npz(os.path.join(folder, "score", "test.npz"), x=test_x, y=test_y)
+    return os.path.join(folder, "small.npz"), os.path.join(folder, "score")
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data-dir", required=True)
+    parser.add_argument("--split", choices=("validation", "test"), default="validation")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--minutes", default="10,30", help="the two budgets, the second the first resumed")
+    parser.add_argument("--parts", default="mnist,second")
+    parser.add_argument("--work-dir", default="runs/bench/training_budget")
+    parser.add_argument("--n", type=int, default=N)
+    parser.add_argument("--smoke", action="store_true", help="tiny runs of a few steps: checks the script only")
+    parser.add_argument("--out", default="benchmarks/results/training_budget")
+    args = parser.parse_args(argv)
+    short, long = (float(m) for m in args.minutes.split(","))
+    tiny = ["--width", "8", "--batch-size", "16", "--latent-dim", "8"] if args.smoke else []
+    common = ["--conditional", "--seed", str(args.seed), *tiny]
+    work = lambda name: os.path.join(args.work_dir, f"{name}-{args.split}-seed{args.seed}")
+    rows = []
+    if "mnist" in args.parts:
+        train_dir, score_dir, _ = split_dirs(args.data_dir, args.split, args.work_dir, args.seed)
+        mnist = [*common, "--data-dir", train_dir]
+        before = trained(work("defaults-no-quality"), [*mnist, "--no-quality", *(["--epochs", "2"] if args.smoke
+                                                                                  else [])])
+        rows.append(scored("MNIST cGAN, defaults before (22 epochs)", before, score_dir, args.seed, args.n,
+                           smoke=args.smoke))
+        run = trained(work(f"minutes{short:g}"), [*mnist, "--minutes", str(short)])
+        kept = work(f"minutes{short:g}-kept")  # the short run as it ended, before the long one resumes it
+        if not os.path.exists(kept):
+            shutil.copytree(run, kept)
+        for last in (False, True):
+            rows.append(scored(f"MNIST cGAN, --minutes {short:g}", kept, score_dir, args.seed, args.n, last,
+                               smoke=args.smoke))
+        if not os.path.exists(runs.path(run, "long.done")):
+            trained(run, None, [*mnist, "--minutes", str(long)])
+            files.write_text(runs.path(run, "long.done"), "")
+        for last in (False, True):
+            rows.append(scored(f"MNIST cGAN, --minutes {long:g}", run, score_dir, args.seed, args.n, last,
+                               smoke=args.smoke))
+    if "second" in args.parts:
+        small, score_dir = second_set(args.data_dir, args.split, args.work_dir, args.seed)
+        run = trained(work("inverted"), [*common, "--data-dir", small, *(["--steps", "30"] if args.smoke else [])])
+        family = sampling.family_temperature(runs.read_config(run))
+        name = "inverted digits 0-4, 300 each"
+        rows.append(scored(name, run, score_dir, args.seed, args.n, last=True, temperature=family, smoke=args.smoke))
+        rows.append(scored(name, run, score_dir, args.seed, args.n, temperature=family, smoke=args.smoke))
+        rows.append(scored(name, run, score_dir, args.seed, args.n, smoke=args.smoke))
+    name = f"{args.split}_seed{args.seed}"
+    files.write_json(os.path.join(args.out, f"{name}.json"), {"command": " ".join(sys.argv), "rows": rows})
+    files.write_text(os.path.join(args.out, f"{name}.md"), markdown(rows, COLUMNS) + "\n")
+    print(markdown(rows, COLUMNS))
+
+
+if __name__ == "__main__":
+    main()
