@@ -129,18 +129,19 @@ def summary(records, held_out, temperature):
             "scoring_share": round(scored / trained, 4) if trained else None}
 
 
-def choose_temperature(model, held_out, seed=0, temperatures=TEMPERATURES, steps=None):
+def choose_temperature(model, held_out, seed=0, temperatures=None, steps=None):
     """(temperature, rows): the temperature the family rule picks on the held-out slice, and each one's row.
 
     The rule is the one that chose the family defaults (benchmarks/results/temperature/HISTORY.md): among the
     temperatures whose samples are read as their label at least MIN_FIDELITY of the time, the highest CAS (a
     classifier trained on the samples, scored on the held-out images), a higher one winning only by more than
     CAS_MARGIN. The same noise scaled by each temperature, and one classifier seed, keep the comparison paired.
+    `temperatures` default to TEMPERATURES, `steps` to CAS_STEPS.
     Conditional models only (CAS needs labels): an unconditional one gets None."""
     if not model.num_classes:
         return None, []
     rows = []
-    for temperature in temperatures:
+    for temperature in temperatures or TEMPERATURES:
         x, labels = held_out.draw(model, temperature, seed)
         classifier = reference.train_classifier(x, labels, model.num_classes, steps=steps or CAS_STEPS, seed=seed)
         cas = float(np.mean(reference.features_and_labels(classifier, held_out.x)[1] == held_out.y))

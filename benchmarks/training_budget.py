@@ -3,8 +3,9 @@ temperature the commands draw it with.
 
 On MNIST: the default conditional GAN as it was before (22 epochs, the last epoch exported, the family temperature:
 --no-quality), `--minutes 10`, and `--minutes 30` (the 10-minute run resumed: the same trajectory, 20 minutes
-more), each also as its last epoch would have been. On a second MNIST-style set nobody tuned on, inverted digits of
-five classes with 300 images each: one default run, its best-snapshot export against its last epoch.
+more), each also at the family temperature where the run chose another, and as its last epoch would have been. On a
+second MNIST-style set nobody tuned on, inverted digits of five classes with 300 images each: one default run, its
+best-snapshot export against its last epoch.
 
     python benchmarks/training_budget.py --data-dir ../shared/data/mnist --split validation --seed 0   # to choose
     python benchmarks/training_budget.py --data-dir ../shared/data/mnist --split test --seed S         # to report
@@ -63,6 +64,19 @@ def scored(name, run, score_dir, seed, n, last=False, temperature=None, smoke=Fa
     return row
 
 
+def own_and_family(name, run, score_dir, args, last_too=False):
+    """Rows of the run's export at its own temperature, and where that differs, at its family's; with `last_too`,
+    its last epoch at the family temperature as well (what the run exported before it knew its quality)."""
+    config = runs.read_config(run)
+    family = sampling.family_temperature(config)
+    rows = [scored(name, run, score_dir, args.seed, args.n, smoke=args.smoke)]
+    if sampling.default_temperature(config) != family:
+        rows.append(scored(name, run, score_dir, args.seed, args.n, temperature=family, smoke=args.smoke))
+    if last_too:
+        rows.append(scored(name, run, score_dir, args.seed, args.n, last=True, temperature=family, smoke=args.smoke))
+    return rows
+
+
 def second_set(data_dir, split, work_dir, seed):
     """(train .npz, score folder) of the second set: inverted digits of SECOND_CLASSES, SECOND_PER_CLASS each drawn
     from the split's training images; scored against the split's held-out images of those classes, inverted, with a
@@ -112,23 +126,15 @@ def main(argv=None):
         kept = work(f"minutes{short:g}-kept")  # the short run as it ended, before the long one resumes it
         if not os.path.exists(kept):
             shutil.copytree(run, kept)
-        for last in (False, True):
-            rows.append(scored(f"MNIST cGAN, --minutes {short:g}", kept, score_dir, args.seed, args.n, last,
-                               smoke=args.smoke))
+        rows += own_and_family(f"MNIST cGAN, --minutes {short:g}", kept, score_dir, args, last_too=True)
         if not os.path.exists(runs.path(run, "long.done")):
             trained(run, None, [*mnist, "--minutes", str(long)])
             files.write_text(runs.path(run, "long.done"), "")
-        for last in (False, True):
-            rows.append(scored(f"MNIST cGAN, --minutes {long:g}", run, score_dir, args.seed, args.n, last,
-                               smoke=args.smoke))
+        rows += own_and_family(f"MNIST cGAN, --minutes {long:g}", run, score_dir, args, last_too=True)
     if "second" in args.parts:
         small, score_dir = second_set(args.data_dir, args.split, args.work_dir, args.seed)
         run = trained(work("inverted"), [*common, "--data-dir", small, *(["--steps", "30"] if args.smoke else [])])
-        family = sampling.family_temperature(runs.read_config(run))
-        name = "inverted digits 0-4, 300 each"
-        rows.append(scored(name, run, score_dir, args.seed, args.n, last=True, temperature=family, smoke=args.smoke))
-        rows.append(scored(name, run, score_dir, args.seed, args.n, temperature=family, smoke=args.smoke))
-        rows.append(scored(name, run, score_dir, args.seed, args.n, smoke=args.smoke))
+        rows += own_and_family("inverted digits 0-4, 300 each", run, score_dir, args, last_too=True)
     name = f"{args.split}_seed{args.seed}"
     files.write_json(os.path.join(args.out, f"{name}.json"), {"command": " ".join(sys.argv), "rows": rows})
     files.write_text(os.path.join(args.out, f"{name}.md"), markdown(rows, COLUMNS) + "\n")

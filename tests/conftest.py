@@ -48,6 +48,7 @@ def isolated(monkeypatch, tmp_path):
     monkeypatch.setattr(benefit, "STEPS", 20)
     monkeypatch.setattr(quality, "CLASSIFIER_STEPS", 20)
     monkeypatch.setattr(quality, "CAS_STEPS", 10)
+    monkeypatch.setattr(quality, "TEMPERATURES", (1.0, 1.2))
 
 
 def random_digits(folder, n, seed=0):
