@@ -81,6 +81,8 @@ def _resumed(args, run_dir, strategy, given):
     for name in ("minutes", "patience"):
         if name in given:
             config[name] = getattr(args, name)
+    if "patience" in given and not config.get("held_out"):
+        raise AugmentError(f"--patience stops on the held-out score, and {run_dir} trains without one: drop it")
     if config.get("minutes") and runs.trained_seconds(run_dir) >= config["minutes"] * 60:
         raise AugmentError(f"{run_dir} has trained {runs.trained_seconds(run_dir) / 60:.1f} minutes, its whole "
                            f"--minutes {config['minutes']:g}: pass a larger --minutes to train it further")
@@ -165,7 +167,8 @@ def new_config(args, run_dir, sampler, source, origin, options, strategy, defaul
         "patience": args.patience,
         "batch_size": batch_size,
         **_network_sizes(args, origin),
-        "augment": args.augment if args.augment is not None else n < training_options.SMALL_DATA,
+        # the data set's size, held-out slice included, as --help says
+        "augment": args.augment if args.augment is not None else source.images < training_options.SMALL_DATA,
         "seed": args.seed,
         "jit_compile": args.jit_compile,
         **_placement(args, batch_size, strategy),
@@ -293,7 +296,7 @@ def fit(model, config, initial_epoch=0, extra_callbacks=(), verbose=None):
     dataset = distribute.per_worker_dataset(strategy, batches, batch_size) if workers > 1 else batches(
         batch_size, (0, 1))
     stop_on_nan = StopOnNaN()
-    monitor = held and _monitor(config, held, source, initial_epoch, extra_callbacks)
+    monitor = _monitor(config, held, source, initial_epoch, extra_callbacks) if held else None
     seconds = runs.trained_seconds(run_dir)
     callbacks = [
         stop_on_nan,

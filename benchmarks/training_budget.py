@@ -1,10 +1,11 @@
 """What a run that knows its own quality buys (issue 49), scored on 10k balanced samples of each export at the
 temperature the commands draw it with.
 
-On MNIST: the default conditional GAN as it was before (22 epochs, the last epoch exported, the family temperature:
---no-quality), `--minutes 10`, and `--minutes 30` (the 10-minute run resumed: the same trajectory, 20 minutes
-more), each also at the family temperature where the run chose another, and as its last epoch would have been. On a
-second MNIST-style set nobody tuned on, inverted digits of five classes with 300 images each: one default run, its
+On MNIST: the default conditional GAN (22 epochs, the last epoch exported, the family temperature: --no-quality, the
+default again after this benchmark's validation run), `--quality --minutes 10`, and `--quality --minutes 30` (the
+10-minute run resumed: the same trajectory, 20 minutes more), each also at the family temperature where the run chose
+another, and as its last epoch would have been. On a
+second MNIST-style set nobody tuned on, inverted digits of five classes with 300 images each: one `--quality` run, its
 best-snapshot export against its last epoch.
 
     python benchmarks/training_budget.py --data-dir ../shared/data/mnist --split validation --seed 0   # to choose
@@ -25,12 +26,12 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import numpy as np  # noqa: E402
 
-from augment_tf import files, runs, sampling, synthesis, train_gan  # noqa: E402
+from augment_tf import files, runs, sampling, synthesis, train_gan, train_vae  # noqa: E402
 from benchmarks.common import markdown, score, split_arrays, split_dirs  # noqa: E402
 
 N = 10_000
 COLUMNS = ["model", "export", "epoch", "T", "train_minutes", "fid", "precision", "recall", "label_fidelity", "cas"]
-SECOND_CLASSES, SECOND_PER_CLASS = (0, 1, 2, 3, 4), 300
+SECOND_CLASSES, SECOND_PER_CLASS = (0, 1, 2, 3, 4), 300  # the second set: its classes, and their training images
 
 
 def trained(run, argv, resume_argv=None):
@@ -77,13 +78,27 @@ def own_and_family(name, run, score_dir, args, last_too=False):
     return rows
 
 
-def second_set(data_dir, split, work_dir, seed):
-    """(train .npz, score folder) of the second set: inverted digits of SECOND_CLASSES, SECOND_PER_CLASS each drawn
+def vae_cost(run, train_dir, common, smoke=False):
+    """A row of what the held-out curve cost a default conditional VAE of 3 epochs (1 for smoke runs), from its
+    quality.json: scoring seconds over training seconds, and the temperature choice's seconds."""
+    if not os.path.exists(runs.path(run, "sampler.keras")):
+        train_vae.main([*common, "--quality", "--data-dir", train_dir, "--epochs", "1" if smoke else "3", "--out", run])
+    record = json.load(open(runs.path(run, runs.QUALITY)))
+    row = {"model": "MNIST cVAE, 3 epochs: the curve's cost", "export": "exported", "epoch": record["best"]["epoch"],
+           "scoring_share": record["scoring_share"], "temperature_seconds": record["temperature_seconds"],
+           "score_seconds": [r["score_seconds"] for r in record["records"]],
+           "train_seconds": [r["train_seconds"] for r in record["records"]]}
+    print(json.dumps(row), flush=True)
+    return row
+
+
+def second_set(data_dir, split, work_dir, seed, per_class=SECOND_PER_CLASS):
+    """(train .npz, score folder) of the second set: inverted digits of SECOND_CLASSES, `per_class` each drawn
     from the split's training images; scored against the split's held-out images of those classes, inverted, with a
     reference classifier trained on all the split's other training images of them."""
     train, score_split, rest, _ = split_arrays(data_dir, split, seed)
     rng = np.random.default_rng(seed)
-    pick = lambda y: np.sort(np.concatenate([rng.choice(np.flatnonzero(y == c), SECOND_PER_CLASS, replace=False)
+    pick = lambda y: np.sort(np.concatenate([rng.choice(np.flatnonzero(y == c), per_class, replace=False)
                                              for c in SECOND_CLASSES]))
     of_classes = lambda arrays: (255 - arrays[0][np.isin(arrays[1], SECOND_CLASSES)],
                                  arrays[1][np.isin(arrays[1], SECOND_CLASSES)])
@@ -104,9 +119,12 @@ def main(argv=None):
     parser.add_argument("--split", choices=("validation", "test"), default="validation")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--minutes", default="10,30", help="the two budgets, the second the first resumed")
-    parser.add_argument("--parts", default="mnist,second")
+    parser.add_argument("--parts", default="mnist,second", help="mnist, second, and vae-cost: what the curve costs a "
+                        "default cVAE (3 epochs), which fits its prior before each scoring")
     parser.add_argument("--work-dir", default="runs/bench/training_budget")
     parser.add_argument("--n", type=int, default=N)
+    parser.add_argument("--per-class", type=int, default=SECOND_PER_CLASS, help="the second set's training images "
+                        f"per class (default {SECOND_PER_CLASS})")
     parser.add_argument("--smoke", action="store_true", help="tiny runs of a few steps: checks the script only")
     parser.add_argument("--out", default="benchmarks/results/training_budget")
     args = parser.parse_args(argv)
@@ -122,20 +140,24 @@ def main(argv=None):
                                                                                   else [])])
         rows.append(scored("MNIST cGAN, defaults before (22 epochs)", before, score_dir, args.seed, args.n,
                            smoke=args.smoke))
-        run = trained(work(f"minutes{short:g}"), [*mnist, "--minutes", str(short)])
+        run = trained(work(f"minutes{short:g}"), [*mnist, "--quality", "--minutes", str(short)])
         kept = work(f"minutes{short:g}-kept")  # the short run as it ended, before the long one resumes it
         if not os.path.exists(kept):
             shutil.copytree(run, kept)
         rows += own_and_family(f"MNIST cGAN, --minutes {short:g}", kept, score_dir, args, last_too=True)
         if not os.path.exists(runs.path(run, "long.done")):
-            trained(run, None, [*mnist, "--minutes", str(long)])
+            trained(run, None, [*mnist, "--quality", "--minutes", str(long)])
             files.write_text(runs.path(run, "long.done"), "")
         rows += own_and_family(f"MNIST cGAN, --minutes {long:g}", run, score_dir, args, last_too=True)
     if "second" in args.parts:
-        small, score_dir = second_set(args.data_dir, args.split, args.work_dir, args.seed)
-        run = trained(work("inverted"), [*common, "--data-dir", small, *(["--steps", "30"] if args.smoke else [])])
-        rows += own_and_family("inverted digits 0-4, 300 each", run, score_dir, args, last_too=True)
-    name = f"{args.split}_seed{args.seed}"
+        small, score_dir = second_set(args.data_dir, args.split, args.work_dir, args.seed, args.per_class)
+        run = trained(work("inverted"), [*common, "--quality", "--data-dir", small,
+                                         *(["--steps", "30"] if args.smoke else [])])
+        rows += own_and_family(f"inverted digits 0-4, {args.per_class} each", run, score_dir, args, last_too=True)
+    if "vae-cost" in args.parts:
+        rows.append(vae_cost(work("vae-cost"), split_dirs(args.data_dir, args.split, args.work_dir, args.seed)[0],
+                             common, args.smoke))
+    name = f"{args.split}_seed{args.seed}" + ("" if args.parts == "mnist,second" else "_" + args.parts.replace(",", "_"))
     files.write_json(os.path.join(args.out, f"{name}.json"), {"command": " ".join(sys.argv), "rows": rows})
     files.write_text(os.path.join(args.out, f"{name}.md"), markdown(rows, COLUMNS) + "\n")
     print(markdown(rows, COLUMNS))

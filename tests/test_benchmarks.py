@@ -1,8 +1,8 @@
 """The benchmark scripts on tiny hand-made data. Their helpers, whose numbers benchmarks/README.md reports, checked
 against counts worked out by hand: common.py (wall-clock snapshots, tables, validation/test splits),
 augmentation_benefit.py (draws, hold-out, rebalancing, scores, summaries, margins, estimates, pooling), seeds.py,
-gan_variants.py, few_labels.py and codes.py. Smoke runs of augmentation_benefit.py, small_data.py, temperature.py
-and distributed.py (marked slow). And each data benchmark's one-line error for a wrong --data-dir."""
+gan_variants.py, few_labels.py and codes.py. Smoke runs of augmentation_benefit.py, small_data.py, temperature.py,
+training_budget.py and distributed.py (marked slow). And each data benchmark's one-line error for a wrong --data-dir."""
 
 import importlib
 import json
@@ -735,3 +735,25 @@ def test_temperature_smoke_run_scores_each_temperature_and_the_filter(small_data
     trained = os.path.getmtime(tmp_path / "runs" / "gan-validation-seed0" / "config.json")
     temperature.main([*argv, "--families", "gan", "--filter-at", "none"])
     assert os.path.getmtime(tmp_path / "runs" / "gan-validation-seed0" / "config.json") == trained
+
+
+@pytest.mark.slow
+def test_training_budget_smoke_run(tmp_path, monkeypatch):
+    """Random images, tiny runs of seconds: the rows of each arm (the budgets' exports and last epochs, the second
+    set's), the short run kept as it ended before the long one resumed it (benchmarks/training_budget.py --smoke)."""
+    from benchmarks import training_budget
+
+    rng = np.random.default_rng(0)
+    n = 11_200  # split_arrays holds out 10k: 1,200 to train on, of which the run holds out 120
+    np.savez(tmp_path / "train.npz", x=rng.integers(0, 256, (n, 28, 28), np.uint8), y=np.arange(n) % 10)
+    training_budget.main(["--data-dir", str(tmp_path), "--smoke", "--n", "100", "--minutes", "0.05,0.5",
+                          "--per-class", "20", "--work-dir", str(tmp_path / "runs"), "--out", str(tmp_path / "out")])
+    rows = json.loads((tmp_path / "out" / "validation_seed0.json").read_text())["rows"]
+    names = [(r["model"], r["export"]) for r in rows]
+    assert names[0] == ("MNIST cGAN, defaults before (22 epochs)", "exported")
+    for arm in ("MNIST cGAN, --minutes 0.05", "MNIST cGAN, --minutes 0.5", "inverted digits 0-4, 20 each"):
+        assert (arm, "exported") in names and (arm, "last epoch") in names
+    kept = training_budget.runs.read_config(tmp_path / "runs" / "minutes0.05-validation-seed0-kept")
+    longer = training_budget.runs.read_config(tmp_path / "runs" / "minutes0.05-validation-seed0")
+    assert kept["minutes"] == 0.05 and longer["minutes"] == 0.5 and kept["held_out"] == 120
+    assert all(r["n_samples"] <= 100 and 0 <= r["cas"] <= 1 for r in rows)
