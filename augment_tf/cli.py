@@ -118,11 +118,10 @@ def os_error_line(error):
 
 
 def add_temperature(parser, default=None):
-    """--temperature T, for the commands that draw samples; `temperature` reads it. Its default: the run's own, else
-    its family's (`sampling.default_temperature`), or `default` for a command whose figures were measured at another."""
+    """--temperature T, for the commands that draw samples; `temperature` reads it. Its default: the run's family's
+    (`sampling.default_temperature`), or `default` for a command whose figures were measured at another."""
     gan, vae = defaults.TEMPERATURE["GAN"], defaults.TEMPERATURE["VAE"]
-    said = f"{default:g}" if default is not None else (f"the one the run chose on its held-out images, else {gan:g} "
-                                                       f"for a GAN run, {vae:g} for a VAE run")
+    said = f"{default:g}" if default is not None else f"{gan:g} for a GAN run, {vae:g} for a VAE run"
     parser.add_argument("--temperature", type=_temperature, metavar="T", default=default, help="the latent noise is "
                         f"drawn as N(0, T^2 I): above 1 more variety, below 1 more typical samples (default {said}; "
                         "docs/sampling.md)")

@@ -61,13 +61,13 @@ class QualityMonitor(keras.callbacks.Callback):
     """
 
     def __init__(self, held_out, *, every=1, temperature=1.0, seed=0, patience=None, restore_best=False,
-                 prepare=None, snapshot=None, record=None, history=(), verbose=False):
+                 prepare=None, snapshot=None, record=None, history=()):
         super().__init__()
         if every < 1 or (patience is not None and patience < 1):
             raise ValueError("every and patience must be positive integers")
         self.held_out, self.every, self.temperature, self.seed = held_out, every, temperature, seed
         self.patience, self.restore_best, self.prepare = patience, restore_best, prepare
-        self.snapshot, self.record, self.verbose = snapshot, record, verbose
+        self.snapshot, self.record = snapshot, record
         self.records = list(history)
         self.best = min(self.records, key=lambda r: r["fid"], default=None)
         self.best_weights, self.stopped_at = None, None
@@ -117,7 +117,8 @@ class QualityMonitor(keras.callbacks.Callback):
         if self.snapshot:
             with np.load(self.snapshot) as saved:
                 self.best_weights = [saved[name] for name in sorted(saved.files)]
-        self.model.set_weights(self.best_weights)
+        if self.best_weights is not None:  # None: the best is an earlier session's, kept in no snapshot
+            self.model.set_weights(self.best_weights)
 
 
 def summary(records, held_out, temperature):
@@ -144,7 +145,9 @@ def choose_temperature(model, held_out, seed=0, temperatures=None, steps=None):
     for temperature in temperatures or TEMPERATURES:
         x, labels = held_out.draw(model, temperature, seed)
         classifier = reference.train_classifier(x, labels, model.num_classes, steps=steps or CAS_STEPS, seed=seed)
-        cas = float(np.mean(reference.features_and_labels(classifier, held_out.x)[1] == held_out.y))
+        # called, not `predict`: a predict function traced per classifier makes TensorFlow warn of retracing
+        predicted = np.argmax(keras.ops.convert_to_numpy(classifier(held_out.x.astype("float32"))), axis=-1)
+        cas = float(np.mean(predicted == held_out.y))
         rows.append({"temperature": temperature, **held_out.score(x, labels), "cas": cas})
     return pick_temperature(rows), rows
 

@@ -54,7 +54,6 @@ FIELDS = {
     "epochs_requested": (lambda v: v is None or _count(v), "a positive integer or null"),
     "steps_requested": (lambda v: v is None or _count(v), "a positive integer or null"),
     "dataset": (lambda v: isinstance(v, str), "a dataset name"),
-    "temperature": (lambda v: v is None or (_number(v) and 0 <= v < float("inf")), "a number 0 or above, or null"),
     "data_dir": (lambda v: v is None or isinstance(v, str), "a path or null"),
 }
 REQUIRED = ("model", "sampler", "image_shape", "num_classes", "value_range", "latent_dim")

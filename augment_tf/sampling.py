@@ -27,13 +27,8 @@ def cycling_labels(classes):
 
 
 def default_temperature(config):
-    """The temperature the commands draw a run's samples at: the run's own, chosen on its held-out images when it
-    trained (augment_tf.quality), else its family's (`family_temperature`)."""
-    return config["temperature"] if config.get("temperature") is not None else family_temperature(config)
-
-
-def family_temperature(config):
-    """`defaults.TEMPERATURE` of the run's model family."""
+    """The temperature the commands draw a run's samples at: `defaults.TEMPERATURE` of its model family (a --quality
+    run's own choice is reported, not used: benchmarks/results/training_budget/HISTORY.md)."""
     return defaults.TEMPERATURE["VAE" if config["model"].endswith("VAE") else "GAN"]
 
 

@@ -1,12 +1,11 @@
 """What a run that knows its own quality buys (issue 49), scored on 10k balanced samples of each export at the
-temperature the commands draw it with.
+temperature the commands draw it with (its family's).
 
 On MNIST: the default conditional GAN (22 epochs, the last epoch exported, the family temperature: --no-quality, the
 default again after this benchmark's validation run), `--quality --minutes 10`, and `--quality --minutes 30` (the
-10-minute run resumed: the same trajectory, 20 minutes more), each also at the family temperature where the run chose
-another, and as its last epoch would have been. On a
-second MNIST-style set nobody tuned on, inverted digits of five classes with 300 images each: one `--quality` run, its
-best-snapshot export against its last epoch.
+10-minute run resumed: the same trajectory, 20 minutes more), each also at the temperature its held-out images chose
+where that differs, and as its last epoch would have been. On a second MNIST-style set nobody tuned on, inverted digits
+of five classes with 300 images each: one `--quality` run, its best-snapshot export against its last epoch.
 
     python benchmarks/training_budget.py --data-dir ../shared/data/mnist --split validation --seed 0   # to choose
     python benchmarks/training_budget.py --data-dir ../shared/data/mnist --split test --seed S         # to report
@@ -66,15 +65,16 @@ def scored(name, run, score_dir, seed, n, last=False, temperature=None, smoke=Fa
 
 
 def own_and_family(name, run, score_dir, args, last_too=False):
-    """Rows of the run's export at its own temperature, and where that differs, at its family's; with `last_too`,
-    its last epoch at the family temperature as well (what the run exported before it knew its quality)."""
+    """Rows of the run's export at the family temperature (what the commands draw at) and, where the held-out rule
+    chose another (`held_out_temperature`), at that one; with `last_too`, its last epoch at the family temperature as
+    well (what the run exported before it knew its quality)."""
     config = runs.read_config(run)
-    family = sampling.family_temperature(config)
     rows = [scored(name, run, score_dir, args.seed, args.n, smoke=args.smoke)]
-    if sampling.default_temperature(config) != family:
-        rows.append(scored(name, run, score_dir, args.seed, args.n, temperature=family, smoke=args.smoke))
+    chosen = config.get("held_out_temperature")
+    if chosen is not None and chosen != sampling.default_temperature(config):
+        rows.append(scored(name, run, score_dir, args.seed, args.n, temperature=chosen, smoke=args.smoke))
     if last_too:
-        rows.append(scored(name, run, score_dir, args.seed, args.n, last=True, temperature=family, smoke=args.smoke))
+        rows.append(scored(name, run, score_dir, args.seed, args.n, last=True, smoke=args.smoke))
     return rows
 
 

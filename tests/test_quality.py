@@ -128,7 +128,7 @@ def test_a_run_exports_its_best_epoch_and_keeps_the_last_to_resume(monkeypatch, 
     assert "100 of the 1000 labelled images held out" in err
     config = runs.read_config(run)
     assert config["held_out"] == 100 and config["n_train"] == 900 and config["best"]["epoch"] == 1
-    assert config["temperature"] in quality.TEMPERATURES
+    assert config["held_out_temperature"] in quality.TEMPERATURES
     record = json.loads((run / runs.QUALITY).read_text())
     assert [r["epoch"] for r in record["records"]] == [1, 2] and len(record["temperatures"]) == 2
     exported = keras.saving.load_model(run / "generator.keras")
@@ -140,9 +140,10 @@ def test_a_run_exports_its_best_epoch_and_keeps_the_last_to_resume(monkeypatch, 
         np.testing.assert_array_equal(got, want)
     assert any(not np.array_equal(a, b) for a, b in zip(exported.get_weights(),
                                                         checkpoint.ema_generator.get_weights()))
-    assert sampling.default_temperature(config) == config["temperature"]
+    assert sampling.default_temperature(config) == 1.2  # the family's: the run's choice is reported only
 
 
+@pytest.mark.slow  # two runs and their temperature choices: half a minute
 def test_resume_carries_the_curve_and_the_budget(digits_1000, tmp_path):
     run = tmp_path / "run"
     argv = ["--conditional", "--data-dir", digits_1000, "--out", str(run), *TINY]
@@ -157,6 +158,7 @@ def test_resume_carries_the_curve_and_the_budget(digits_1000, tmp_path):
         train_gan.main([*argv, "--resume", "--minutes", str(first["seconds"] / 120)])
 
 
+@pytest.mark.slow  # a VAE's prior fitted before each scoring: half a minute
 def test_a_vae_run_scores_its_fitted_prior(digits_1000, tmp_path):
     run = tmp_path / "run"
     train_vae.main(["--conditional", "--quality", "--data-dir", digits_1000, "--epochs", "2", "--out", str(run), *TINY])
