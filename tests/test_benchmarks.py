@@ -753,7 +753,7 @@ def test_training_budget_smoke_run(tmp_path, monkeypatch):
     assert names[0] == ("MNIST cGAN, defaults before (22 epochs)", "exported")
     for arm in ("MNIST cGAN, --minutes 0.05", "MNIST cGAN, --minutes 0.5", "inverted digits 0-4, 20 each"):
         assert (arm, "exported") in names and (arm, "last epoch") in names
-    kept = training_budget.runs.read_config(tmp_path / "runs" / "minutes0.05-validation-seed0-kept")
+    kept = training_budget.runs.read_config(tmp_path / "runs" / "minutes0.05-kept-validation-seed0")
     longer = training_budget.runs.read_config(tmp_path / "runs" / "minutes0.05-validation-seed0")
     assert kept["minutes"] == 0.05 and longer["minutes"] == 0.5 and kept["held_out"] == 120
     assert all(r["n_samples"] <= 100 and 0 <= r["cas"] <= 1 for r in rows)
