@@ -6,7 +6,7 @@ import numpy as np
 from augment_tf.arrays import UNLABELED
 
 SHARE = 0.1  # of the labelled training images, set aside for the quality curve
-MAX = 2000  # at most this many: scoring them costs ~2 s an epoch on 2 CPU cores (benchmarks/README.md)
+MAX = 2000  # at most this many: scoring them took about 1 s a cGAN epoch on 2 CPU cores (results/training_budget)
 MIN = 100  # a smaller slice gives FIDs too noisy to rank epochs: data with fewer than 1,000 labelled images go without
 
 

@@ -1,7 +1,8 @@
 """Sample quality while training, on the user's own data: a held-out slice of the training images, the reference
 classifier trained on the rest, and `QualityMonitor`, the callback that scores the model's samples against the slice
 after every epoch (FID, precision and recall on the classifier's features, label fidelity), keeps the best snapshot
-and stops when the score has not improved for a while; then `choose_temperature`, the run's own sampling temperature.
+and stops when the score has not improved for a while; then `choose_temperature`, the temperature the slice favours
+(reported by a run, not used: benchmarks/results/training_budget/HISTORY.md).
 
 FID on a slice of 2,000 images reads higher than on 10k (the estimate is biased by the sample count): compare a run's
 epochs with each other, and runs with `evaluate`.

@@ -83,8 +83,9 @@ def _resumed(args, run_dir, strategy, given):
             config[name] = getattr(args, name)
     if "patience" in given and not config.get("held_out"):
         raise AugmentError(f"--patience stops on the held-out score, and {run_dir} trains without one: drop it")
-    if config.get("minutes") and runs.trained_seconds(run_dir) >= config["minutes"] * 60:
-        raise AugmentError(f"{run_dir} has trained {runs.trained_seconds(run_dir) / 60:.1f} minutes, its whole "
+    spent = runs.trained_seconds(run_dir)
+    if config.get("minutes") and spent >= config["minutes"] * 60:
+        raise AugmentError(f"{run_dir} has trained {spent / 60:.1f} minutes, its whole "
                            f"--minutes {config['minutes']:g}: pass a larger --minutes to train it further")
     if "jit_compile" in given:
         config["jit_compile"] = args.jit_compile
@@ -362,7 +363,7 @@ def _choose_temperature(model, config, monitor):
     run's own choice scored the lower CAS; benchmarks/results/training_budget/HISTORY.md)."""
     started = time.perf_counter()
     temperature, rows = quality.choose_temperature(model, monitor.held_out, seed=config["seed"])
-    family = sampling.default_temperature(config)
+    family = monitor.temperature  # the family's: what the monitor scored at, and what the commands draw at
     config.update(best=monitor.best, stopped_early_at=monitor.stopped_at, held_out_temperature=temperature)
     runs.write_config(config["run_dir"], config)
     files.write_json(monitor.record, {**quality.summary(monitor.records, len(monitor.held_out.x), family),
