@@ -8,15 +8,13 @@ keeps the last good checkpoint.
 
 import os
 import sys
-import time
 
 import keras
 import numpy as np
 import tensorflow as tf
 
 from augment_tf import (
-    data, distribute, files, held_out, pseudo_labels, quality, reference, runs, sampling, shard_format, sources,
-    training_options,
+    data, distribute, files, pseudo_labels, run_quality, runs, shard_format, sources, training_options,
 )
 from augment_tf.callbacks import Checkpoint, SampleGrid, StopOnNaN, TimeBudget
 from augment_tf.errors import AugmentError, DataError
@@ -44,7 +42,7 @@ def start(args, model_name, sampler, build_model, default_epochs, options=(), st
     training_options.check_new_run_dir(run_dir)
     origin, origin_model = _origin(args, model_name) if args.init_from else ({}, None)
     source, how = _training_data(args, origin)
-    held, held_line = _held_out(args, source, strategy)
+    held, held_line = run_quality.slice_size(args, source, strategy)
     config = new_config(args, run_dir, sampler, source, origin, options, strategy, default_epochs, held)
     distribute.set_precision(config["precision"])  # the labelling classifier and the model compute in it
     keras.utils.set_random_seed(args.seed)
@@ -53,7 +51,7 @@ def start(args, model_name, sampler, build_model, default_epochs, options=(), st
         transfer_weights(origin_model, model)
     if config["classifier_steps"]:  # before config.json, so an interrupted labelling leaves no run: start it again
         os.makedirs(run_dir, exist_ok=True)
-        rest, _ = split_held_out(source, config["held_out"], args.seed)  # the held-out images label nothing
+        rest, _ = run_quality.split(source, config["held_out"], args.seed)  # the held-out images label nothing
         pseudo_labels.label_source(run_dir, rest, config["num_classes"], steps=config["classifier_steps"],
                                    seed=args.seed)
     config.update(model=type(model).__name__, value_range=list(model.value_range))
@@ -163,7 +161,7 @@ def new_config(args, run_dir, sampler, source, origin, options, strategy, defaul
         "epochs_requested": epochs,
         "steps_requested": steps,
         "minutes": args.minutes,
-        "quality": bool(held),
+        "quality": args.quality,  # the flag: a run too small for a slice records it too, and resumes with it
         "held_out": held,
         "patience": args.patience,
         "batch_size": batch_size,
@@ -187,24 +185,6 @@ def new_config(args, run_dir, sampler, source, origin, options, strategy, defaul
         "init_from": {key: origin[key] for key in ("run_dir", "model", "num_classes", "epochs")} if origin else None,
         **{name: getattr(args, name) for name in options},
     }
-
-
-def _held_out(args, source, strategy):
-    """(images the run holds out for its quality curve: `held_out.size`, what `start` says of it): none with
-    --no-quality or where it cannot be, with why."""
-    if not args.quality:
-        return 0, None
-    labelled = source.images - source.unlabeled
-    held = held_out.size(labelled)
-    why = ("it is streamed" if source.streamed else
-           f"it runs on {strategy.num_replicas_in_sync} replicas" if strategy.num_replicas_in_sync > 1 else
-           f"{labelled} labelled images are too few to hold out {held_out.MIN}" if not held else None)
-    if why and args.patience:
-        raise AugmentError(f"--patience stops on the held-out score, and this run has none ({why}): drop it")
-    if why:
-        return 0, f"quality curve: off, {source.name}: {why}; the run exports its last epoch"
-    return held, (f"quality curve: {held} of the {labelled} labelled images held out (seed {args.seed}), never "
-                  f"trained on; training on the other {source.images - held}")
 
 
 def _origin(args, model_name):
@@ -254,7 +234,7 @@ def run_data(config):
     """(the source a run trains on: `training_source`, the held-out (x, y) or None)."""
     stream = {True: "on", False: "off"}.get(config.get("streamed"), "off")  # runs before streaming read into memory
     source, _ = _source(config["dataset"], config["data_dir"], stream, config.get("unlabeled"), config["conditional"])
-    source, held = split_held_out(source, config.get("held_out"), config["seed"])
+    source, held = run_quality.split(source, config.get("held_out"), config["seed"])
     if config.get("classifier_steps") and source.streamed:
         labels = pseudo_labels.read_labels(config["run_dir"], images=source.images)
         source = sources.Shards(source.folder, source.metadata, labels)
@@ -263,18 +243,9 @@ def run_data(config):
     return source, held
 
 
-def split_held_out(source, size, seed):
-    """(the rest of an in-memory `source`, its held-out (x, y)): `size` labelled images drawn by `seed`
-    (`held_out.split`); (source, None) for a size of 0."""
-    if not size:
-        return source, None
-    rest, rows = held_out.split(source.y, size, seed)
-    return sources.Arrays(source.x[rest], source.y[rest], source.name), (source.x[rows], source.y[rows])
-
-
 def fit(model, config, initial_epoch=0, extra_callbacks=(), verbose=None):
     """Trains to the configured length (or time budget) from `initial_epoch`, exports the standalone models of the
-    best held-out epoch (`quality`; the last where the run has no held-out slice); returns history.
+    best held-out epoch (`run_quality`; the last where the run has no held-out slice); returns history.
 
     Streamed data under several workers: each worker reads its own shards (`distribute.per_worker_dataset`)."""
     run_dir, batch_size = config["run_dir"], config["batch_size"]
@@ -297,11 +268,11 @@ def fit(model, config, initial_epoch=0, extra_callbacks=(), verbose=None):
     dataset = distribute.per_worker_dataset(strategy, batches, batch_size) if workers > 1 else batches(
         batch_size, (0, 1))
     stop_on_nan = StopOnNaN()
-    monitor = _monitor(config, held, source, initial_epoch, extra_callbacks) if held else None
+    monitor = run_quality.monitor(config, held, source, initial_epoch, extra_callbacks) if held else None
     seconds = runs.trained_seconds(run_dir)
     callbacks = [
         stop_on_nan,
-        *([monitor] if monitor else []),  # before TensorBoard, the checkpoint and the extra ones: see `_monitor`
+        *([monitor] if monitor else []),  # before TensorBoard, the checkpoint and the extra ones: see its docstring
         keras.callbacks.TensorBoard(os.path.join(run_dir, "logs")),
         SampleGrid(run_dir, config["seed"], real=source.head(10)),
         Checkpoint(run_dir, seconds),
@@ -327,53 +298,10 @@ def fit(model, config, initial_epoch=0, extra_callbacks=(), verbose=None):
             "change --seed"
         )
     if monitor and monitor.best:
-        _choose_temperature(model, config, monitor)
+        run_quality.record(model, config, monitor)
     for name, exported in model.export_models().items():
         files.save_model(exported, runs.path(run_dir, name))
     return history
-
-
-def _monitor(config, held, source, initial_epoch, extra_callbacks):
-    """The run's `quality.QualityMonitor`: the held-out images against the reference classifier trained on the rest
-    (cached), its records and best weights in the run directory, those of epochs after the checkpoint dropped.
-
-    It comes before TensorBoard (which logs its scores) and the checkpoint, and before the extra callbacks: it
-    restores the best weights at the end of training before a VAE's prior is fitted to them (`FitLatentPrior`)."""
-    run_dir = config["run_dir"]
-    x, y = data.split_labeled(source.x, source.y)[0]
-    classifier = reference.cached_classifier(x, y, config["dataset"], steps=quality.CLASSIFIER_STEPS,
-                                             num_classes=config["num_classes"] or data.num_classes(y),
-                                             verbose=True)
-    record, snapshot = runs.path(run_dir, runs.QUALITY), runs.path(run_dir, runs.BEST_WEIGHTS)
-    history = []
-    if initial_epoch and os.path.exists(record) and os.path.exists(snapshot):
-        history = [r for r in runs.read_json(run_dir, runs.QUALITY).get("records", []) if r["epoch"] <= initial_epoch]
-    prepare = [c.prepare_sampler for c in extra_callbacks if hasattr(c, "prepare_sampler")]
-    return quality.QualityMonitor(
-        quality.HeldOut(*held, classifier), temperature=sampling.default_temperature(config), seed=config["seed"],
-        patience=config.get("patience"), restore_best=True, prepare=prepare[0] if prepare else None,
-        snapshot=snapshot, record=record, history=history,
-    )
-
-
-def _choose_temperature(model, config, monitor):
-    """Records the best epoch and the temperature the family rule picks on the held-out images
-    (`quality.choose_temperature`, on the model as it is exported) in config.json and quality.json, with a line when
-    it differs from the family default. Reported, not used: the commands draw at the family's (on validation the
-    run's own choice scored the lower CAS; benchmarks/results/training_budget/HISTORY.md)."""
-    started = time.perf_counter()
-    temperature, rows = quality.choose_temperature(model, monitor.held_out, seed=config["seed"])
-    family = monitor.temperature  # the family's: what the monitor scored at, and what the commands draw at
-    config.update(best=monitor.best, stopped_early_at=monitor.stopped_at, held_out_temperature=temperature)
-    runs.write_config(config["run_dir"], config)
-    files.write_json(monitor.record, {**quality.summary(monitor.records, len(monitor.held_out.x), family),
-                                      "temperatures": rows, "chosen_temperature": temperature,
-                                      "temperature_seconds": round(time.perf_counter() - started, 1)})
-    if temperature is not None and temperature != family:
-        row = next(r for r in rows if r["temperature"] == temperature)
-        print(f"the held-out images favour sampling temperature {temperature:g} (CAS {row['cas']:.2%}, label fidelity "
-              f"{row['label_fidelity']:.2%}); the commands draw at the family's {family:g} unless --temperature "
-              "says otherwise", file=sys.stderr)
 
 
 def main_for(model_name, sampler, build_model, default_epochs, args, given, *, options=None, callbacks=None):
@@ -395,14 +323,5 @@ def main_for(model_name, sampler, build_model, default_epochs, args, given, *, o
         else:
             print(f"run directory: {config['run_dir']}", file=sys.stderr)
         fit(model, config, initial_epoch, extra_callbacks=callbacks(config) if callbacks else ())
-        print(f"done: {runs.path(config['run_dir'], sampler)}{_done(config)}")
+        print(f"done: {runs.path(config['run_dir'], sampler)}{run_quality.exported_epoch(config)}")
     return 0
-
-
-def _done(config):
-    """What the last line adds for a --quality run: which epoch the exported model is, and its held-out score."""
-    best = config.get("best")
-    if not best:
-        return ""
-    epochs = runs.completed_epochs(config["run_dir"])
-    return f" (epoch {best['epoch']} of {epochs}, the best by held-out FID {best['fid']:.2f})"

@@ -175,7 +175,10 @@ def test_without_the_curve(digits_1000, npz_data, tmp_path, capsys):
     train_gan.main(["--conditional", "--quality", "--data-dir", npz_data, "--epochs", "1", "--out",
                     str(tmp_path / "small"), *TINY])
     assert "quality curve: off" in capsys.readouterr().err
-    assert "temperature" not in runs.read_config(tmp_path / "small")
+    small = runs.read_config(tmp_path / "small")
+    assert "temperature" not in small and small["quality"] and not small["held_out"]
+    train_gan.main(["--conditional", "--quality", "--resume", "--epochs", "2", "--out", str(tmp_path / "small")])
+    assert json.loads((tmp_path / "small" / runs.STATE).read_text())["epoch"] == 2  # the flag it was started with
 
 
 @pytest.mark.parametrize("argv, says", [
