@@ -2,8 +2,8 @@
 
 `main_for` is the whole command once `training_options` has read and checked its line: the run folder claimed for
 the run's life, then one `fit` call with callbacks for the side effects (`callbacks`): per-epoch sample grids,
-TensorBoard logs, checkpoints that `--resume` continues from (same data order, same noise), and a stop on NaN that
-keeps the last good checkpoint.
+TensorBoard logs, checkpoints that `--resume` continues from (same data order, same noise), a stop on NaN that
+keeps the last good checkpoint, a time budget; with `--quality`, the held-out quality curve (`run_quality`).
 """
 
 import os
