@@ -503,8 +503,8 @@ def test_split_holds_out_training_images_and_keeps_the_test_split_for_the_final_
 
 
 def test_seed_table_pools_rows_by_model_and_minutes(tmp_path):
-    """Two runs' rows pooled by (model, minutes): mean ± std over runs, then each run's value in file order; a file
-    that is not a quality run's result is one error line."""
+    """Two runs' rows pooled by (model, minutes), or the fields asked for: mean ± std over runs, then each run's value
+    in file order; a file that is not a quality run's result is one error line."""
     from benchmarks import seeds
 
     runs = [{"rows": [{"model": "floor", "fid": 0.5}, {"model": "GAN", "minutes": 10, "fid": 2.0, "steps": 100}]},
@@ -514,6 +514,15 @@ def test_seed_table_pools_rows_by_model_and_minutes(tmp_path):
     lines = seeds.table(groups).splitlines()
     assert lines[2].startswith("| floor |  | 1 |") and "0.500 (0.500)" in lines[2]
     assert lines[3].startswith("| GAN | 10 | 2 | 200 ± 141 (100, 300) | ") and "1.500 ± 0.707 (2.000, 1.000)" in lines[3]
+    budget = [{"rows": [{"model": "cGAN", "export": "best", "T": 1.2, "cas": 0.9, "epoch": 10},
+                        {"model": "cGAN", "export": "last", "T": 1.2, "cas": 0.8}]},
+              {"rows": [{"model": "cGAN", "export": "best", "T": 1.2, "cas": 0.7, "epoch": 20}]}]
+    by = ("model", "export", "T")
+    groups = seeds.pooled(budget, by, ["epoch", "cas"])  # training_budget.py's rows: each export on its own line
+    assert groups[("cGAN", "best", 1.2)] == {"epoch": [10.0, 20.0], "cas": [0.9, 0.7]}
+    lines = seeds.table(groups, by, ["epoch", "cas"]).splitlines()
+    assert lines[0] == "| model | export | T | runs | epoch | cas |" and lines[1] == "|---|---|---|---|---|---|"
+    assert lines[3] == "| cGAN | last | 1.2 | 1 |  | 0.800 (0.800) |"
     (tmp_path / "torn.json").write_text('{"rows": [')
     for path, words in ((tmp_path / "missing.json", "no such result file"), (tmp_path / "torn.json", "not a result")):
         with pytest.raises(AugmentError, match=words):
@@ -561,6 +570,7 @@ def test_pool_joins_seeds_run_apart_and_refuses_mixed_recipes_splits_and_repeate
 # --- gan_variants: each variant changes the one thing it names --------------------------------------------------
 
 
+@pytest.mark.slow  # seven GANs built, three trained: a benchmark's own check, half a minute
 def test_gan_variants_change_one_default_each_and_train():
     from benchmarks.gan_variants import VARIANTS
 
