@@ -2,6 +2,7 @@
 (trained once per session), and isolation from the network and env."""
 
 import os
+import re
 import socket
 from pathlib import Path
 
@@ -49,6 +50,11 @@ def isolated(monkeypatch, tmp_path):
     monkeypatch.setattr(quality, "CLASSIFIER_STEPS", 20)
     monkeypatch.setattr(quality, "CAS_STEPS", 10)
     monkeypatch.setattr(quality, "TEMPERATURES", (1.0, 1.2))
+
+
+def progress_lines(err, steps):
+    """Keras's one-line summaries of a finished bar of `steps` steps ("20/20 - 1s - 50ms/step - loss: ...")."""
+    return re.findall(rf"^\s*{steps}/{steps} - \d+s", err, re.MULTILINE)
 
 
 def random_digits(folder, n, seed=0):

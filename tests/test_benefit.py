@@ -7,17 +7,21 @@ import pytest
 
 from augment_tf import augment, benefit
 from augment_tf.errors import AugmentError
+from tests.conftest import progress_lines
 
 CLASSES = 3
+SMALL = 12  # pixels a side of the estimate's own tests: the reference CNN's least is 10
 
 
-def stripes(per_class, seed, labels_shift=0):
-    """28x28 images of class c: a bright band across rows 9c..9c+8, over noise; labelled c + shift (mod 3)."""
+def stripes(per_class, seed, labels_shift=0, size=28):
+    """`size`-pixel square images of class c: a bright band across the c-th third of the rows, over noise; labelled
+    c + shift (mod 3). The estimate's own tests take 12 pixels (its CNNs train faster), augment's the run's 28."""
     rng = np.random.default_rng(seed)
     y = np.repeat(np.arange(CLASSES), per_class)
-    x = rng.integers(0, 60, (len(y), 28, 28, 1)).astype(np.uint8)
+    x = rng.integers(0, 60, (len(y), size, size, 1)).astype(np.uint8)
+    band = size // CLASSES
     for i, c in enumerate(y):
-        x[i, 9 * c:9 * c + 9] = 255
+        x[i, band * c:band * (c + 1)] = 255
     return x, (y + labels_shift) % CLASSES
 
 
@@ -31,10 +35,10 @@ def test_folds_deal_every_class_evenly_and_repeat_with_the_seed():
 
 
 def test_mislabelled_samples_are_called_harmful_and_true_ones_are_not():
-    x, y = stripes(6, seed=0)
-    wrong = benefit.estimate(x, y, *stripes(40, seed=1, labels_shift=1), CLASSES, folds=2, steps=60)
+    x, y = stripes(6, seed=0, size=SMALL)
+    wrong = benefit.estimate(x, y, *stripes(40, seed=1, labels_shift=1, size=SMALL), CLASSES, folds=2, steps=60)
     assert wrong["verdict"] == "hurts" and wrong["gain"] < -0.3 and wrong["folds"] == 2
-    right = benefit.estimate(x, y, *stripes(40, seed=1), CLASSES, folds=2, steps=60)
+    right = benefit.estimate(x, y, *stripes(40, seed=1, size=SMALL), CLASSES, folds=2, steps=60)
     assert right["verdict"] != "hurts" and right["with_synthetic"] > 0.9
     assert "hurt" in benefit.describe(wrong) and f"{wrong['gain'] * 100:+.1f} points" in benefit.describe(wrong)
 
@@ -82,8 +86,9 @@ def test_images_the_generator_never_saw_expose_a_memorising_generator():
     assert copied["with_synthetic"] < 0.7 and copied["verdict"] != "helps" and copied["held_out_images"] == 30
     assert copied["folds"] == 2 and copied["real_images"] == 36  # `folds` seeds, each on all the real images
 
-    x, y = stripes(6, seed=0)
-    right = benefit.estimate(x, y, *stripes(40, seed=1), CLASSES, folds=2, steps=60, held_out=stripes(5, seed=3))
+    x, y = stripes(6, seed=0, size=SMALL)
+    right = benefit.estimate(x, y, *stripes(40, seed=1, size=SMALL), CLASSES, folds=2, steps=60,
+                             held_out=stripes(5, seed=3, size=SMALL))
     assert right["with_synthetic"] > 0.9 and right["verdict"] != "hurts"
     assert "scored on 15 held-out images" in benefit.describe(right) and "every seed" in benefit.describe(right)
     with pytest.raises(ValueError, match="held_out"):
@@ -91,10 +96,11 @@ def test_images_the_generator_never_saw_expose_a_memorising_generator():
 
 
 def test_a_large_real_set_is_estimated_on_a_draw_with_the_files_proportion():
-    x, y = stripes(40, seed=0)
-    result = benefit.estimate(x, y, *stripes(20, seed=1), CLASSES, folds=2, steps=5, max_real=60)
+    x, y = stripes(40, seed=0, size=SMALL)
+    synthetic = stripes(20, seed=1, size=SMALL)
+    result = benefit.estimate(x, y, *synthetic, CLASSES, folds=2, steps=5, max_real=60)
     assert result["real_images"] == 60 and result["synthetic_images"] == 30  # 120 + 60 halved
-    assert result == benefit.estimate(x, y, *stripes(20, seed=1), CLASSES, folds=2, steps=5, max_real=60)  # same seed
+    assert result == benefit.estimate(x, y, *synthetic, CLASSES, folds=2, steps=5, max_real=60)  # same seed
     assert benefit.estimate(x[:1], y[:1], x, y, CLASSES, steps=5) is None  # nothing to hold out
 
 
@@ -112,8 +118,14 @@ def test_augment_prints_and_records_the_estimate_and_warns_when_it_would_hurt(re
     estimate = json.loads((tmp_path / "a.json").read_text())["estimate"]
     assert estimate["folds"] == 3 and estimate["synthetic_images"] == 15 and estimate["steps"] == benefit.STEPS
     assert estimate["drop_held_out_copies"] and estimate["held_out_images"] is None  # chosen on validation
-    err = capsys.readouterr().err
+    out, err = capsys.readouterr()
     assert "estimate: a small CNN scores" in err and "can over-state the gain (--held-out" in err
+    assert "estimate: CNN 1 of 6 (fold 1, real images only)" in err  # each CNN named, its steps shown on stderr
+    assert "estimate: CNN 6 of 6 (fold 3, with the synthetic samples)" in err
+    assert len(progress_lines(err, benefit.STEPS)) == 6, err
+    assert out.startswith("wrote ") and len(out.splitlines()) == 1
+
+    monkeypatch.setattr(benefit, "FOLDS", 1)  # on --held-out images: one seed's two CNNs are enough here
 
     x, y = stripes(3, seed=4)
     np.savez(tmp_path / "held.npz", x=x[..., 0], y=y)
@@ -122,7 +134,7 @@ def test_augment_prints_and_records_the_estimate_and_warns_when_it_would_hurt(re
     augment.main([str(run), "--out", str(tmp_path / "h.npz"), "--real", real_npz, "--synthetic-per-class", "5",
                   "--held-out", str(tmp_path / "overlap.npz")])
     summary = json.loads((tmp_path / "h.json").read_text())
-    assert not summary["estimate"]["drop_held_out_copies"]
+    assert not summary["estimate"]["drop_held_out_copies"] and summary["estimate"]["folds"] == 1
     assert summary["estimate"]["held_out_images"] == 11 and summary["held_out_data"] == str(tmp_path / "overlap.npz")
     err = capsys.readouterr().err
     assert "scored on 11 --held-out images" in err and "2 of the 11 --held-out images are also among" in err

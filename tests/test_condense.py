@@ -80,7 +80,8 @@ def runs(three_class_gan_run, three_class_vae_run, three_class_plain_vae_run):
     return three_class_gan_run, three_class_vae_run, three_class_plain_vae_run
 
 
-@pytest.mark.parametrize("kind", [0, 1], ids=["gan", "vae"])
+@pytest.mark.parametrize("kind", [0, pytest.param(1, marks=pytest.mark.slow)], ids=["gan", "vae"])  # the VAE: also
+# in the default run through test_condense_matches_a_streamed_shard_folder
 def test_condense_writes_k_per_class_a_grid_and_a_summary_the_same_for_a_seed(runs, kind, tmp_path, capsys):
     out = tmp_path / "small.npz"
     assert condense.main([runs[kind], "--per-class", "2", "--out", str(out), *FAST]) == 0
@@ -91,8 +92,9 @@ def test_condense_writes_k_per_class_a_grid_and_a_summary_the_same_for_a_seed(ru
     assert summary["per_class"] == 2 and summary["real_images_per_class"] == [8, 8, 8] and summary["steps"] == 3
     assert (tmp_path / "small.png").stat().st_size > 100
     assert "wrote 6 images (2 per class)" in capsys.readouterr().out
-    condense.main([runs[kind], "--per-class", "2", "--out", str(tmp_path / "again.npz"), *FAST])
-    np.testing.assert_array_equal(np.load(tmp_path / "again.npz")["x"], small["x"])
+    if kind == 0:  # the same seed, the same images: once, on the GAN (the seeding is the command's, not the model's)
+        condense.main([runs[kind], "--per-class", "2", "--out", str(tmp_path / "again.npz"), *FAST])
+        np.testing.assert_array_equal(np.load(tmp_path / "again.npz")["x"], small["x"])
 
 
 def test_condense_matches_a_streamed_shard_folder(runs, tmp_path):
@@ -101,9 +103,9 @@ def test_condense_matches_a_streamed_shard_folder(runs, tmp_path):
     x, y = rng.integers(0, 256, (60, 28, 28), np.uint8), np.arange(60) % 3
     shard_format.write_shards([(x, y)], tmp_path / "real", images_per_shard=10)
     np.savez(tmp_path / "real.npz", x=x, y=y)
-    for real, out in (("real", "s.npz"), ("real.npz", "from_npz.npz")):
+    for real, out in (("real", "s.npz"), ("real.npz", "from_npz.npz")):  # herding alone reads every real image
         condense.main([runs[1], "--per-class", "1", "--out", str(tmp_path / out), "--real", str(tmp_path / real),
-                       *FAST])
+                       "--real-per-class", "8", "--steps", "0"])
     summary = json.loads((tmp_path / "s.json").read_text())
     assert summary["real"] == str(tmp_path / "real") and summary["real_images_per_class"] == [8, 8, 8]
     streamed, from_npz = np.load(tmp_path / "s.npz"), np.load(tmp_path / "from_npz.npz")

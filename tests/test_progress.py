@@ -1,20 +1,14 @@
 """Progress of the long steps: on stderr (a line per stage off a terminal), never on stdout, which holds the result."""
 
 import json
-import re
 import sys
 
 import numpy as np
+import pytest
 
-from augment_tf import (augment, defaults, evaluate, generate, impute, masks, posterior, progress, pseudo_labels, runs,
+from augment_tf import (defaults, evaluate, generate, impute, masks, posterior, progress, pseudo_labels, runs,
                         sampling)
-from tests.conftest import digits
-
-
-
-def progress_lines(err, steps):
-    """Keras's one-line summaries of a finished bar of `steps` steps ("20/20 - 1s - 50ms/step - loss: ...")."""
-    return re.findall(rf"^\s*{steps}/{steps} - \d+s", err, re.MULTILINE)
+from tests.conftest import progress_lines
 
 
 def masked(path, n=10):
@@ -48,16 +42,6 @@ def test_evaluate_shows_both_classifiers_training_on_stderr_and_prints_only_json
     assert len(out.splitlines()) == 1 and "cas" in json.loads(out)
 
 
-def test_augment_names_each_estimate_cnn_and_shows_its_steps_on_stderr(three_class_gan_run, tmp_path, capsys):
-    real = digits(tmp_path / "real.npz", [0, 1, 2], n=24, seed=1)
-    augment.main([three_class_gan_run, "--out", str(tmp_path / "a.npz"), "--real", real, "--synthetic-per-class", "5"])
-    out, err = capsys.readouterr()
-    assert "estimate: CNN 1 of 6 (fold 1, real images only)" in err
-    assert "estimate: CNN 6 of 6 (fold 3, with the synthetic samples)" in err
-    assert len(progress_lines(err, 20)) == 6, err  # conftest: benefit.STEPS = 20
-    assert out.startswith("wrote ") and len(out.splitlines()) == 1
-
-
 def test_generate_shows_a_bar_of_the_samples_and_draws_the_same_in_chunks(three_class_gan_run, tmp_path, capsys,
                                                                           monkeypatch):
     generate.main([three_class_gan_run, "--n", "30", "--out", str(tmp_path / "s.npz")])
@@ -83,6 +67,7 @@ def test_impute_shows_a_bar_of_batches_times_iterations(three_class_plain_vae_ru
     assert progress_lines(capsys.readouterr().err, 6)  # 3 batches x 2 iterations
 
 
+@pytest.mark.slow  # a few-labels run, 8 s; the default run keeps the other commands' progress
 def test_the_labelling_classifier_of_an_unlabeled_run_shows_a_line_per_epoch_on_stderr(tmp_path, capsys,
                                                                                        monkeypatch):
     monkeypatch.setattr(pseudo_labels, "EPOCH_STEPS", 2)
