@@ -44,7 +44,9 @@ def trained(cls, strategy, x, y, steps=2, **options):
     return model, {k: v[-1] for k, v in history.history.items()}
 
 
-@pytest.mark.parametrize("cls", MODELS, ids=lambda c: c.__name__)
+# The unconditional GAN and the conditional VAE share their train_step with the two the default run keeps: slow
+@pytest.mark.parametrize("cls", [cls if cls in (ConditionalGAN, VAE) else pytest.param(cls, marks=pytest.mark.slow)
+                                 for cls in MODELS], ids=lambda c: c.__name__)
 def test_two_replicas_make_the_same_update_as_one_device(cls):
     """Losses are shared out (Keras sums replicas' gradients), each replica draws its rows of the global noise
     and augmentation, BatchNorm and minibatch-stddev see the global batch: every weight, EMA and BatchNorm
@@ -344,6 +346,7 @@ def test_a_killed_worker_and_its_peer_resume_from_the_last_checkpoint(npz_data, 
     assert runs.completed_epochs(run) == done + 2 and (run / "generator.keras").exists()
 
 
+@pytest.mark.slow  # 15 s; the default run keeps loss scaling under mixed_float16 (test_loss_terms) on one device
 def test_mixed_float16_scales_the_loss_on_two_replicas():
     """Under mixed_float16 the step scales the loss before differentiating (else the LossScaleOptimizer's unscaling
     would shrink every update by its scale, 2**15): one SGD step moves the weights as in float32, within float16's
@@ -365,6 +368,7 @@ def test_mixed_float16_scales_the_loss_on_two_replicas():
     np.testing.assert_allclose(moved_half, moved, rtol=0.1)
 
 
+@pytest.mark.slow  # bfloat16 on the CPU is emulated: half a minute; the default run keeps two-replica labelling
 def test_unlabelled_images_on_two_replicas_in_bfloat16(npz_data, tmp_path, monkeypatch):
     """The labelling classifier trains under the strategy and precision too; what the run exports is float32.
     In-process (conftest split the CPU already), to look at the classifier that trained."""

@@ -113,6 +113,7 @@ def test_generator_saves_alone_and_loads_without_custom_objects(tmp_path):
     np.testing.assert_allclose(generator.predict([z, labels], verbose=0), model.generate(z, labels), atol=1e-6)
 
 
+@pytest.mark.slow  # an XLA compilation of a GAN step, 7 s: the CPU default trains without it
 def test_jit_compile_auto_is_off_on_cpu_and_on_works():
     model = tiny()
     assert model.jit_compile is False  # no GPU here: plain tf.function measured faster on CPU

@@ -110,6 +110,7 @@ def convolution_kernels(run):
     return [keras.ops.convert_to_numpy(layer.kernel) for layer in convolutions], model
 
 
+@pytest.mark.slow  # three runs, 11 s; the default run keeps a fine-tuned run
 def test_freeze_d_keeps_the_first_discriminator_convolutions_through_fine_tuning_and_resume(source_run, tmp_path):
     run = tmp_path / "fine"
     common = ["--conditional", "--data-dir", digits(tmp_path / "new.npz", [3, 4], seed=1), "--out", str(run)]

@@ -148,6 +148,7 @@ def trained_r1(strategy, steps=2):
     return model
 
 
+@pytest.mark.slow  # 9 s; the default run keeps the hook on one device and the plain step on two replicas
 def test_a_variant_through_the_hook_trains_on_two_replicas_as_on_one_device():
     one = trained_r1(tf.distribute.OneDeviceStrategy("/cpu:0"))
     two = trained_r1(distribute.make_strategy("mirrored", REPLICAS))

@@ -52,7 +52,8 @@ def test_a_claimed_out_is_refused_in_one_line_before_any_work(name, three_class_
     assert set(os.listdir(tmp_path)) == before  # nothing written, the lock file gone with the claim
 
 
-@pytest.mark.parametrize("name", ["generate", "augment npz", "augment idx", "impute"])
+@pytest.mark.parametrize("name", ["generate", "augment npz", "augment idx",
+                                  pytest.param("impute", marks=pytest.mark.slow)])  # the lock is one; impute: 10 s
 def test_a_lock_file_left_by_a_dead_process_does_not_block(name, three_class_gan_run, three_class_plain_vae_run,
                                                             tmp_path, capsys):
     main, argv, out = commands(three_class_gan_run, three_class_plain_vae_run, tmp_path)[name]

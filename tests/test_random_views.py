@@ -41,7 +41,8 @@ def test_random_affine_same_seed_same_views_and_gradients_flow():
     assert gradient is not None and float(tf.reduce_sum(tf.abs(gradient))) > 0
 
 
-@pytest.mark.parametrize("cls", [ConditionalGAN, ConditionalVAE])
+# the GAN: slow, 9 s; the default run trains its views in test_training's resume test
+@pytest.mark.parametrize("cls", [pytest.param(ConditionalGAN, marks=pytest.mark.slow), ConditionalVAE])
 def test_augmented_training_differs_from_plain_and_round_trips(cls, tmp_path, monkeypatch):
     """Against a control that draws the same random numbers but hands the networks the images unmoved: the
     views themselves, not merely a shifted noise stream, change what the model learns."""

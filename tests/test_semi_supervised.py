@@ -225,6 +225,7 @@ def test_reference_classifier_trains_on_the_labelled_rows_only(tmp_path, monkeyp
     assert seen == {"n": 12, "labels": {0, 1, 2}, "num_classes": 3}
 
 
+@pytest.mark.slow  # 9 s; the default run keeps few labels on the GAN
 def test_vae_takes_unlabelled_rows_marked_minus_one_in_its_data(tmp_path):
     path = tmp_path / "mixed.npz"
     y = np.arange(24) % 3

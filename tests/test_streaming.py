@@ -139,6 +139,7 @@ def test_bad_folders_and_settings_are_one_line_before_training(sharded, tmp_path
     assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()
 
 
+@pytest.mark.slow  # 14 s; the default run keeps few labels from arrays and a streamed run
 def test_a_streamed_few_labels_run_labels_its_unlabelled_records_and_trains_on_them(sharded, tmp_path):
     """30 labelled and 66 unlabelled records, streamed: the classifier learns from both, its labels are written
     chunk by chunk, and the stream serves each unlabelled record with its label; in memory, the same labels."""

@@ -50,7 +50,9 @@ def test_schedule_steps_regardless_of_data_size():
     assert training_options.schedule(100, 16, steps=3000) == (30, 100)
 
 
-@pytest.mark.parametrize("augment", [["--no-augment"], ["--augment", "--no-adaptive-augment"], ["--augment"]])
+@pytest.mark.parametrize("augment", [  # the default run keeps the adaptive views, whose state resume must carry
+    pytest.param(["--no-augment"], marks=pytest.mark.slow),
+    pytest.param(["--augment", "--no-adaptive-augment"], marks=pytest.mark.slow), ["--augment"]])
 def test_resume_continues_exactly_like_an_uninterrupted_run(npz_data, tmp_path, augment, monkeypatch):
     monkeypatch.setattr("augment_tf.models.gan.ADA_IMAGES", 64)  # the adaptive probability moves within the run
     straight, interrupted = tmp_path / "straight", tmp_path / "interrupted"
@@ -227,7 +229,7 @@ def test_both_scripts_train_100_images_with_the_small_data_batch(script, npz_100
     assert (config["batch_size"], config["epochs"], config["steps_per_epoch"]) == (16, 1, 6)
 
 
-@pytest.mark.parametrize("size", [(30, 30), (7, 5)])
+@pytest.mark.parametrize("size", [pytest.param((30, 30), marks=pytest.mark.slow), (7, 5)])  # odd sizes: the edge
 def test_any_image_size_trains_generates_augments_and_imputes(size, tmp_path):
     """30x30 (MNIST padded by a pixel) and odd sizes: every output keeps the user's own size."""
     rng, shape = np.random.default_rng(0), (40, *size)
