@@ -103,7 +103,7 @@ def test_condense_matches_a_streamed_shard_folder(runs, tmp_path):
     x, y = rng.integers(0, 256, (60, 28, 28), np.uint8), np.arange(60) % 3
     shard_format.write_shards([(x, y)], tmp_path / "real", images_per_shard=10)
     np.savez(tmp_path / "real.npz", x=x, y=y)
-    for real, out in (("real", "s.npz"), ("real.npz", "from_npz.npz")):  # herding alone reads every real image
+    for real, out in (("real", "s.npz"), ("real.npz", "from_npz.npz")):  # herding alone reads the real images
         condense.main([runs[1], "--per-class", "1", "--out", str(tmp_path / out), "--real", str(tmp_path / real),
                        "--real-per-class", "8", "--steps", "0"])
     summary = json.loads((tmp_path / "s.json").read_text())
