@@ -15,6 +15,7 @@ import numpy as np
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from augment_tf import cli, files  # noqa: E402
+from augment_tf.errors import AugmentError  # noqa: E402
 from benchmarks.common import load_result  # noqa: E402
 
 METRICS = ["steps", "images_per_s", "fid", "precision", "recall", "label_fidelity", "cas"]
@@ -54,14 +55,21 @@ def table(groups, by=BY, metrics=METRICS):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("results", nargs="+", help="JSON files written by gan_quality.py or vae_quality.py")
-    parser.add_argument("--by", default=",".join(BY), help="the row fields that name a group (default %(default)s)")
+    parser.add_argument("results", nargs="+", help="JSON files written by gan_quality.py, vae_quality.py or "
+                        "training_budget.py")
+    parser.add_argument("--by", help=f"the row fields that name a group (default {','.join(BY)}, minutes optional)")
     parser.add_argument("--metrics", default=",".join(METRICS), help="the row fields pooled (default %(default)s)")
     parser.add_argument("--out", help="also write the table to this markdown file")
     args = parser.parse_args(argv)
-    by, metrics = args.by.split(","), args.metrics.split(",")
+    by, metrics = args.by.split(",") if args.by else BY, args.metrics.split(",")
     runs = [load_result(path, ("command",), "pass the JSON files of gan_quality.py, vae_quality.py or "
                         "training_budget.py") for path in args.results]
+    if args.by:  # a misspelt field would pool every row into one group
+        fields = {field for run in runs for row in run.get("rows") or run.get("quality") for field in row}
+        unknown = [field for field in by if field not in fields]
+        if unknown:
+            raise AugmentError(f"--by {','.join(unknown)}: no row of these files has that field; they have "
+                               f"{', '.join(sorted(fields))}")
     text = table(pooled(runs, by, metrics), by, metrics) + "\n"
     if args.out:
         files.write_text(args.out, text)

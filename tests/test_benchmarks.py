@@ -523,6 +523,11 @@ def test_seed_table_pools_rows_by_model_and_minutes(tmp_path):
     lines = seeds.table(groups, by, ["epoch", "cas"]).splitlines()
     assert lines[0] == "| model | export | T | runs | epoch | cas |" and lines[1] == "|---|---|---|---|---|---|"
     assert lines[3] == "| cGAN | last | 1.2 | 1 |  | 0.800 (0.800) |"
+    (tmp_path / "budget.json").write_text(json.dumps({"command": "training_budget.py", **budget[0]}))
+    seeds.main([str(tmp_path / "budget.json"), "--by", "model,export,T", "--metrics", "cas"])
+    seeds.main([str(tmp_path / "budget.json")])  # by default minutes may be absent (temperature.py's rows)
+    with pytest.raises(AugmentError, match="--by exprot: no row of these files has that field"):
+        seeds.main([str(tmp_path / "budget.json"), "--by", "model,exprot"])
     (tmp_path / "torn.json").write_text('{"rows": [')
     for path, words in ((tmp_path / "missing.json", "no such result file"), (tmp_path / "torn.json", "not a result")):
         with pytest.raises(AugmentError, match=words):
